@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout (see README "Structure"): IR is the target-free core; ONNXFormat is the only code that touches protobuf;
+// Kernels holds the numeric loops (BLAS/SIMD) apart from graph code; Interpreter executes IR graphs on Kernels;
+// Passes/Quant/Emit build on those; Driver holds the command line and is the only place that knows targets.
+let optimizedNumerics: [SwiftSetting] = [
+    // Numeric code is ~300x slower unoptimized (SIMD types in debug), so it is optimized in every configuration.
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "mcc",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mcc", targets: ["mcc"]),
+        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Driver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian -dev packages) and C code.
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .target(name: "COnnx", dependencies: ["CProtobufC"], cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CJpegShim", dependencies: ["CJPEG"], cSettings: [.unsafeFlags(["-O2"])]),
+
+        // The compiler.
+        .target(name: "IR"),
+        .target(name: "ONNXFormat", dependencies: ["IR", "COnnx", "CProtobufC"]),
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimizedNumerics),
+        .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
+        .target(name: "Driver", dependencies: [
+            "IR", "ONNXFormat", "Interpreter",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "mcc", dependencies: ["Driver"]),
+
+        // Tests (run in release: see .ci/run).
+        .testTarget(name: "IRTests", dependencies: ["IR"]),
+        .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter"]),
+        .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver"]),
+    ]
+)

@@ -1,0 +1,2 @@
+#include <cblas.h>
+extern char *openblas_get_corename(void);

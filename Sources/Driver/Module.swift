@@ -1,0 +1,1 @@
+// Driver module: see README "Structure".

@@ -1,0 +1,1 @@
+// Interpreter module: see README "Structure".

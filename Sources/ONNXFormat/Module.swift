@@ -1,0 +1,1 @@
+// ONNXFormat module: see README "Structure".
