@@ -41,10 +41,11 @@ let package = Package(
         ]),
         .executableTarget(name: "mcc", dependencies: ["Driver"]),
 
-        // Tests (run in release: see .ci/run).
+        // Tests (run in release: see scripts/test.sh).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "IRTests", dependencies: ["IR"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter"]),
-        .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver"]),
+        .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
     ]
 )

@@ -1,1 +1,4 @@
 import Driver
+import Foundation
+
+exit(MCC.runMain())

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the benchmark tool in release and runs every benchmark against its anchor in one run.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash ../scripts/setup.sh
+shared="${MCC_SHARED:-$(cd ../.. && pwd)/shared}"
+venv="${MCC_VENV:-$HOME/.cache/mcc/venv}"
+swift build -c release --product mcc-bench 2>&1 | grep -E "error|Build complete"
+echo "## Model load (ONNXReader.load vs onnx.load)"
+"$venv/bin/python" load_bench.py --bench .build/release/mcc-bench --shared "$shared"

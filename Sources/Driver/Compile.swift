@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import IR
+import ONNXFormat
+
+/// `mcc MODEL -target T -O<n> [-o DIR] [--shape NAME=d0,d1,...]`: the compiler proper.
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile an ONNX model for a target (the default command).")
+
+    @Argument(help: "The ONNX model.") var model: String
+
+    @Option(name: [.customLong("target", withSingleDash: true), .customLong("target")],
+            help: "Target: \(Target.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var target: Target = .onnx
+
+    @Option(name: .customShort("O", allowingJoined: true), help: "Optimization level: -O0, -O1 or -O2.")
+    var optimizationLevel: Int = 0
+
+    @Option(name: [.customShort("o"), .customLong("output-dir")],
+            help: "Output directory (default <model stem>_to_<target>_<UTC timestamp>).")
+    var outputDirectory: String?
+
+    @Option(name: .customLong("shape"), parsing: .singleValue,
+            help: ArgumentHelp("Fix an input's dims: NAME=d0,d1,... (repeatable).", valueName: "shape"))
+    var shapes: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Report each stage and its time.") var verbose = false
+
+    func run() throws {
+        guard (0...2).contains(optimizationLevel) else {
+            throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
+        }
+        let overrides = try shapes.map(ShapeOverride.init(parsing:))
+        guard target == .onnx else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx)")
+        }
+        guard optimizationLevel == 0 else {
+            throw MCCError.unsupported("-O\(optimizationLevel) is not available in this version of mcc (available: -O0)")
+        }
+        let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+        let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
+        var clock = StageClock(verbose: verbose)
+
+        let loaded = try clock.measure("import") { try ONNXReader.load(path: model) }
+        let fixed = try ShapeOverride.resolve(overrides, inputs: loaded.graph.inputs.map(\.name))
+        try clock.measure("shape inference") {
+            _ = try ShapeInference(fixedInputShapes: fixed, opset: loaded.defaultOpset).run(on: loaded)
+            try Verifier.verify(loaded)
+        }
+        try clock.measure("export") {
+            try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+        }
+        try output.commit()
+        print(output.destination.appendingPathComponent("\(stem).onnx").path)
+    }
+
+    private func defaultOutputName(stem: String) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date())
+        func two(_ v: Int?) -> String { let v = v ?? 0; return v < 10 ? "0\(v)" : "\(v)" }
+        let stamp = "\(c.year ?? 0)_\(two(c.month))_\(two(c.day))_\(two(c.hour))_\(two(c.minute))_\(two(c.second))"
+        return "\(stem)_to_\(target.rawValue)_\(stamp)"
+    }
+}
+
+/// Times compiler stages and reports them with -v.
+struct StageClock {
+    let verbose: Bool
+    private(set) var timings: [(String, Double)] = []
+
+    init(verbose: Bool) { self.verbose = verbose }
+
+    mutating func measure<R>(_ stage: String, _ body: () throws -> R) rethrows -> R {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try body()
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        timings.append((stage, ms))
+        if verbose {
+            FileHandle.standardError.write(Data("mcc: \(stage): \(String(format: "%.1f", ms)) ms\n".utf8))
+        }
+        return result
+    }
+}

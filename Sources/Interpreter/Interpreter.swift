@@ -1,0 +1,143 @@
+import IR
+import Kernels
+
+/// Reference interpreter over the IR: runs a model's graph node by node on the Kernels library.
+///
+/// Shapes are computed from the actual tensors at run time, so it needs no prior shape inference and handles
+/// data-dependent shapes and control flow (If/Loop). Intermediate buffers return to a pool right after their last
+/// use and are reused within and across runs. `observer` sees every value as it is produced (calibration
+/// statistics, per-layer accuracy reports).
+public final class Interpreter {
+    public let model: Model
+    public let registry: OpRegistry
+    /// Called with each node output (and graph inputs) as soon as it is computed; the tensor is only valid during
+    /// the call if the caller does not keep it (keeping it is fine: it then is not recycled).
+    public var observer: ((Value, Tensor) -> Void)?
+
+    private let pool = BufferPool()
+    private var plans: [ObjectIdentifier: GraphPlan] = [:]
+
+    /// Prepares `model`. Throws `.unsupported` naming the first node (in any subgraph) without a kernel.
+    public init(model: Model, registry: OpRegistry = .standard, threads: Int? = nil) throws {
+        self.model = model
+        self.registry = registry
+        if let threads { KernelConfig.threads = threads }
+        for node in model.graph.allNodes() where registry.kernel(for: node) == nil {
+            let op = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain)::\(node.opType)"
+            throw MCCError.unsupported("\(node.label): unsupported op \(op) in the interpreter")
+        }
+    }
+
+    /// Runs the main graph with inputs by position (graph.inputs order). Inputs are checked against the declared
+    /// element types and static dims.
+    public func run(_ inputs: [Tensor]) throws -> [Tensor] {
+        let graph = model.graph
+        guard inputs.count == graph.inputs.count else {
+            throw MCCError.failure("model takes \(graph.inputs.count) inputs (\(graph.inputs.map(\.name).joined(separator: ", "))), got \(inputs.count)")
+        }
+        for (value, tensor) in zip(graph.inputs, inputs) { try check(tensor, against: value) }
+        return try execute(graph, inputs: inputs, parent: nil)
+    }
+
+    /// Runs the main graph with inputs by name; returns outputs by name.
+    public func run(named inputs: [String: Tensor]) throws -> [String: Tensor] {
+        let ordered = try model.graph.inputs.map { value -> Tensor in
+            guard let t = inputs[value.name] else { throw MCCError.failure("missing model input '\(value.name)'") }
+            return t
+        }
+        let outputs = try run(ordered)
+        return Dictionary(zip(model.graph.outputs.map(\.name), outputs), uniquingKeysWith: { a, _ in a })
+    }
+
+    private func check(_ tensor: Tensor, against value: Value) throws {
+        guard case .tensor(let elementType, let shape)? = value.type else { return }
+        guard tensor.elementType == elementType else {
+            throw MCCError.failure("input '\(value.name)' must be \(elementType), got \(tensor.elementType)")
+        }
+        guard let shape else { return }
+        let matches = shape.rank == tensor.rank && zip(shape.dims, tensor.shape).allSatisfy { d, s in d.value.map { $0 == s } ?? true }
+        guard matches else {
+            throw MCCError.failure("input '\(value.name)' must have shape \(shape), got \(tensor.shape)")
+        }
+    }
+
+    /// Executes `graph` with `inputs` bound to its formal inputs; used for the main graph and subgraphs.
+    func execute(_ graph: Graph, inputs: [Tensor], parent: Scope?) throws -> [Tensor] {
+        let plan = self.plan(for: graph)
+        let scope = Scope(parent: parent)
+        for (value, tensor) in zip(graph.inputs, inputs) {
+            scope.values[ObjectIdentifier(value)] = tensor
+            observer?(value, tensor)
+        }
+        for value in graph.initializers {
+            if let t = value.initializer { scope.values[ObjectIdentifier(value)] = t }
+        }
+        for (index, node) in graph.nodes.enumerated() {
+            var args: [Tensor?] = []
+            args.reserveCapacity(node.inputs.count)
+            for input in node.inputs {
+                guard let input, !input.isAbsent else { args.append(nil); continue }
+                guard let t = scope.lookup(input) else {
+                    throw MCCError.failure("\(node.label): input '\(input.name)' has no value at run time")
+                }
+                args.append(t)
+            }
+            guard let kernel = registry.kernel(for: node) else {
+                throw MCCError.unsupported("\(node.label): unsupported op \(node.opType) in the interpreter")
+            }
+            let opset = model.opsetVersion(for: node.domain) ?? model.defaultOpset
+            let context = OpContext(node: node, inputs: args, opset: opset, pool: pool, interpreter: self, scope: scope)
+            args.removeAll()
+            let results = try kernel(context)
+            guard results.count <= node.outputs.count else {
+                throw MCCError.failure("\(node.label): kernel produced \(results.count) outputs for \(node.outputs.count)")
+            }
+            for (value, tensor) in zip(node.outputs, results) where !value.isAbsent {
+                scope.values[ObjectIdentifier(value)] = tensor
+                observer?(value, tensor)
+            }
+            for value in plan.released[index] {
+                var storage = scope.values.removeValue(forKey: ObjectIdentifier(value))?.storage
+                pool.recycle(&storage)
+            }
+        }
+        return try graph.outputs.map { value in
+            guard let t = scope.lookup(value) else {
+                throw MCCError.failure("graph output '\(value.name)' was not computed")
+            }
+            return t
+        }
+    }
+
+    private func plan(for graph: Graph) -> GraphPlan {
+        if let p = plans[ObjectIdentifier(graph)] { return p }
+        let p = GraphPlan(graph)
+        plans[ObjectIdentifier(graph)] = p
+        return p
+    }
+}
+
+/// Per-graph schedule: which node-produced values can be released after each node (their last reader).
+private struct GraphPlan {
+    var released: [[Value]]
+
+    init(_ graph: Graph) {
+        var last: [ObjectIdentifier: (Int, Value)] = [:]
+        var produced = Set<ObjectIdentifier>()
+        for node in graph.nodes { for out in node.outputs { produced.insert(ObjectIdentifier(out)) } }
+        let kept = Set(graph.outputs.map(ObjectIdentifier.init))
+        for (i, node) in graph.nodes.enumerated() {
+            for value in node.transitiveInputs() where produced.contains(ObjectIdentifier(value)) {
+                last[ObjectIdentifier(value)] = (i, value)
+            }
+            // Outputs nobody reads can go right away.
+            for out in node.outputs where out.uses.isEmpty && !kept.contains(ObjectIdentifier(out)) {
+                last[ObjectIdentifier(out)] = last[ObjectIdentifier(out)] ?? (i, out)
+            }
+        }
+        released = Array(repeating: [], count: graph.nodes.count)
+        for (id, (i, value)) in last where !kept.contains(id) { released[i].append(value) }
+        // Deterministic order (not needed for correctness, keeps pool behaviour reproducible).
+        for i in released.indices { released[i].sort { $0.name < $1.name } }
+    }
+}

@@ -1,0 +1,30 @@
+import IR
+
+/// Maps (domain, op type) to kernels. Each op family registers itself from its own file; `standard` holds them all.
+public struct OpRegistry: Sendable {
+    private var kernels: [String: OpKernel] = [:]
+
+    public init() {}
+
+    public mutating func register(_ opType: String, domain: String = "", _ kernel: @escaping OpKernel) {
+        kernels[Self.key(domain, opType)] = kernel
+    }
+
+    public func kernel(for node: Node) -> OpKernel? { kernels[Self.key(node.domain, node.opType)] }
+
+    /// Registered op types, "domain::Op" for non-default domains, sorted.
+    public var supportedOps: [String] { kernels.keys.sorted() }
+
+    private static func key(_ domain: String, _ opType: String) -> String {
+        domain.isEmpty || domain == "ai.onnx" ? opType : "\(domain)::\(opType)"
+    }
+
+    /// Every op family of the reference interpreter.
+    public static let standard: OpRegistry = {
+        var r = OpRegistry()
+        registerControlFlowOps(&r)
+        registerShapeOps(&r)
+        registerCastOps(&r)
+        return r
+    }()
+}
