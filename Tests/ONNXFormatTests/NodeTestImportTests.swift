@@ -13,10 +13,12 @@ final class NodeTestImportTests: XCTestCase {
     func testAllNodeTestModelsImport() throws {
         let names = try nodeTestDirectories()
         XCTAssertEqual(names.count, 1765)
+        let exportDirectory = ProcessInfo.processInfo.environment["MCC_EXPORT_DIR"]
         var failures: [String] = []
         for name in names {
             do {
                 let model = try ONNXReader.load(path: "\(nodeTestsDirectory)/node/\(name)/model.onnx")
+                if let exportDirectory { try ONNXWriter.write(model, to: "\(exportDirectory)/\(name).onnx") }
                 // The export must read back to the same bytes when written again.
                 let bytes = try ONNXWriter.serialize(model)
                 let again = try ONNXWriter.serialize(try ONNXReader.load(bytes: bytes, label: name))
