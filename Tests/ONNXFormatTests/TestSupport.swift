@@ -22,6 +22,7 @@ func assertThrowsMCCError(_ fragments: [String], kind: MCCError.Kind = .failure,
         try body()
         XCTFail("expected an error containing \(fragments)", file: file, line: line)
     } catch let error as MCCError {
+        if ProcessInfo.processInfo.environment["MCC_PRINT_ERRORS"] != nil { print("error: \(error.message)") }
         for fragment in fragments where !error.message.contains(fragment) {
             XCTFail("error '\(error.message)' does not mention '\(fragment)'", file: file, line: line)
         }
@@ -62,6 +63,7 @@ struct ProtoEncoder {
         while v >= 0x80 { bytes.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
         bytes.append(UInt8(v))
     }
+    mutating func append(_ b: [UInt8]) { bytes += b }
     mutating func tag(_ field: Int, _ wire: Int) { varint(UInt64(field << 3 | wire)) }
     mutating func int(_ field: Int, _ v: Int64) { tag(field, 0); varint(UInt64(bitPattern: v)) }
     mutating func bytes(_ field: Int, _ b: [UInt8]) { tag(field, 2); varint(UInt64(b.count)); bytes += b }
