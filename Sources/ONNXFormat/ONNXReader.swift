@@ -6,8 +6,9 @@ import IR
 /// unpacked message then stays alive, owned by the initializer tensors that view its raw_data, so weights are
 /// never copied a second time. External data is mapped from files beside the model.
 public enum ONNXReader {
-    /// IR versions the reader accepts (ONNX 1.2 onwards; later versions only add fields the reader ignores).
-    public static let supportedIRVersions: ClosedRange<Int64> = 3...13
+    /// IR versions the reader accepts: ONNX 1.2's IR 3 up to IR 14 (onnx 1.23), the newest in the vendored
+    /// schema. Newer versions are refused rather than silently misread.
+    public static let supportedIRVersions: ClosedRange<Int64> = 3...14
 
     /// Loads the model at `path`. Errors are one-line `MCCError`s that start with `path`.
     public static func load(path: String) throws -> Model {

@@ -40,6 +40,16 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// protobuf-c cannot parse 2 GiB or more; the reader says so before trying (the file is sparse: no disk used).
+    func testTwoGiBModelSuggestsExternalData() throws {
+        let path = "\(directory)/huge.onnx"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 1 << 31)
+        try handle.close()
+        assertThrowsMCCError(["huge.onnx", "2 GiB", "external data"]) { _ = try ONNXReader.load(path: path) }
+    }
+
     func testModelWithoutGraph() throws {
         var m = ProtoEncoder()
         m.int(1, 8)  // ir_version only
