@@ -106,7 +106,7 @@ final class GraphLifter {
     func graph(_ proto: UnsafeMutablePointer<Onnx__GraphProto>, isMain: Bool) throws -> Graph {
         let g = proto.pointee
         let graph = Graph(name: string(g.name))
-        let where_ = isMain ? "" : "subgraph '\(graph.name)': "
+        let context = isMain ? "" : "subgraph '\(graph.name)': "
         graph.docString = string(g.doc_string)
         graph.metadataProps = keyValues(g.metadata_props, g.n_metadata_props)
         scopes.append([:])
@@ -114,8 +114,8 @@ final class GraphLifter {
 
         for (i, t) in messages(g.initializer, g.n_initializer).enumerated() {
             let name = string(t.pointee.name)
-            guard !name.isEmpty else { throw MCCError.failure("\(label): \(where_)initializer #\(i) has no name") }
-            let value = Value(name: name, initializer: try decoder.tensor(t, what: "\(where_)initializer '\(name)'"))
+            guard !name.isEmpty else { throw MCCError.failure("\(label): \(context)initializer #\(i) has no name") }
+            let value = Value(name: name, initializer: try decoder.tensor(t, what: "\(context)initializer '\(name)'"))
             value.docString = string(t.pointee.doc_string)
             value.metadataProps = keyValues(t.pointee.metadata_props, t.pointee.n_metadata_props)
             graph.initializers.append(value)
@@ -123,7 +123,7 @@ final class GraphLifter {
         }
         for s in messages(g.sparse_initializer, g.n_sparse_initializer) {
             let name = string(s.pointee.values?.pointee.name)
-            let what = "\(where_)sparse initializer '\(name)'"
+            let what = "\(context)sparse initializer '\(name)'"
             guard !name.isEmpty else { throw MCCError.failure("\(label): \(what) has no name") }
             let dense: Tensor
             do { dense = try decoder.sparseTensor(s, what: what).densified() } catch let error as MCCError {
@@ -138,7 +138,7 @@ final class GraphLifter {
             let name = string(info.pointee.name)
             // IR 3 lists every initializer as an input too; the initializer is the value.
             guard !initializerNames.contains(name) else { continue }
-            let value = Value(name: name, type: try valueType(info.pointee.type, "\(label): \(where_)input '\(name)'"))
+            let value = Value(name: name, type: try valueType(info.pointee.type, "\(label): \(context)input '\(name)'"))
             applyInfo(info, to: value)
             graph.inputs.append(value)
             define(value)
@@ -149,25 +149,25 @@ final class GraphLifter {
         let nodes = nodeProtos.map(makeNode)
         for node in nodes { for output in node.outputs { define(output) } }
         for (node, proto) in zip(nodes, nodeProtos) {
-            try link(node, proto, where_: where_)
+            try link(node, proto, context: context)
             graph.append(node)
         }
 
         for info in messages(g.output, g.n_output) {
             let name = string(info.pointee.name)
             guard let value = lookup(name) else {
-                throw MCCError.failure("\(label): \(where_)graph output '\(name)' is not defined")
+                throw MCCError.failure("\(label): \(context)graph output '\(name)' is not defined")
             }
-            if let type = try valueType(info.pointee.type, "\(label): \(where_)output '\(name)'"),
+            if let type = try valueType(info.pointee.type, "\(label): \(context)output '\(name)'"),
                value.producer != nil || value.type == nil {
                 value.type = type
             }
             applyInfo(info, to: value)
             graph.outputs.append(value)
         }
-        try applyValueInfo(messages(g.value_info, g.n_value_info), graph: graph, where_: where_)
+        try applyValueInfo(messages(g.value_info, g.n_value_info), graph: graph, context: context)
         do { try graph.sortTopologically() } catch let error as MCCError {
-            throw MCCError(error.kind, "\(label): \(where_)\(error.message)")
+            throw MCCError(error.kind, "\(label): \(context)\(error.message)")
         }
         return graph
     }
@@ -178,10 +178,10 @@ final class GraphLifter {
     }
 
     /// Puts value_info types on the values of this graph; entries for other names are kept for round trips.
-    private func applyValueInfo(_ infos: [UnsafeMutablePointer<Onnx__ValueInfoProto>], graph: Graph, where_: String) throws {
+    private func applyValueInfo(_ infos: [UnsafeMutablePointer<Onnx__ValueInfoProto>], graph: Graph, context: String) throws {
         for info in infos {
             let name = string(info.pointee.name)
-            let type = try valueType(info.pointee.type, "\(label): \(where_)value_info '\(name)'")
+            let type = try valueType(info.pointee.type, "\(label): \(context)value_info '\(name)'")
             if let value = scopes.last?[name] {
                 if value.type == nil { value.type = type }
                 applyInfo(info, to: value)
@@ -204,17 +204,17 @@ final class GraphLifter {
     }
 
     /// Resolves the node's inputs and lifts its attributes (subgraphs see everything defined so far).
-    private func link(_ node: Node, _ proto: UnsafeMutablePointer<Onnx__NodeProto>, where_: String) throws {
+    private func link(_ node: Node, _ proto: UnsafeMutablePointer<Onnx__NodeProto>, context: String) throws {
         let n = proto.pointee
         for (i, name) in strings(n.input, n.n_input).enumerated() {
             if name.isEmpty { node.appendInput(nil); continue }
             guard let value = lookup(name) else {
-                throw MCCError.failure("\(label): \(where_)\(node.label) input \(i) '\(name)' is not defined")
+                throw MCCError.failure("\(label): \(context)\(node.label) input \(i) '\(name)' is not defined")
             }
             node.appendInput(value)
         }
         node.attributes = try messages(n.attribute, n.n_attribute).map {
-            try attribute($0, owner: "\(where_)\(node.label)")
+            try attribute($0, owner: "\(context)\(node.label)")
         }
     }
 
@@ -284,7 +284,7 @@ final class GraphLifter {
     func function(_ proto: UnsafeMutablePointer<Onnx__FunctionProto>) throws -> Function {
         let f = proto.pointee
         let name = string(f.name)
-        let where_ = "function '\(name)': "
+        let context = "function '\(name)': "
         let body = Graph(name: name)
         let saved = scopes
         scopes = [[:]]
@@ -298,18 +298,18 @@ final class GraphLifter {
         let nodes = nodeProtos.map(makeNode)
         for node in nodes { for output in node.outputs { define(output) } }
         for (node, proto) in zip(nodes, nodeProtos) {
-            try link(node, proto, where_: where_)
+            try link(node, proto, context: context)
             body.append(node)
         }
         for output in strings(f.output, f.n_output) {
             guard let value = lookup(output) else {
-                throw MCCError.failure("\(label): \(where_)output '\(output)' is not defined")
+                throw MCCError.failure("\(label): \(context)output '\(output)' is not defined")
             }
             body.outputs.append(value)
         }
-        try applyValueInfo(messages(f.value_info, f.n_value_info), graph: body, where_: where_)
+        try applyValueInfo(messages(f.value_info, f.n_value_info), graph: body, context: context)
         do { try body.sortTopologically() } catch let error as MCCError {
-            throw MCCError(error.kind, "\(label): \(where_)\(error.message)")
+            throw MCCError(error.kind, "\(label): \(context)\(error.message)")
         }
 
         let function = Function(name: name, domain: string(f.domain), body: body)

@@ -8,6 +8,7 @@ import IR
 public enum ONNXWriter {
     /// How `write(_:to:options:)` stores weights.
     public struct Options: Sendable {
+        /// Whether initializers are stored inline (raw_data) or in a `.data` file beside the model.
         public enum ExternalData: Sendable {
             /// Inline, unless the model would reach protobuf's 2 GiB limit; then external.
             case automatic

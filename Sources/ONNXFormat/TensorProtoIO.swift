@@ -3,7 +3,7 @@ import CProtobufC
 import IR
 
 /// A value as ONNX test data stores it: a tensor, a sequence, or an optional (which may be empty).
-public indirect enum ONNXValue {
+public indirect enum ONNXValue: Sendable {
     case tensor(Tensor)
     case sequence([ONNXValue])
     case optional(ONNXValue?)
