@@ -4,12 +4,15 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
     case float16 = 10, double = 11, uint32 = 12, uint64 = 13, complex64 = 14, complex128 = 15, bfloat16 = 16
     case float8e4m3fn = 17, float8e4m3fnuz = 18, float8e5m2 = 19, float8e5m2fnuz = 20
     case uint4 = 21, int4 = 22, float4e2m1 = 23
+    case float8e8m0 = 24, uint2 = 25, int2 = 26
 
-    /// Bits one element occupies in packed storage (4-bit types pack two per byte; strings have no fixed size).
+    /// Bits one element occupies in packed storage (4-bit types pack two per byte, 2-bit types four; strings have
+    /// no fixed size).
     public var bitWidth: Int {
         switch self {
+        case .uint2, .int2: 2
         case .uint4, .int4, .float4e2m1: 4
-        case .uint8, .int8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: 8
+        case .uint8, .int8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0: 8
         case .uint16, .int16, .float16, .bfloat16: 16
         case .float, .int32, .uint32: 32
         case .int64, .uint64, .double, .complex64: 64
@@ -24,21 +27,22 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
     public var isFloatingPoint: Bool {
         switch self {
         case .float, .float16, .double, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz,
-             .float4e2m1: true
+             .float4e2m1, .float8e8m0: true
         default: false
         }
     }
 
     public var isInteger: Bool {
         switch self {
-        case .uint8, .int8, .uint16, .int16, .int32, .int64, .uint32, .uint64, .uint4, .int4: true
+        case .uint8, .int8, .uint16, .int16, .int32, .int64, .uint32, .uint64, .uint4, .int4, .uint2, .int2: true
         default: false
         }
     }
 
     public var isSigned: Bool {
         switch self {
-        case .int8, .int16, .int32, .int64, .int4: true
+        case .int8, .int16, .int32, .int64, .int4, .int2: true
+        case .float8e8m0: false  // exponent-only: no sign bit
         default: isFloatingPoint
         }
     }
@@ -69,6 +73,9 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
         case .uint4: "uint4"
         case .int4: "int4"
         case .float4e2m1: "float4e2m1"
+        case .float8e8m0: "float8e8m0"
+        case .uint2: "uint2"
+        case .int2: "int2"
         }
     }
 

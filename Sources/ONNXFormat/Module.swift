@@ -1,1 +1,0 @@
-// ONNXFormat module: see README "Structure".
