@@ -44,7 +44,7 @@ let package = Package(
         // Tests (run in release: see scripts/test.sh).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "IRTests", dependencies: ["IR"]),
-        .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat"]),
+        .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
     ]

@@ -1,9 +1,10 @@
 import Foundation
 import IR
 import ONNXFormat
+import TestSupport
 import XCTest
 
-let sharedRoot = "/work/shared"
+let sharedRoot = TestPaths.shared.path
 let corpusDirectory = "\(sharedRoot)/corpus"
 let nodeTestsDirectory = "\(sharedRoot)/onnx-node-tests"
 
