@@ -44,6 +44,7 @@ let package = Package(
         // Tests (run in release: see .ci/run).
         .testTarget(name: "IRTests", dependencies: ["IR"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver"]),
     ]
