@@ -141,3 +141,53 @@ func mapVectors(
         for j in 0..<(count - i) { y[i + j] = r[j] }
     }
 }
+
+/// Sum of `n` contiguous floats with 32 independent lanes (two vectors), so rounding error grows like n/32 terms
+/// per lane rather than n, and the loop is throughput- rather than latency-bound.
+@inline(__always)
+func vectorSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    let w = FloatVector.scalarCount
+    let raw = UnsafeRawPointer(x)
+    var a0 = FloatVector(), a1 = FloatVector()
+    var i = 0
+    while i + 2 * w <= n {
+        a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
+        a1 += raw.loadUnaligned(fromByteOffset: (i + w) * 4, as: FloatVector.self)
+        i += 2 * w
+    }
+    if i + w <= n {
+        a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
+        i += w
+    }
+    var s = (a0 + a1).sum()
+    while i < n {
+        s += x[i]
+        i += 1
+    }
+    return s
+}
+
+/// Maximum (or minimum when `minimum`) of `n > 0` contiguous floats; NaN propagates like std::max chains in ORT do not,
+/// so callers that care about NaN check separately.
+@inline(__always)
+func vectorExtreme(_ x: UnsafePointer<Float>, _ n: Int, minimum: Bool) -> Float {
+    let w = FloatVector.scalarCount
+    let raw = UnsafeRawPointer(x)
+    var i = 0
+    var s = x[0]
+    if n >= w {
+        var acc = raw.loadUnaligned(as: FloatVector.self)
+        i = w
+        while i + w <= n {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
+            acc = minimum ? pointwiseMin(acc, v) : pointwiseMax(acc, v)
+            i += w
+        }
+        s = minimum ? acc.min() : acc.max()
+    }
+    while i < n {
+        s = minimum ? Swift.min(s, x[i]) : Swift.max(s, x[i])
+        i += 1
+    }
+    return s
+}
