@@ -45,7 +45,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "IRTests", dependencies: ["IR"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
     ]
 )

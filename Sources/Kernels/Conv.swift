@@ -1,0 +1,194 @@
+/// Shape and attributes of a 2-D convolution (ONNX Conv). 1-D convolution is H = 1, kernelH = 1.
+///
+/// Layouts: input [N, C, H, W], weight [M, C/groups, kH, kW], bias [M], output [N, M, outH, outW], all contiguous
+/// row-major. Pads are (top, left, bottom, right) as resolved by the caller (auto_pad already applied).
+public struct Conv2DParams: Sendable, Equatable {
+    public var batch: Int
+    public var inChannels: Int
+    public var inHeight: Int
+    public var inWidth: Int
+    public var outChannels: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var strideH = 1, strideW = 1
+    public var dilationH = 1, dilationW = 1
+    public var padTop = 0, padLeft = 0, padBottom = 0, padRight = 0
+    public var groups = 1
+
+    public init(
+        batch: Int, inChannels: Int, inHeight: Int, inWidth: Int, outChannels: Int,
+        kernelHeight: Int, kernelWidth: Int, strides: (Int, Int) = (1, 1), dilations: (Int, Int) = (1, 1),
+        pads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0), groups: Int = 1
+    ) {
+        self.batch = batch
+        self.inChannels = inChannels
+        self.inHeight = inHeight
+        self.inWidth = inWidth
+        self.outChannels = outChannels
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        (strideH, strideW) = strides
+        (dilationH, dilationW) = dilations
+        (padTop, padLeft, padBottom, padRight) = pads
+        self.groups = groups
+    }
+
+    public var outHeight: Int {
+        max(0, (inHeight + padTop + padBottom - dilationH * (kernelHeight - 1) - 1) / strideH + 1)
+    }
+    public var outWidth: Int {
+        max(0, (inWidth + padLeft + padRight - dilationW * (kernelWidth - 1) - 1) / strideW + 1)
+    }
+
+    /// groups == C == M: one filter per channel, handled by the dedicated depthwise kernel.
+    public var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
+
+    /// A 1×1 stride-1 unpadded convolution is a plain GEMM on the input.
+    var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideH == 1 && strideW == 1
+            && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
+    }
+
+    var groupInChannels: Int { inChannels / groups }
+    var groupOutChannels: Int { outChannels / groups }
+    /// Rows of the im2col matrix: (C/g)·kH·kW.
+    var patchSize: Int { groupInChannels * kernelHeight * kernelWidth }
+
+    func validate() {
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0, "conv: bad groups")
+        precondition(strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0, "conv: bad stride/dilation")
+        precondition(kernelHeight > 0 && kernelWidth > 0, "conv: empty kernel")
+    }
+}
+
+/// Upper bound of the im2col column buffer, in bytes. 8 MB keeps it in L3 alongside the weights.
+let im2colBudgetBytes = 8 << 20
+
+/// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
+public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
+    if p.isDepthwise || p.isPointwise { return 0 }
+    return p.patchSize * im2colTileColumns(p)
+}
+
+func im2colTileColumns(_ p: Conv2DParams) -> Int {
+    let columns = p.outHeight * p.outWidth
+    let budget = max(16, im2colBudgetBytes / (4 * max(1, p.patchSize)))
+    return max(1, min(columns, budget))
+}
+
+/// 2-D convolution with optional bias and fused activation: `y = activation(conv(x, w) + bias)`.
+///
+/// Paths: depthwise → `depthwiseConv2d`; 1×1/stride 1/no pad → one sgemm per image and group; otherwise im2col in
+/// column tiles (bounded by `im2colBudgetBytes`) + sgemm. `workspace` must hold `conv2dWorkspaceCount(p)` floats, or
+/// be nil to allocate internally.
+public func conv2d(
+    _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    activation: UnaryOp = .identity, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>? = nil
+) {
+    p.validate()
+    if p.isDepthwise {
+        depthwiseConv2d(p, x: x, weight: weight, bias: bias, activation: activation, y: y)
+        return
+    }
+    let outPlane = p.outHeight * p.outWidth
+    let inPlane = p.inHeight * p.inWidth
+    let cg = p.groupInChannels, mg = p.groupOutChannels
+    let k = p.patchSize
+    guard outPlane > 0, p.batch > 0, p.outChannels > 0 else { return }
+
+    if p.isPointwise {
+        for n in 0..<p.batch {
+            for g in 0..<p.groups {
+                sgemm(transA: false, transB: false, m: mg, n: outPlane, k: cg,
+                      a: weight + g * mg * cg, lda: cg,
+                      b: x + (n * p.inChannels + g * cg) * inPlane, ldb: inPlane,
+                      c: y + (n * p.outChannels + g * mg) * outPlane, ldc: outPlane)
+            }
+            applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
+                                bias: bias, activation)
+        }
+        return
+    }
+
+    let tile = im2colTileColumns(p)
+    let owned: UnsafeMutablePointer<Float>? = workspace == nil ? .allocate(capacity: k * tile) : nil
+    defer { owned?.deallocate() }
+    let columns = workspace ?? owned!
+    for n in 0..<p.batch {
+        for g in 0..<p.groups {
+            let xg = x + (n * p.inChannels + g * cg) * inPlane
+            let yg = y + (n * p.outChannels + g * mg) * outPlane
+            var start = 0
+            while start < outPlane {
+                let count = min(tile, outPlane - start)
+                im2col(p, x: xg, columns: columns, start: start, count: count)
+                sgemm(transA: false, transB: false, m: mg, n: count, k: k,
+                      a: weight + g * mg * k, lda: k, b: columns, ldb: count,
+                      c: yg + start, ldc: outPlane)
+                start += count
+            }
+        }
+        applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
+                            bias: bias, activation)
+    }
+}
+
+/// Valid output-column range [lo, hi) for which `o·stride + offset` lands in [0, size).
+@inline(__always)
+func validRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
+    // lo = ceil(-offset / stride), hi = floor((size - 1 - offset) / stride) + 1, both clamped to [0, count].
+    let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+    let last = size - 1 - offset
+    let hi = last < 0 ? 0 : last / stride + 1
+    return (min(lo, count), max(min(lo, count), min(hi, count)))
+}
+
+/// Fills the column matrix for output positions [start, start+count) of one group: row r = (c, kh, kw) holds the
+/// input pixel each output position sees through tap (kh, kw) of channel c, or 0 in the padding. Row stride = count.
+func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int) {
+    let kh = p.kernelHeight, kw = p.kernelWidth, ow = p.outWidth
+    let h = p.inHeight, w = p.inWidth
+    let rows = p.patchSize
+    parallelFor(rows, minChunk: max(1, 16_384 / max(1, count))) { range in
+        for r in range {
+            let c = r / (kh * kw)
+            let i = (r / kw) % kh
+            let j = r % kw
+            let plane = x + c * h * w
+            let dst = columns + r * count
+            let colOffset = j * p.dilationW - p.padLeft
+            let (owLo, owHi) = validRange(offset: colOffset, stride: p.strideW, size: w, count: ow)
+            var pos = start
+            let end = start + count
+            while pos < end {
+                let oy = pos / ow
+                let ox0 = pos - oy * ow
+                let ox1 = min(ow, ox0 + (end - pos))
+                let out = dst + (pos - start)
+                let iy = oy * p.strideH - p.padTop + i * p.dilationH
+                if iy < 0 || iy >= h {
+                    out.update(repeating: 0, count: ox1 - ox0)
+                } else {
+                    let src = plane + iy * w
+                    let a = max(ox0, owLo), b = min(ox1, owHi)
+                    if a >= b {
+                        out.update(repeating: 0, count: ox1 - ox0)
+                    } else {
+                        if a > ox0 { out.update(repeating: 0, count: a - ox0) }
+                        if p.strideW == 1 {
+                            (out + (a - ox0)).update(from: src + (a + colOffset), count: b - a)
+                        } else {
+                            var ix = a * p.strideW + colOffset
+                            for o in a..<b {
+                                out[o - ox0] = src[ix]
+                                ix += p.strideW
+                            }
+                        }
+                        if b < ox1 { (out + (b - ox0)).update(repeating: 0, count: ox1 - b) }
+                    }
+                }
+                pos += ox1 - ox0
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import CBLAS
+import Dispatch
+import Foundation
+
+/// Process-wide kernel settings.
+///
+/// `threads` is both the OpenBLAS thread count and the number of chunks our own parallel loops split into.
+/// Set it once, before running kernels; changing it while kernels run on other threads is a programming error.
+public enum KernelConfig {
+    nonisolated(unsafe) private static var storedThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    /// The number of threads used by BLAS and by `parallelFor`; at least 1.
+    public static var threads: Int {
+        get { storedThreads }
+        set {
+            storedThreads = max(1, newValue)
+            openblas_set_num_threads(Int32(storedThreads))
+        }
+    }
+}
+
+/// Runs `body` over `0..<count` split into at most `KernelConfig.threads` contiguous chunks.
+///
+/// `minChunk` is the smallest chunk worth a thread hop; work below it runs inline. The body gets a half-open range.
+@inline(__always)
+func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    guard count > 0 else { return }
+    let chunks = min(KernelConfig.threads, max(1, count / max(1, minChunk)))
+    if chunks <= 1 {
+        body(0..<count)
+        return
+    }
+    // Kernels hand raw pointers to disjoint ranges, which Swift cannot prove Sendable; the box asserts it.
+    withoutActuallyEscaping(body) { escapable in
+        let box = UncheckedSendableBox(escapable)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks
+            let hi = count * (c + 1) / chunks
+            if lo < hi { box.value(lo..<hi) }
+        }
+    }
+}
+
+/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses are disjoint.
+struct UncheckedSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,117 @@
+import XCTest
+import Kernels
+
+final class ConvTests: XCTestCase {
+    /// Direct-definition convolution with Double accumulation.
+    func reference(_ p: Conv2DParams, _ x: [Float], _ w: [Float], _ bias: [Float]?) -> [Float] {
+        let oh = p.outHeight, ow = p.outWidth
+        let cg = p.inChannels / p.groups, mg = p.outChannels / p.groups
+        var y = [Float](repeating: 0, count: p.batch * p.outChannels * oh * ow)
+        for n in 0..<p.batch {
+            for m in 0..<p.outChannels {
+                let g = m / mg
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var s = Double(bias?[m] ?? 0)
+                        for c in 0..<cg {
+                            let ic = g * cg + c
+                            for i in 0..<p.kernelHeight {
+                                let iy = oy * p.strideH - p.padTop + i * p.dilationH
+                                if iy < 0 || iy >= p.inHeight { continue }
+                                for j in 0..<p.kernelWidth {
+                                    let ix = ox * p.strideW - p.padLeft + j * p.dilationW
+                                    if ix < 0 || ix >= p.inWidth { continue }
+                                    let xv = x[((n * p.inChannels + ic) * p.inHeight + iy) * p.inWidth + ix]
+                                    let wv = w[((m * cg + c) * p.kernelHeight + i) * p.kernelWidth + j]
+                                    s += Double(xv) * Double(wv)
+                                }
+                            }
+                        }
+                        y[((n * p.outChannels + m) * oh + oy) * ow + ox] = Float(s)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func check(_ p: Conv2DParams, withBias: Bool = true, activation: UnaryOp = .identity, tol: Float = 1e-5,
+               file: StaticString = #filePath, line: UInt = #line) {
+        let x = randomFloats(p.batch * p.inChannels * p.inHeight * p.inWidth, seed: 11)
+        let w = randomFloats(p.outChannels * (p.inChannels / p.groups) * p.kernelHeight * p.kernelWidth, seed: 12)
+        let b = withBias ? randomFloats(p.outChannels, seed: 13) : nil
+        var expected = reference(p, x, w, b)
+        if activation == .relu { expected = expected.map { max(0, $0) } }
+        var y = [Float](repeating: .nan, count: p.batch * p.outChannels * p.outHeight * p.outWidth)
+        if let b {
+            conv2d(p, x: x, weight: w, bias: b, activation: activation, y: &y)
+        } else {
+            conv2d(p, x: x, weight: w, bias: nil, activation: activation, y: &y)
+        }
+        // Float sums of ≤ ~150 products of magnitude ≤ 1 round to well below 1e-5·max(1,|ref|); longer sums pass
+        // their own tolerance (the worst-case error grows with the number of terms K).
+        assertClose(y, expected, tol: tol, "\(p)", file: file, line: line)
+    }
+
+    func testPointwise() {
+        check(Conv2DParams(batch: 2, inChannels: 5, inHeight: 7, inWidth: 9, outChannels: 6,
+                           kernelHeight: 1, kernelWidth: 1))
+        check(Conv2DParams(batch: 1, inChannels: 6, inHeight: 3, inWidth: 5, outChannels: 4,
+                           kernelHeight: 1, kernelWidth: 1, groups: 2), activation: .relu)
+    }
+
+    func testGeneralIm2col() {
+        check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 11, inWidth: 13, outChannels: 5,
+                           kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu)
+        check(Conv2DParams(batch: 1, inChannels: 4, inHeight: 10, inWidth: 9, outChannels: 6,
+                           kernelHeight: 3, kernelWidth: 2, strides: (2, 3), dilations: (2, 1),
+                           pads: (2, 0, 1, 3), groups: 2))
+        check(Conv2DParams(batch: 1, inChannels: 3, inHeight: 17, inWidth: 17, outChannels: 8,
+                           kernelHeight: 7, kernelWidth: 7, strides: (2, 2), pads: (3, 3, 3, 3)), withBias: false)
+        // 1×1 with stride (not the pointwise path) and asymmetric pads.
+        check(Conv2DParams(batch: 1, inChannels: 3, inHeight: 8, inWidth: 8, outChannels: 2,
+                           kernelHeight: 1, kernelWidth: 1, strides: (2, 2), pads: (0, 1, 1, 0)))
+        // 1-D as H = 1.
+        check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 1, inWidth: 29, outChannels: 4,
+                           kernelHeight: 1, kernelWidth: 5, strides: (1, 2), dilations: (1, 2), pads: (0, 3, 0, 2)))
+    }
+
+    func testIm2colTiling() {
+        // patchSize 64·9 = 576 rows → tile = 8 MB / (4·576) = 3640 columns < 70·70 = 4900: two tiles.
+        // K = 576 terms: the bound K·eps·E|term| ≈ 576·6e-8·0.25 ≈ 9e-6 per unit, so allow 5e-5.
+        check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 70, inWidth: 70, outChannels: 3,
+                           kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), tol: 5e-5)
+        // Caller-provided workspace.
+        let p = Conv2DParams(batch: 1, inChannels: 2, inHeight: 6, inWidth: 6, outChannels: 2,
+                             kernelHeight: 3, kernelWidth: 3)
+        var ws = [Float](repeating: 0, count: conv2dWorkspaceCount(p))
+        let x = randomFloats(72, seed: 3), w = randomFloats(36, seed: 4)
+        var y = [Float](repeating: 0, count: 32)
+        conv2d(p, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
+        assertClose(y, reference(p, x, w, nil))
+    }
+
+    func testDepthwise() {
+        for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (3, 3), (4, 1)] {
+            for size in [(7, 9), (20, 37), (1, 1)] {
+                let pad = k / 2
+                check(Conv2DParams(batch: 2, inChannels: 3, inHeight: size.0, inWidth: size.1, outChannels: 3,
+                                   kernelHeight: k, kernelWidth: k, strides: (s, s),
+                                   pads: (pad, pad, pad, pad), groups: 3), activation: .relu)
+            }
+        }
+        // Dilation, asymmetric pads and strides, no bias.
+        check(Conv2DParams(batch: 1, inChannels: 4, inHeight: 19, inWidth: 23, outChannels: 4,
+                           kernelHeight: 3, kernelWidth: 3, strides: (1, 2), dilations: (2, 3),
+                           pads: (2, 1, 0, 3), groups: 4), withBias: false)
+    }
+
+    func testHandComputed() {
+        // 3×3 input 1..9, 2×2 kernel of ones: each output is the sum of a 2×2 window.
+        let p = Conv2DParams(batch: 1, inChannels: 1, inHeight: 3, inWidth: 3, outChannels: 1,
+                             kernelHeight: 2, kernelWidth: 2)
+        var y = [Float](repeating: 0, count: 4)
+        conv2d(p, x: [1, 2, 3, 4, 5, 6, 7, 8, 9], weight: [1, 1, 1, 1], bias: [0.5], y: &y)
+        XCTAssertEqual(y, [12.5, 16.5, 24.5, 28.5])
+    }
+}
