@@ -31,12 +31,23 @@ enum ControlFlowInference {
         guard let thenBranch = c.attr("then_branch")?.graph, let elseBranch = c.attr("else_branch")?.graph else {
             throw c.fail("missing then_branch or else_branch")
         }
-        try infer(thenBranch, "then_branch", c)
-        try infer(elseBranch, "else_branch", c)
         guard thenBranch.outputs.count == c.outputCount, elseBranch.outputs.count == c.outputCount else {
             throw c.fail("branches have \(thenBranch.outputs.count) and \(elseBranch.outputs.count) outputs for \(c.outputCount) node outputs")
         }
-        let condition = c.contents(0)?.values.first?.value
+        var condition = c.contents(0)?.values.first?.value
+        if let condition {
+            // Only the taken branch runs; the other may not even be valid for these shapes.
+            try infer(condition != 0 ? thenBranch : elseBranch, condition != 0 ? "then_branch" : "else_branch", c)
+        } else {
+            // A branch that cannot run with these shapes is never taken, so the other one decides the types.
+            var thenError: MCCError?
+            do { try infer(thenBranch, "then_branch", c) } catch let error as MCCError { thenError = error }
+            do { try infer(elseBranch, "else_branch", c) } catch is MCCError {
+                if let thenError { throw thenError }
+                condition = 1
+            }
+            if thenError != nil { condition = 0 }
+        }
         for i in 0..<c.outputCount {
             let t = thenBranch.outputs[i], e = elseBranch.outputs[i]
             if let condition {

@@ -116,18 +116,56 @@ enum ConstantFolding {
         return IntContents(shape: shape, values: values)
     }
 
-    /// Slices a 1-D tensor (the only rank shape subgraphs slice in practice).
-    static func slice1D(_ data: IntContents, start: Int, end: Int, step: Int) -> IntContents? {
-        guard data.rank == 1, step != 0 else { return nil }
-        let n = data.values.count
-        var values: [Dim] = []
-        var i = start
-        while step > 0 ? i < end : i > end {
-            guard i >= 0, i < n else { break }
-            values.append(data.values[i])
-            i += step
+    /// Row-major strides of `shape`.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var result = Array(repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            result[i] = acc
+            acc *= shape[i]
         }
-        return IntContents(shape: [values.count], values: values)
+        return result
+    }
+
+    /// Builds contents of `shape` whose element at each multi-index is `data.values[source(index)]`.
+    static func remap(_ data: IntContents, to shape: [Int], source: ([Int]) -> Int?) -> IntContents? {
+        guard let count = checkedElementCount(shape), count <= IntContents.maxElements else { return nil }
+        var values: [Dim] = []
+        values.reserveCapacity(count)
+        var index = Array(repeating: 0, count: shape.count)
+        for _ in 0..<count {
+            guard let i = source(index), i >= 0, i < data.values.count else { return nil }
+            values.append(data.values[i])
+            var a = shape.count - 1
+            while a >= 0 {
+                index[a] += 1
+                if index[a] < shape[a] { break }
+                index[a] = 0
+                a -= 1
+            }
+        }
+        return IntContents(shape: shape, values: values)
+    }
+
+    /// Slices along each axis of `bounds` (resolved bounds with their element counts).
+    static func slice(_ data: IntContents, bounds: [(axis: Int, bounds: SliceBounds, count: Int)]) -> IntContents? {
+        var shape = data.shape
+        for b in bounds where b.axis < shape.count { shape[b.axis] = b.count }
+        let st = strides(data.shape)
+        return remap(data, to: shape) { index in
+            var i = index
+            for b in bounds where b.axis < i.count { i[b.axis] = b.bounds.start + i[b.axis] * b.bounds.step }
+            return zip(i, st).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+    }
+
+    /// Transposes by `perm` (a validated permutation).
+    static func transpose(_ data: IntContents, perm: [Int]) -> IntContents? {
+        guard perm.count == data.rank else { return nil }
+        let st = strides(data.shape)
+        return remap(data, to: perm.map { data.shape[$0] }) { index in
+            zip(perm, index).reduce(0) { $0 + $1.1 * st[$1.0] }
+        }
     }
 }
 

@@ -18,7 +18,12 @@ enum ElementwiseInference {
         for op in arithmeticOps + variadicOps { r[op] = arithmetic }
         for op in comparisonOps { r[op] = comparison }
         r["Det"] = det
-        r["Not"] = { c in c.setOutput(0, .bool, c.shape(0)) }
+        r["Not"] = { c in
+            c.setOutput(0, .bool, c.shape(0))
+            if let x = c.contents(0) {
+                c.setContents(0, IntContents(shape: x.shape, values: x.values.map { $0.value.map { .known($0 == 0 ? 1 : 0) } ?? .unknown }))
+            }
+        }
         r["IsNaN"] = { c in c.setOutput(0, .bool, c.shape(0)) }
         r["IsInf"] = { c in c.setOutput(0, .bool, c.shape(0)) }
         r["PRelu"] = prelu

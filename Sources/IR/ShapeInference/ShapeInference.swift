@@ -20,6 +20,8 @@ public struct ShapeInference: Sendable {
     /// node for inconsistent graphs.
     @discardableResult
     public func run(on model: Model) throws -> ShapeInferenceReport {
+        // Some exporters write -1 for a dynamic dim; it means "unknown", never a size.
+        DimSanitizer().apply(to: model.graph)
         let bindings = try applyFixedShapes(to: model.graph)
         if !bindings.isEmpty { SymbolSubstitution(bindings: bindings).apply(to: model.graph) }
         let defaultOpset = model.opsetImports.isEmpty ? (opset ?? model.defaultOpset) : model.defaultOpset
@@ -74,10 +76,11 @@ public struct ShapeInference: Sendable {
         return bindings
     }
 
-    /// Checks that the graph inputs are static and that every value has a static shape after inference.
-    /// Dynamic inputs are a usage error suggesting `--shape`; other values whose shape stays unknown (data
-    /// dependent ops, unknown custom ops) are unsupported, naming their producer.
-    public static func requireStaticShapes(_ model: Model, includeSubgraphs: Bool = true) throws {
+    /// Checks that the graph inputs are static and that every main-graph value has a static shape after
+    /// inference. Dynamic inputs are a usage error suggesting `--shape`; other values whose shape stays unknown
+    /// (data-dependent ops, unknown custom ops) are unsupported, naming their producer. Subgraph values are
+    /// checked only on request: branches not taken for known conditions are left uninferred.
+    public static func requireStaticShapes(_ model: Model, includeSubgraphs: Bool = false) throws {
         let graph = model.graph
         let initializerNames = Set(graph.initializers.map(\.name))
         var problems: [String] = []
@@ -136,10 +139,12 @@ extension Graph {
     }
 }
 
-/// Replaces symbolic dims bound by `--shape` with their sizes in every declared type.
-struct SymbolSubstitution {
-    let bindings: [String: Int]
+/// Rewrites every declared dim in a graph (values of nested subgraphs included).
+protocol DimRewriter {
+    func rewrite(_ dim: Dim) -> Dim
+}
 
+extension DimRewriter {
     func apply(to graph: Graph) {
         for value in graph.allValues() + graph.outputs + graph.extraValueInfo {
             value.type = value.type.map(substitute)
@@ -153,18 +158,33 @@ struct SymbolSubstitution {
 
     func substitute(_ type: ValueType) -> ValueType {
         switch type {
-        case .tensor(let e, let s): .tensor(e, s.map(substitute))
-        case .sparseTensor(let e, let s): .sparseTensor(e, s.map(substitute))
+        case .tensor(let e, let s): .tensor(e, s.map { Shape($0.dims.map(rewrite)) })
+        case .sparseTensor(let e, let s): .sparseTensor(e, s.map { Shape($0.dims.map(rewrite)) })
         case .sequence(let t): .sequence(t.map(substitute))
         case .optional(let t): .optional(t.map(substitute))
         case .map(let k, let v): .map(key: k, value: v.map(substitute))
         }
     }
+}
 
-    func substitute(_ shape: Shape) -> Shape {
-        Shape(shape.dims.map { dim in
-            if case .symbolic(let s) = dim, let v = bindings[s] { return .known(v) }
-            return dim
-        })
+/// Replaces symbolic dims bound by `--shape` with their sizes.
+struct SymbolSubstitution: DimRewriter {
+    let bindings: [String: Int]
+
+    func rewrite(_ dim: Dim) -> Dim {
+        if case .symbolic(let s) = dim, let v = bindings[s] { return .known(v) }
+        return dim
+    }
+}
+
+/// Turns negative declared sizes (-1 from some exporters) and the placeholder symbol "?" into unknown dims:
+/// "?" names no size, so two of them must not be bound together.
+struct DimSanitizer: DimRewriter {
+    func rewrite(_ dim: Dim) -> Dim {
+        switch dim {
+        case .known(let v) where v < 0: .unknown
+        case .symbolic(let s) where s == "?" || s.isEmpty: .unknown
+        default: dim
+        }
     }
 }

@@ -137,7 +137,7 @@ enum ShapeOpsInference {
             throw c.fail("perm \(perm) is not a permutation of the \(x.rank) axes of \(x)")
         }
         c.setOutput(0, c.elementType(0), perm.map { x.dims[$0] })
-        if x.rank <= 1 { c.setContents(0, c.contents(0)) }
+        if let data = c.contents(0) { c.setContents(0, ConstantFolding.transpose(data, perm: perm)) }
     }
 
     static func expand(_ c: InferenceContext) throws {
@@ -260,7 +260,7 @@ enum ShapeOpsInference {
             throw c.fail("starts, ends, axes and steps have different lengths (\(count), \(ends.count), \(axes.count), \(stepList.count))")
         }
         var dims = x.dims
-        var bounds: [(Int, SliceBounds)] = []
+        var bounds: [(axis: Int, bounds: SliceBounds, count: Int)] = []
         for k in 0..<count {
             guard stepList[k] != 0 else { throw c.fail("step 0 on axis \(axes[k])") }
             let a = axes[k]
@@ -272,13 +272,11 @@ enum ShapeOpsInference {
             }
             let (b, n) = SliceBounds.resolve(start: starts[k], end: ends[k], step: stepList[k], size: size)
             dims[a] = .known(n)
-            bounds.append((a, b))
+            bounds.append((a, b, n))
         }
         c.setOutput(0, element, dims)
-        if let data = c.contents(0), data.rank == 1, bounds.count == 1, let (_, b) = bounds.first {
-            c.setContents(0, ConstantFolding.slice1D(data, start: b.start, end: b.end, step: b.step))
-        } else if let data = c.contents(0), bounds.isEmpty, count == 0 {
-            c.setContents(0, data)
+        if let data = c.contents(0), bounds.count == count {
+            c.setContents(0, ConstantFolding.slice(data, bounds: bounds))
         }
     }
 
