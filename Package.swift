@@ -43,7 +43,8 @@ let package = Package(
 
         // Tests (run in release: see scripts/test.sh).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "IRTests", dependencies: ["IR"]),
+        // IR fixtures are read through #filePath, not bundled.
+        .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
