@@ -39,11 +39,37 @@ public struct OpContext {
 
     // MARK: attributes with defaults
 
-    public func int(_ name: String, default value: Int) -> Int { node.attribute(name)?.int.map { Int($0) } ?? value }
-    public func float(_ name: String, default value: Float) -> Float { node.attribute(name)?.float ?? value }
-    public func string(_ name: String, default value: String) -> String { node.attribute(name)?.string ?? value }
-    public func ints(_ name: String) -> [Int]? { node.attribute(name)?.ints?.map { Int($0) } }
-    public func floats(_ name: String) -> [Float]? { node.attribute(name)?.floats }
+    // Spelled with guard/let rather than optional chains: Swift 6.3's optimizer crashed (CopyPropagation
+    // ownership error) on the chained form once inlined into kernel closures.
+    @inline(never)
+    public func int(_ name: String, default value: Int) -> Int {
+        guard let attribute = node.attribute(name), let v = attribute.int else { return value }
+        return Int(clamping: v)
+    }
+
+    @inline(never)
+    public func float(_ name: String, default value: Float) -> Float {
+        guard let attribute = node.attribute(name), let v = attribute.float else { return value }
+        return v
+    }
+
+    @inline(never)
+    public func string(_ name: String, default value: String) -> String {
+        guard let attribute = node.attribute(name), let v = attribute.string else { return value }
+        return v
+    }
+
+    @inline(never)
+    public func ints(_ name: String) -> [Int]? {
+        guard let attribute = node.attribute(name), let v = attribute.ints else { return nil }
+        return v.map { Int(clamping: $0) }
+    }
+
+    @inline(never)
+    public func floats(_ name: String) -> [Float]? {
+        guard let attribute = node.attribute(name), let v = attribute.floats else { return nil }
+        return v
+    }
 
     /// An attribute that must be present.
     public func requiredAttribute(_ name: String) throws -> Attribute {
