@@ -23,7 +23,7 @@ struct Inspect: ParsableCommand {
 
 extension Encodable {
     /// Pretty, key-sorted JSON: byte-identical for identical input.
-    func jsonString() throws -> String {
+    public func jsonString() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(self), as: UTF8.self)

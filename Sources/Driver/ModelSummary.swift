@@ -3,13 +3,13 @@ import IR
 
 /// What `mcc inspect` reports about a model: I/O, opsets, op histogram, parameters and dynamic dims.
 /// Keys are snake_case and sorted on output so the JSON is byte-stable.
-struct ModelSummary: Encodable {
-    struct TensorInfo: Encodable {
-        var name: String
-        var dtype: String
+public struct ModelSummary: Encodable {
+    public struct TensorInfo: Encodable {
+        public var name: String
+        public var dtype: String
         /// Dims as numbers, symbolic names as strings, unknown dims as "?"; nil for unknown rank.
-        var shape: [DimValue]?
-        var dynamicDims: [Int]
+        public var shape: [DimValue]?
+        public var dynamicDims: [Int]
 
         enum CodingKeys: String, CodingKey {
             case name, dtype, shape
@@ -17,11 +17,11 @@ struct ModelSummary: Encodable {
         }
     }
 
-    enum DimValue: Encodable {
+    public enum DimValue: Encodable {
         case size(Int)
         case name(String)
 
-        func encode(to encoder: Encoder) throws {
+        public func encode(to encoder: Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
             case .size(let v): try container.encode(v)
@@ -30,20 +30,20 @@ struct ModelSummary: Encodable {
         }
     }
 
-    var file: String
-    var irVersion: Int64
-    var producer: String
-    var opsetImport: [String: Int64]
-    var inputs: [TensorInfo]
-    var outputs: [TensorInfo]
-    var nodeCount: Int
-    var subgraphCount: Int
-    var functionCount: Int
-    var opHistogram: [String: Int]
-    var initializerCount: Int
-    var parameterCount: Int
-    var parameterBytes: Int
-    var hasDynamicDims: Bool
+    public var file: String
+    public var irVersion: Int64
+    public var producer: String
+    public var opsetImport: [String: Int64]
+    public var inputs: [TensorInfo]
+    public var outputs: [TensorInfo]
+    public var nodeCount: Int
+    public var subgraphCount: Int
+    public var functionCount: Int
+    public var opHistogram: [String: Int]
+    public var initializerCount: Int
+    public var parameterCount: Int
+    public var parameterBytes: Int
+    public var hasDynamicDims: Bool
 
     enum CodingKeys: String, CodingKey {
         case file, producer, inputs, outputs
@@ -59,7 +59,7 @@ struct ModelSummary: Encodable {
         case hasDynamicDims = "dynamic_input_shapes"
     }
 
-    init(model: Model, file: String) {
+    public init(model: Model, file: String) {
         self.file = file
         irVersion = model.irVersion
         producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
@@ -120,7 +120,7 @@ struct ModelSummary: Encodable {
     }
 
     /// The human-readable form.
-    var text: String {
+    public var text: String {
         var lines: [String] = []
         lines.append("model      \(file)")
         lines.append("ir_version \(irVersion)   producer \(producer.isEmpty ? "-" : producer)")

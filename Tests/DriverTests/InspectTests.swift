@@ -3,8 +3,7 @@ import IR
 import ONNXFormat
 import TestSupport
 import XCTest
-
-@testable import Driver
+import Driver
 
 /// `mcc inspect`: the summary must agree with the corpus MANIFEST (computed independently with onnx in Python)
 /// and must succeed on every ONNX node-test model.
