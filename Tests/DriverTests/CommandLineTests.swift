@@ -85,6 +85,9 @@ final class CommandLineTests: XCTestCase {
     func testHelpExitsZero() throws {
         let result = try runMCC(["--help"])
         XCTAssertEqual(result.status, 0)
-        XCTAssertTrue(result.stdout.contains("-target"))
+        XCTAssertTrue(result.stdout.contains("compile (default)"), result.stdout)
+        let compile = try runMCC(["compile", "--help"])
+        XCTAssertEqual(compile.status, 0)
+        XCTAssertTrue(compile.stdout.contains("-target"), compile.stdout)
     }
 }

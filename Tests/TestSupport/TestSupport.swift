@@ -62,6 +62,16 @@ public struct CorpusManifest: Decodable {
             case staticShape = "static_shape"
             case dynamicDims = "dynamic_dims"
         }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            dtype = try c.decode(String.self, forKey: .dtype)
+            ref = try c.decode(String.self, forKey: .ref)
+            // Outputs carry no static shape or dynamic dims in the MANIFEST.
+            staticShape = try c.decodeIfPresent([Int].self, forKey: .staticShape) ?? []
+            dynamicDims = try c.decodeIfPresent([Int].self, forKey: .dynamicDims) ?? []
+        }
     }
 
     public struct Entry: Decodable {
