@@ -122,9 +122,9 @@ final class InferenceContext {
     }
 
     /// Normalised, duplicate-free axes.
-    func axes(_ list: [Int], rank: Int, what: String = "axes") throws -> [Int] {
-        let normalised = try list.map { try axis($0, rank: rank, what: what) }
-        guard Set(normalised).count == normalised.count else { throw fail("\(what) \(list) repeat an axis") }
+    func axes(_ list: [Int], rank: Int) throws -> [Int] {
+        let normalised = try list.map { try axis($0, rank: rank) }
+        guard Set(normalised).count == normalised.count else { throw fail("axes \(list) repeat an axis") }
         return normalised
     }
 
