@@ -34,8 +34,8 @@ public struct ConvAttributes: Sendable, Equatable {
                 throw fail("\(name) has \(raw.count) values, expected \(count)")
             }
             return try raw.map {
-                guard let v = Int(exactly: $0), abs(v) < 1 << 31 else { throw fail("\(name) value \($0) is out of range") }
-                return v
+                guard $0 > -(1 << 31), $0 < 1 << 31 else { throw fail("\(name) value \($0) is out of range") }
+                return Int($0)
             }
         }
         guard spatialRank >= 0 else { throw fail("input rank too small for spatial axes") }
@@ -60,7 +60,10 @@ public struct ConvAttributes: Sendable, Equatable {
             // output_shape may list the full shape (N, C, spatial...) in some exporters; keep the spatial tail.
             let raw = node.attribute("output_shape")?.ints ?? []
             guard raw.count >= spatialRank else { throw fail("output_shape has \(raw.count) values, expected \(spatialRank)") }
-            outputShape = raw.suffix(spatialRank).map { Int(clamping: $0) }
+            if let bad = raw.suffix(spatialRank).first(where: { $0 < 0 || $0 > 1 << 40 }) {
+                throw fail("output_shape value \(bad) is out of range")
+            }
+            outputShape = raw.suffix(spatialRank).map { Int($0) }
         } else {
             outputShape = nil
         }
@@ -104,7 +107,7 @@ public struct ConvAttributes: Sendable, Equatable {
     /// Output size along spatial `axis` of a convolution or pooling window over `inputSize` elements, or nil when
     /// the window does not fit (the caller reports it).
     public func outputSize(inputSize: Int, axis: Int) -> Int? {
-        guard axis < spatialRank, inputSize >= 0 else { return nil }
+        guard axis < spatialRank, inputSize >= 0, inputSize < 1 << 50 else { return nil }
         let s = strides[axis]
         switch autoPad {
         case .sameUpper, .sameLower:
@@ -126,14 +129,18 @@ public struct ConvAttributes: Sendable, Equatable {
 
     /// Spatial output size of ConvTranspose along `axis`.
     public func transposedOutputSize(inputSize: Int, axis: Int) -> Int? {
-        guard axis < spatialRank, inputSize >= 0 else { return nil }
+        guard axis < spatialRank, inputSize >= 0, inputSize < 1 << 50 else { return nil }
         if let outputShape { return outputShape[axis] }
         switch autoPad {
         case .sameUpper, .sameLower:
-            return inputSize * strides[axis]
+            let (out, overflow) = inputSize.multipliedReportingOverflow(by: strides[axis])
+            return overflow ? nil : out
         case .valid, .notSet:
             let padTotal = autoPad == .valid ? 0 : pads[axis] + pads[axis + spatialRank]
-            let out = strides[axis] * (inputSize - 1) + outputPadding[axis] + effectiveKernel(axis) - padTotal
+            // Overflow-checked: declared input sizes are untrusted.
+            let (scaled, overflow) = strides[axis].multipliedReportingOverflow(by: max(inputSize - 1, 0))
+            guard !overflow, scaled < 1 << 50 else { return nil }
+            let out = scaled + outputPadding[axis] + effectiveKernel(axis) - padTotal
             return out < 0 ? nil : out
         }
     }

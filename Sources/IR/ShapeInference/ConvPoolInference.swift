@@ -123,8 +123,8 @@ enum ConvPoolInference {
         guard let x = try dataShape(c) else { return c.setOutput(0, c.elementType(0), nil as Shape?) }
         let attrs = try ConvAttributes(node: c.node, spatialRank: x.rank - 2)
         let spatial: [Dim] = (0..<attrs.spatialRank).map { a in
-            guard let size = x.dims[a + 2].value else { return .unknown }
-            return .known((size - 1) * attrs.strides[a] + attrs.kernelShape[a] - attrs.pads[a] - attrs.pads[a + attrs.spatialRank])
+            guard let size = x.dims[a + 2].value, let out = attrs.transposedOutputSize(inputSize: size, axis: a) else { return .unknown }
+            return .known(out)
         }
         c.setOutput(0, c.elementType(0), [x.dims[0], x.dims[1]] + spatial)
     }

@@ -51,8 +51,8 @@ enum ElementwiseInference {
         c.passThrough()
         if c.node.opType == "Neg" || c.node.opType == "Abs", let x = c.contents(0) {
             c.setContents(0, IntContents(shape: x.shape, values: x.values.map { d in
-                guard let v = d.value else { return .unknown }
-                return .known(c.node.opType == "Neg" ? 0 &- v : abs(v))
+                guard let v = d.value, v != Int.min else { return .unknown }
+                return .known(c.node.opType == "Neg" ? -v : abs(v))
             }))
         }
     }

@@ -105,11 +105,15 @@ final class InferenceContext {
     // MARK: Attributes
 
     func attr(_ name: String) -> Attribute? { node.attribute(name) }
+
+    /// Integer attributes are clamped to ±2^52: far beyond any real size (INT64_MAX "to the end" markers keep
+    /// their meaning) while sums and products of two stay clear of overflow.
+    static func clamp(_ v: Int64) -> Int { Int(max(min(v, 1 << 52), -(1 << 52))) }
     func int(_ name: String, default value: Int) -> Int {
         guard let v = node.attribute(name)?.int else { return value }
-        return Int(clamping: v)
+        return Self.clamp(v)
     }
-    func intsAttr(_ name: String) -> [Int]? { node.attribute(name)?.ints?.map { Int(clamping: $0) } }
+    func intsAttr(_ name: String) -> [Int]? { node.attribute(name)?.ints?.map(Self.clamp) }
     func float(_ name: String, default value: Float) -> Float { node.attribute(name)?.float ?? value }
     func floats(_ name: String) -> [Float]? { node.attribute(name)?.floats }
     func string(_ name: String, default value: String) -> String { node.attribute(name)?.string ?? value }
@@ -122,9 +126,9 @@ final class InferenceContext {
     }
 
     /// Normalised, duplicate-free axes.
-    func axes(_ list: [Int], rank: Int, what: String = "axes") throws -> [Int] {
-        let normalised = try list.map { try axis($0, rank: rank, what: what) }
-        guard Set(normalised).count == normalised.count else { throw fail("\(what) \(list) repeat an axis") }
+    func axes(_ list: [Int], rank: Int) throws -> [Int] {
+        let normalised = try list.map { try axis($0, rank: rank) }
+        guard Set(normalised).count == normalised.count else { throw fail("axes \(list) repeat an axis") }
         return normalised
     }
 

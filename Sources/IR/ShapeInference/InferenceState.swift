@@ -45,6 +45,18 @@ final class InferenceState {
     }
 
     func infer(graph: Graph) throws {
+        for input in graph.inputs where !input.isConstant {
+            guard let shape = input.shape, let count = DimMath.factors(shape.dims.filter(\.isStatic))?.known,
+                  count <= Self.maxElementCount else {
+                if input.shape != nil {
+                    throw MCCError.failure("graph input '\(input.name)' shape \(input.shape?.description ?? "") has more than 2^40 elements")
+                }
+                continue
+            }
+            if let bad = shape.dims.compactMap(\.value).first(where: { $0 < 0 }) {
+                throw MCCError.failure("graph input '\(input.name)' has negative dim \(bad)")
+            }
+        }
         for node in graph.nodes { try infer(node: node) }
     }
 
@@ -58,6 +70,9 @@ final class InferenceState {
         for (i, output) in node.outputs.enumerated() where !output.isAbsent {
             if let inferred = context.outputTypes[i] {
                 try record(inferred, on: output, of: node)
+            } else if let shape = output.shape {
+                // Declared-only types are untrusted too: later rules do arithmetic on these dims.
+                try checkSize(shape, output: output, node: node)
             }
             if let c = context.outputContents[i], contentsMatch(c, output.type?.shape) { setContents(c, for: output) }
         }

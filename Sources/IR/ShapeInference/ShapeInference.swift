@@ -16,6 +16,9 @@ public struct ShapeInference: Sendable {
         self.opset = opset
     }
 
+    /// Op types with an inference rule, as `domain::op` (`op` for the default domain), sorted.
+    public static var supportedOps: [String] { ShapeInferenceRegistry.supportedOps }
+
     /// Infers types in place. Throws `MCCError.usage` for bad fixed shapes and `MCCError.failure` naming the
     /// node for inconsistent graphs.
     @discardableResult

@@ -204,7 +204,8 @@ enum ShapeOpsInference {
         } else if c.opset >= 13, c.hasInput(1) {
             sizes = c.contents(1)?.values ?? Array(repeating: .unknown, count: n)
         } else if let total = x.dims[axis].value {
-            let parts = c.opset >= 18 ? max(c.int("num_outputs", default: n), 1) : n
+            let parts = c.opset >= 18 ? c.int("num_outputs", default: n) : n
+            guard parts == n, n >= 1 else { throw c.fail("num_outputs \(parts) does not match \(n) outputs") }
             if c.opset < 18, total % max(parts, 1) != 0 {
                 throw c.fail("cannot split dim \(axis) of size \(total) into \(parts) equal parts")
             }
@@ -337,7 +338,7 @@ enum ShapeOpsInference {
         guard n <= Double(InferenceState.maxElementCount) else { throw c.fail("range of \(n) elements is too large") }
         let count = Int(n)
         c.setOutput(0, element, [.known(count)])
-        if !(element?.isFloatingPoint ?? false), count <= IntContents.maxElements {
+        if !(element?.isFloatingPoint ?? false), count <= IntContents.maxElements, abs(start) < 1e15, abs(delta) < 1e12 {
             c.setContents(0, IntContents(shape: [count], values: (0..<count).map { .known(Int(start) + $0 * Int(delta)) }))
         }
     }
@@ -350,7 +351,7 @@ enum ShapeOpsInference {
 
     static func blockSize(_ c: InferenceContext) throws -> Int {
         let b = c.int("blocksize", default: 0)
-        guard b >= 1 else { throw c.fail("blocksize \(b) must be positive") }
+        guard b >= 1, b < 1 << 20 else { throw c.fail("blocksize \(b) is out of range") }
         return b
     }
 
