@@ -15,7 +15,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mcc", targets: ["mcc"]),
-        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Driver"]),
+        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Passes", "Driver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,8 +35,9 @@ let package = Package(
         .target(name: "ONNXFormat", dependencies: ["IR", "COnnx", "CProtobufC"]),
         .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
+        .target(name: "Passes", dependencies: ["IR", "Interpreter"]),
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXFormat", "Interpreter",
+            "IR", "ONNXFormat", "Interpreter", "Passes",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mcc", dependencies: ["Driver"]),
@@ -48,6 +49,7 @@ let package = Package(
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
+        .testTarget(name: "PassesTests", dependencies: ["IR", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IR
 import ONNXFormat
+import Passes
 
 /// `mcc MODEL -target T -O<n> [-o DIR] [--shape NAME=d0,d1,...]`: the compiler proper.
 struct Compile: ParsableCommand {
@@ -45,7 +46,14 @@ struct Compile: ParsableCommand {
         let loaded = try clock.measure("import") { try ONNXReader.load(path: model) }
         let fixed = try ShapeOverride.resolve(overrides, inputs: loaded.graph.inputs.map(\.name))
         try clock.measure("shape inference") {
-            _ = try ShapeInference(fixedInputShapes: fixed, opset: loaded.defaultOpset).run(on: loaded)
+            let report = try ShapeInference(fixedInputShapes: fixed, opset: loaded.defaultOpset).run(on: loaded)
+            for node in loaded.graph.allNodes() {
+                if let reason = report.invalidIfBranches[ObjectIdentifier(node)] {
+                    printWarning("\(node.label): \(reason); keeping only the other branch")
+                }
+            }
+            InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
+            forgetInferredTypesInsideSubgraphs(loaded.graph)
             try Verifier.verify(loaded)
         }
         try clock.measure("export") {
@@ -82,4 +90,18 @@ struct StageClock {
         }
         return result
     }
+}
+
+/// Static shapes make some If branches dead (e.g. silero_vad's "squeeze if the last dim is 1"), and a dead branch is
+/// not valid for the shapes that reach it. Writing inferred types for values inside branches would make onnx's
+/// checker and onnxruntime validate those dead branches against the static shapes and reject the model, so only
+/// the main graph keeps inferred value_info (branches keep their declared interface; consumers re-infer the rest).
+func forgetInferredTypesInsideSubgraphs(_ graph: Graph) {
+    func clear(_ sub: Graph) {
+        for node in sub.nodes {
+            for out in node.outputs where !sub.outputs.contains(where: { $0 === out }) { out.type = nil }
+            for inner in node.subgraphs { clear(inner) }
+        }
+    }
+    for node in graph.nodes { for sub in node.subgraphs { clear(sub) } }
 }

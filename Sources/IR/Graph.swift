@@ -116,6 +116,15 @@ public final class Node {
         for value in values { appendOutput(value) }
     }
 
+    /// Drops this node's uses and those of every node in its subgraphs. A deleted node must be detached first:
+    /// use-lists hold unowned references, and subgraph nodes may read values of the enclosing graph.
+    public func detach() {
+        dropInputs()
+        for sub in subgraphs {
+            for inner in sub.allNodes() { inner.dropInputs() }
+        }
+    }
+
     /// Subgraphs held by attributes.
     public var subgraphs: [Graph] { attributes.flatMap(\.subgraphs) }
 
@@ -157,7 +166,7 @@ public final class Graph {
     /// Removes nodes and drops their input uses. Outputs of removed nodes must be unused by then.
     public func remove(_ doomed: [Node]) {
         let ids = Set(doomed.map(ObjectIdentifier.init))
-        for node in doomed { node.dropInputs() }
+        for node in doomed { node.detach() }
         nodes.removeAll { ids.contains(ObjectIdentifier($0)) }
     }
 

@@ -36,17 +36,23 @@ enum ControlFlowInference {
         }
         var condition = c.contents(0)?.values.first?.value
         if let condition {
+            c.state.staticIfConditions[ObjectIdentifier(c.node)] = condition != 0
             // Only the taken branch runs; the other may not even be valid for these shapes.
             try infer(condition != 0 ? thenBranch : elseBranch, condition != 0 ? "then_branch" : "else_branch", c)
         } else {
             // A branch that cannot run with these shapes is never taken, so the other one decides the types.
             var thenError: MCCError?
             do { try infer(thenBranch, "then_branch", c) } catch let error as MCCError { thenError = error }
-            do { try infer(elseBranch, "else_branch", c) } catch is MCCError {
+            do { try infer(elseBranch, "else_branch", c) } catch let error as MCCError {
                 if let thenError { throw thenError }
                 condition = 1
+                c.state.invalidIfBranches[ObjectIdentifier(c.node)] = "else_branch cannot run with these shapes (\(error.message))"
             }
-            if thenError != nil { condition = 0 }
+            if let thenError {
+                condition = 0
+                c.state.invalidIfBranches[ObjectIdentifier(c.node)] = "then_branch cannot run with these shapes (\(thenError.message))"
+            }
+            if let condition { c.state.staticIfConditions[ObjectIdentifier(c.node)] = condition != 0 }
         }
         for i in 0..<c.outputCount {
             let t = thenBranch.outputs[i], e = elseBranch.outputs[i]

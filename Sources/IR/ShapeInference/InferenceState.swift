@@ -6,6 +6,10 @@ final class InferenceState {
     private var table: [ObjectIdentifier: IntContents] = [:]
     /// Op keys without a rule, with how many nodes used each.
     var unknownOps: [String: Int] = [:]
+    /// If nodes whose condition is known from shapes alone, with the branch taken (true = then_branch).
+    var staticIfConditions: [ObjectIdentifier: Bool] = [:]
+    /// If nodes with a data-dependent condition one of whose branches fails for these shapes, and why.
+    var invalidIfBranches: [ObjectIdentifier: String] = [:]
 
     /// Inferred tensors above this many elements are rejected as absurd (a corrupted or hostile model).
     static let maxElementCount = 1 << 40

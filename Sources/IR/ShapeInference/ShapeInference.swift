@@ -34,6 +34,8 @@ public struct ShapeInference: Sendable {
         report.fixedSymbols = bindings
         report.unknownOps = state.unknownOps.keys.sorted()
         report.nodesWithoutRule = state.unknownOps.values.reduce(0, +)
+        report.staticIfConditions = state.staticIfConditions
+        report.invalidIfBranches = state.invalidIfBranches
         for value in model.graph.allValues() where !value.isAbsent && !value.isConstant {
             if !(value.shape?.isStatic ?? false) { report.dynamicValues.append(value.name) }
         }
@@ -126,6 +128,11 @@ public struct ShapeInferenceReport: Sendable, Equatable {
     public var fixedSymbols: [String: Int] = [:]
     /// Non-constant values (subgraphs included) whose shape is not fully static.
     public var dynamicValues: [String] = []
+    /// If nodes (by identity) whose condition follows from the shapes alone: the branch they always take.
+    public var staticIfConditions: [ObjectIdentifier: Bool] = [:]
+    /// If nodes with a data-dependent condition whose other branch fails for the fixed shapes (so it can never
+    /// complete): the reason. Those Ifs are also in `staticIfConditions`, with the branch that can run.
+    public var invalidIfBranches: [ObjectIdentifier: String] = [:]
 
     public init() {}
 }
