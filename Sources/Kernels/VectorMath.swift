@@ -17,7 +17,8 @@ enum VectorMath {
     /// two halves so n = 128 (x near ln(FLT_MAX)) and n < -126 (denormal results) need no special case.
     @inline(__always)
     static func exp(_ x: FloatVector) -> FloatVector {
-        let xc = x.clamped(lowerBound: FloatVector(repeating: -104), upperBound: FloatVector(repeating: 88.72283))
+        // Selects, not `clamped`/`pointwiseMin`: those compile to scalar per-lane loops (NaN handling).
+        let xc = x.replacing(with: -104, where: x .< -104).replacing(with: 88.72283, where: x .> 88.72283)
         // Round x·log2(e) to nearest with the 1.5·2^23 trick: no float→int conversion (which traps on NaN).
         let magic = FloatVector(repeating: 12_582_912)
         let t = xc * 1.442_695_04 + magic
@@ -51,7 +52,8 @@ enum VectorMath {
             return r
         }
         let xb = bits(x)
-        var e = FloatVector(((xb &>> 23) &- 126))
+        // Int → Float through the 1.5·2^23 trick: the generic SIMD conversion initialiser is a scalar loop.
+        var e = floats(((xb &>> 23) &- 126) &+ 0x4B40_0000) - 12_582_912
         var m = floats((xb & 0x007F_FFFF) | 0x3F00_0000)  // mantissa in [0.5, 1)
         let small = m .< 0.707_106_781_186_547_524
         e.replace(with: e - 1, where: small)
@@ -180,7 +182,7 @@ func vectorExtreme(_ x: UnsafePointer<Float>, _ n: Int, minimum: Bool) -> Float 
         i = w
         while i + w <= n {
             let v = raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
-            acc = minimum ? pointwiseMin(acc, v) : pointwiseMax(acc, v)
+            acc = minimum ? acc.replacing(with: v, where: v .< acc) : acc.replacing(with: v, where: v .> acc)
             i += w
         }
         s = minimum ? acc.min() : acc.max()
