@@ -165,12 +165,14 @@ func applyBiasActivation(
     _ y: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>?, _ op: UnaryOp
 ) {
     if bias == nil && op == .identity { return }
-    for c in 0..<channels {
-        let row = y + c * spatial
-        if let bias {
-            let b = bias[c]
-            mapVectors(row, row, spatial) { $0 + b }
+    parallelFor(channels, minChunk: max(1, 32_768 / max(1, spatial))) { range in
+        for c in range {
+            let row = y + c * spatial
+            if let bias {
+                let b = bias[c]
+                mapVectors(row, row, spatial) { $0 + b }
+            }
+            if op != .identity { unarySerial(op, row, row, spatial) }
         }
-        if op != .identity { unarySerial(op, row, row, spatial) }
     }
 }
