@@ -102,8 +102,9 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     case .gelu(let tanhApproximation):
         if tanhApproximation {
             mapVectors(x, y, n) { v in
-                let inner = (v + v * v * v * 0.044_715) * 0.797_884_560_802_865_4
-                return v * 0.5 * (1 + VectorMath.tanh(inner))
+                // 0.5·(1 + tanh(u)) = sigmoid(2u), which avoids the cancellation of 1 + tanh(u) near -1.
+                let inner = (v + v * v * v * 0.044_715) * (2 * 0.797_884_560_802_865_4)
+                return v * VectorMath.sigmoid(inner)
             }
         } else {
             mapVectors(x, y, n) { v in

@@ -74,20 +74,24 @@ enum VectorMath {
         return m + y + e * 0.693_359_375
     }
 
-    /// tanh: odd polynomial for |x| < 0.625 (no cancellation near 0), 1 - 2/(e^{2|x|}+1) elsewhere.
+    /// tanh as the odd rational x·P(x²)/Q(x²) on [-9, 9] (the Eigen/MLAS coefficients onnxruntime uses);
+    /// ≤ 3.3e-7 relative error, about a third of the work of an exp-based form. NaN propagates through the selects.
     @inline(__always)
-    static func tanh(_ x: FloatVector) -> FloatVector {
-        let a = x.replacing(with: -x, where: x .< 0)
+    static func tanh(_ x0: FloatVector) -> FloatVector {
+        let x = x0.replacing(with: -9, where: x0 .< -9).replacing(with: 9, where: x0 .> 9)
         let z = x * x
-        var p = FloatVector(repeating: -5.704_988_727_45e-3)
-        p = p * z + 2.063_908_879_54e-2
-        p = p * z - 5.373_971_555_31e-2
-        p = p * z + 1.333_144_220_36e-1
-        p = p * z - 3.333_328_194_22e-1
-        let small = p * z * x + x
-        var big = 1 - 2 / (exp(a + a) + 1)
-        big.replace(with: -big, where: x .< 0)
-        return small.replacing(with: big, where: a .>= 0.625)
+        var p = FloatVector(repeating: -2.760_768_477_423_55e-16)
+        p = p * z + 2.000_187_904_824_77e-13
+        p = p * z - 8.604_671_522_137_35e-11
+        p = p * z + 5.122_297_090_371_14e-08
+        p = p * z + 1.485_722_357_179_79e-05
+        p = p * z + 6.372_619_288_754_36e-04
+        p = p * z + 4.893_524_558_917_86e-03
+        var q = FloatVector(repeating: 1.198_258_394_667_02e-06)
+        q = q * z + 1.185_347_056_866_54e-04
+        q = q * z + 2.268_434_632_439_00e-03
+        q = q * z + 4.893_525_185_543_85e-03
+        return x * p / q
     }
 
     /// 1 / (1 + e^-x); exp saturates cleanly at both ends, so no branches are needed.
