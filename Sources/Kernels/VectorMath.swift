@@ -37,8 +37,8 @@ enum VectorMath {
         let s1 = floats((half &+ 127) &<< 23)
         let s2 = floats((ni &- half &+ 127) &<< 23)
         var result = y * s1 * s2
+        // NaN needs no fix-up: it survives the selects above and poisons the polynomial.
         result.replace(with: .infinity, where: x .> 88.72284)
-        result.replace(with: x, where: x .!= x)
         return result
     }
 
@@ -126,6 +126,7 @@ enum VectorMath {
 
 /// Runs `f` over `count` floats 16 at a time; the tail goes through a zero-padded vector so every lane uses the same
 /// code (callers' `f` must be total, which all of ours are). `x` and `y` may alias exactly (in-place).
+/// `f` has a single call site so the optimiser inlines it into the loop.
 @inline(__always)
 func mapVectors(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int,
@@ -135,16 +136,21 @@ func mapVectors(
     var i = 0
     let raw = UnsafeRawPointer(x)
     let out = UnsafeMutableRawPointer(y)
-    while i + w <= count {
-        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
-        out.storeBytes(of: f(v), toByteOffset: i * 4, as: FloatVector.self)
-        i += w
-    }
-    if i < count {
+    while i < count {
+        let full = i + w <= count
         var v = FloatVector()
-        for j in 0..<(count - i) { v[j] = x[i + j] }
+        if full {
+            v = raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
+        } else {
+            for j in 0..<(count - i) { v[j] = x[i + j] }
+        }
         let r = f(v)
-        for j in 0..<(count - i) { y[i + j] = r[j] }
+        if full {
+            out.storeBytes(of: r, toByteOffset: i * 4, as: FloatVector.self)
+        } else {
+            for j in 0..<(count - i) { y[i + j] = r[j] }
+        }
+        i += w
     }
 }
 
