@@ -1,5 +1,5 @@
-/// Concat, Split, Gather and Pad on contiguous tensors, element-size generic (all sizes in elements, `elementSize`
-/// in bytes), so every dtype shares the code.
+// Concat, Split, Gather and Pad on contiguous tensors, element-size generic (all sizes in elements, `elementSize`
+// in bytes), so every dtype shares the code.
 
 /// ONNX Concat viewed as [outer, axis, inner]: input i is [outer, axisSizes[i], inner]; output is
 /// [outer, Σ axisSizes, inner]. Each (outer, input) pair is one memcpy.

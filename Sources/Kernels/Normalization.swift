@@ -1,4 +1,4 @@
-/// Normalisation kernels. Tensors are contiguous; channel-wise ops view the input as [N, C, spatial].
+// Normalisation kernels. Tensors are contiguous; channel-wise ops view the input as [N, C, spatial].
 
 /// BatchNormalization (inference): `y = (x - mean) / sqrt(var + eps) · scale + bias` per channel, folded to one
 /// multiply-add per element. An optional fused activation runs on each plane while it is in cache.

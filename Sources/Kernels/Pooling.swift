@@ -69,6 +69,10 @@ public func pool2d(_ kind: PoolKind, _ p: Pool2DParams, x: UnsafePointer<Float>,
             size: w, padBegin: p.padLeft, padEnd: p.padRight)
     }
     let planes = p.batch * p.channels
+    if p.strideW <= 2 {
+        pool2dPadded(kind, p, x: x, y: y, colPadTaps: colPadTaps, colTaps: colTaps)
+        return
+    }
     colStart.withUnsafeBufferPointer { cs in
         colTaps.withUnsafeBufferPointer { ct in
             colPadTaps.withUnsafeBufferPointer { cp in
@@ -152,6 +156,97 @@ public func globalPool(
             case .max: y[plane] = vectorExtreme(src, spatial, minimum: false)
             case .average: y[plane] = vectorSum(src, spatial) / Float(spatial)
             }
+        }
+    }
+}
+
+/// Vectorised pooling for stride-1/2 rows: each plane is copied into a bordered scratch plane (−inf for max, 0 for
+/// average, large enough for ceil-mode windows), so 16 outputs are reduced at once with no bounds checks; averages
+/// multiply by a precomputed 1/(rowCount·colCount).
+func pool2dPadded(_ kind: PoolKind, _ p: Pool2DParams, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                  colPadTaps: [Int], colTaps: [Int]) {
+    let oh = p.outHeight, ow = p.outWidth, h = p.inHeight, w = p.inWidth
+    let hp = max(p.padTop + h, (oh - 1) * p.strideH + (p.kernelHeight - 1) * p.dilationH + 1)
+    let wp = max(p.padLeft + w, (ow - 1) * p.strideW + (p.kernelWidth - 1) * p.dilationW + 1)
+    let slack = 32 * (p.strideW + 1) + p.kernelWidth * p.dilationW
+    let isMax = kind == .max
+    let includePad = kind == .average(countIncludePad: true)
+    let fill: Float = isMax ? -.infinity : 0
+    // Per-row and per-column divisor factors (taps are separable, so count = rows × cols).
+    var rowFactor = [Float](repeating: 0, count: oh)
+    for oy in 0..<oh {
+        let (_, rows, padRows) = windowTaps(start: oy * p.strideH - p.padTop, kernel: p.kernelHeight,
+                                            dilation: p.dilationH, size: h, padBegin: p.padTop, padEnd: p.padBottom)
+        rowFactor[oy] = Float(includePad ? padRows : rows)
+    }
+    let colFactor = (0..<ow).map { Float(includePad ? colPadTaps[$0] : colTaps[$0]) }
+    parallelFor(p.batch * p.channels, minChunk: max(1, 16_384 / max(1, oh * ow * p.kernelHeight * p.kernelWidth))) {
+        range in
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp + slack)
+        defer { padded.deallocate() }
+        padded.initialize(repeating: fill, count: hp * wp + slack)
+        for plane in range {
+            let src = x + plane * h * w
+            for r in 0..<h { (padded + (r + p.padTop) * wp + p.padLeft).update(from: src + r * w, count: w) }
+            let dst = y + plane * oh * ow
+            colFactor.withUnsafeBufferPointer { cf in
+                rowFactor.withUnsafeBufferPointer { rf in
+                    let k = (p.kernelHeight, p.kernelWidth), st = (p.strideH, p.strideW)
+                    let unit = p.dilationH == 1 && p.dilationW == 1
+                    // Literal sizes let the optimiser unroll the tap loops (as for depthwise convolution).
+                    if unit && k == (3, 3) && st == (2, 2) {
+                        poolRows(isMax, padded, wp, dst, oh, ow, rf, cf, 3, 3, 2, 2, 1, 1)
+                    } else if unit && k == (2, 2) && st == (2, 2) {
+                        poolRows(isMax, padded, wp, dst, oh, ow, rf, cf, 2, 2, 2, 2, 1, 1)
+                    } else if unit && k == (3, 3) && st == (1, 1) {
+                        poolRows(isMax, padded, wp, dst, oh, ow, rf, cf, 3, 3, 1, 1, 1, 1)
+                    } else if unit && k == (5, 5) && st == (1, 1) {
+                        poolRows(isMax, padded, wp, dst, oh, ow, rf, cf, 5, 5, 1, 1, 1, 1)
+                    } else {
+                        poolRows(isMax, padded, wp, dst, oh, ow, rf, cf, k.0, k.1, st.0, st.1,
+                                 p.dilationH, p.dilationW)
+                    }
+                }
+            }
+        }
+    }
+}
+
+@inline(__always)
+func poolRows(
+    _ isMax: Bool, _ padded: UnsafePointer<Float>, _ wp: Int, _ dst: UnsafeMutablePointer<Float>, _ oh: Int,
+    _ ow: Int, _ rowFactor: UnsafeBufferPointer<Float>, _ colFactor: UnsafeBufferPointer<Float>,
+    _ kh: Int, _ kw: Int, _ sh: Int, _ sw: Int, _ dh: Int, _ dw: Int
+) {
+    let width = FloatVector.scalarCount
+    let fill: Float = isMax ? -.infinity : 0
+    for oy in 0..<oh {
+        let base = padded + oy * sh * wp
+        let out = dst + oy * ow
+        var ox = 0
+        while ox < ow {
+            var acc = FloatVector(repeating: fill)
+            for i in 0..<kh {
+                let r = base + i * dh * wp + ox * sw
+                for j in 0..<kw {
+                    let v = loadStrided(r + j * dw, sw)
+                    acc = isMax ? acc.replacing(with: v, where: v .> acc) : acc + v
+                }
+            }
+            if isMax {
+                acc.replace(with: -.greatestFiniteMagnitude, where: acc .== -.infinity)
+            } else {
+                var count = FloatVector(repeating: 1)
+                let rf = rowFactor[oy]
+                for l in 0..<min(width, ow - ox) { count[l] = rf * colFactor[ox + l] }
+                acc = (acc / count).replacing(with: 0, where: count .== 0)
+            }
+            if ox + width <= ow {
+                UnsafeMutableRawPointer(out + ox).storeBytes(of: acc, as: FloatVector.self)
+            } else {
+                for l in 0..<(ow - ox) { out[ox + l] = acc[l] }
+            }
+            ox += width
         }
     }
 }

@@ -212,11 +212,11 @@ func resizePass(
                         let src = x + o * inLen * inner
                         let dst = y + o * outLen * inner
                         if inner == 1 {
-                            for j in 0..<outLen {
-                                if !valid[j] { dst[j] = extrapolation; continue }
-                                var s: Float = 0
-                                for k in 0..<width { s += weight[j * width + k] * src[index[j * width + k]] }
-                                dst[j] = s
+                            // Literal tap counts so the tap loop unrolls.
+                            switch width {
+                            case 1: gatherRow(src, dst, outLen, 1, index, weight, valid, extrapolation)
+                            case 2: gatherRow(src, dst, outLen, 2, index, weight, valid, extrapolation)
+                            default: gatherRow(src, dst, outLen, 4, index, weight, valid, extrapolation)
                             }
                         } else {
                             for j in 0..<outLen {
@@ -240,5 +240,27 @@ func resizePass(
                 }
             }
         }
+    }
+}
+
+/// Innermost-axis pass for one row: each output is a weighted gather of `width` inputs.
+@inline(__always)
+func gatherRow(
+    _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ outLen: Int, _ width: Int,
+    _ index: UnsafeBufferPointer<Int>, _ weight: UnsafeBufferPointer<Float>, _ valid: UnsafeBufferPointer<Bool>,
+    _ extrapolation: Float
+) {
+    for j in 0..<outLen {
+        if !valid[j] {
+            dst[j] = extrapolation
+            continue
+        }
+        if width == 1 {
+            dst[j] = src[index[j]]
+            continue
+        }
+        var s: Float = 0
+        for k in 0..<width { s += weight[j * width + k] * src[index[j * width + k]] }
+        dst[j] = s
     }
 }

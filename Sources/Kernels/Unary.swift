@@ -102,8 +102,9 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     case .gelu(let tanhApproximation):
         if tanhApproximation {
             mapVectors(x, y, n) { v in
-                let inner = (v + v * v * v * 0.044_715) * 0.797_884_560_802_865_4
-                return v * 0.5 * (1 + VectorMath.tanh(inner))
+                // 0.5·(1 + tanh(u)) = sigmoid(2u), which avoids the cancellation of 1 + tanh(u) near -1.
+                let inner = (v + v * v * v * 0.044_715) * (2 * 0.797_884_560_802_865_4)
+                return v * VectorMath.sigmoid(inner)
             }
         } else {
             mapVectors(x, y, n) { v in
@@ -165,12 +166,14 @@ func applyBiasActivation(
     _ y: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>?, _ op: UnaryOp
 ) {
     if bias == nil && op == .identity { return }
-    for c in 0..<channels {
-        let row = y + c * spatial
-        if let bias {
-            let b = bias[c]
-            mapVectors(row, row, spatial) { $0 + b }
+    parallelFor(channels, minChunk: max(1, 32_768 / max(1, spatial))) { range in
+        for c in range {
+            let row = y + c * spatial
+            if let bias {
+                let b = bias[c]
+                mapVectors(row, row, spatial) { $0 + b }
+            }
+            if op != .identity { unarySerial(op, row, row, spatial) }
         }
-        if op != .identity { unarySerial(op, row, row, spatial) }
     }
 }
