@@ -37,7 +37,15 @@ func registerActivationOps(_ r: inout OpRegistry) {
             let x = try ctx.input(0)
             // Only float types: integers would silently truncate these formulas.
             guard x.elementType.isFloatingPoint else { throw ctx.unsupported("\(name) on \(x.elementType)") }
-            return [try applyUnary(try makeOp(ctx), x, ctx: ctx)]
+            let op = try makeOp(ctx)
+            if case .thresholdedRelu(let alpha) = op, x.elementType == .float || x.elementType.isWidenedToFloat {
+                // The Kernels version keeps NaN (it zeroes x <= alpha); ONNX's where(x > alpha, x, 0) gives 0.
+                let wide = try widened(x, ctx: ctx)
+                let out = try ctx.allocate(.float, x.shape)
+                wide.withElements(Float.self) { mapElements($0, out.mutableElements(Float.self), x.elementCount) { $0 > alpha ? $0 : 0 } }
+                return [try convert(out, to: x.elementType, ctx: ctx)]
+            }
+            return [try applyUnary(op, x, ctx: ctx)]
         }
     }
     r.register("Clip") { ctx in [try clip(ctx)] }

@@ -194,8 +194,9 @@ func power(_ a: Tensor, _ b: Tensor, ctx: OpContext) throws -> Tensor {
     let out = try ctx.allocate(type, shape)
     if type == .float || type == .double {
         let e = try convert(b, to: type, ctx: ctx)
-        if type == .float, !(e.elementCount == 1 && e.floatValues().first == 0.5) {
-            // Kernels' constant-0.5 fast path is sqrt, which differs from pow for -0 and -inf: kept off that path.
+        if type == .float, !e.floatValues().contains(0.5) {
+            // Kernels' fast path for a broadcast exponent of 0.5 is sqrt, which gives NaN instead of pow's +inf for
+            // -inf: any 0.5 exponent takes the libm path instead.
             a.withElements(Float.self) { pa in
                 e.withElements(Float.self) { pe in
                     binary(.pow, a: pa, aStrides: broadcastStrides(shape: a.shape, to: shape),

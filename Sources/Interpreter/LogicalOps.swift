@@ -12,7 +12,10 @@ func registerLogicalOps(_ r: inout OpRegistry) {
         ("Greater", .greater), ("GreaterOrEqual", .greaterOrEqual),
     ]
     for (name, op) in comparisons {
-        r.register(name) { ctx in [try compare(op, try ctx.input(0), try ctx.input(1), ctx: ctx)] }
+        r.register(name) { ctx in
+            let (a, b) = try legacyBroadcastOperands(ctx)
+            return [try compare(op, a, b, ctx: ctx)]
+        }
     }
     let logical: [(String, LogicalOp)] = [("And", .and), ("Or", .or), ("Xor", .xor)]
     for (name, op) in logical {

@@ -71,6 +71,13 @@ final class ElementwiseOpsTests: XCTestCase {
         XCTAssertEqual(i.scalars(as: Int32.self), [4, 1, 2])
     }
 
+    func testPowHalfExponentMatchesLibm() throws {
+        let y = try first("Pow", [floats([-.infinity, 4, -1], [3]), floats([0.5], [])]).floatValues()
+        XCTAssertEqual(y[0], .infinity)
+        XCTAssertEqual(y[1], 2)
+        XCTAssertTrue(y[2].isNaN)
+    }
+
     func testVariadicMaxMinPropagateNaN() throws {
         let a = floats([1, .nan, 3], [3]), b = floats([2, 0, .nan], [3]), c = floats([0], [1])
         let mx = try first("Max", [a, b, c]).floatValues()
@@ -127,6 +134,10 @@ final class ElementwiseOpsTests: XCTestCase {
 
     func testLeakyReluDefaultAlpha() throws {
         XCTAssertEqual(try first("LeakyRelu", [floats([-100, 3], [2])]).floatValues(), [-1, 3])
+    }
+
+    func testThresholdedReluZeroesNaN() throws {
+        XCTAssertEqual(try first("ThresholdedRelu", [floats([.nan, 0.5, 2], [3])]).floatValues(), [0, 0, 2])
     }
 
     // MARK: softmax
