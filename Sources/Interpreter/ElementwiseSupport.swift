@@ -1,6 +1,5 @@
 import Foundation
 import IR
-import Kernels
 
 // Shared machinery of the elementwise op families: numpy broadcasting, folded strided loops that are generic over the
 // element type (the optimizer specializes them per type and per op closure, so no per-element dynamic dispatch),
