@@ -25,6 +25,11 @@ public struct OpRegistry: Sendable {
         registerControlFlowOps(&r)
         registerShapeOps(&r)
         registerCastOps(&r)
+        registerElementwiseOps(&r)
+        registerLogicalOps(&r)
+        registerUnaryOps(&r)
+        registerActivationOps(&r)
+        registerSoftmaxOps(&r)
         return r
     }()
 }
