@@ -8,3 +8,6 @@ venv="${MCC_VENV:-$HOME/.cache/mcc/venv}"
 swift build -c release --product mcc-bench 2>&1 | grep -E "error|Build complete"
 echo "## Model load (ONNXReader.load vs onnx.load)"
 "$venv/bin/python" load_bench.py --bench .build/release/mcc-bench --shared "$shared"
+echo
+echo "## Interpreter latency (mcc reference interpreter vs onnxruntime)"
+"$venv/bin/python" interpreter_bench.py --bench .build/release/mcc-bench --shared "$shared"

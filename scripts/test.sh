@@ -21,10 +21,11 @@ fi
 echo "== unit and integration tests (XCTest, release)"
 swift test -c release --skip-build --disable-swift-testing 2>&1 | tee "$logdir/test.log" \
   | grep -E "error:|failed|Executed .* tests" | grep -v "^Test Case .* passed"
+# XCTest's summary counts failed assertions; count failed test cases instead.
 summary=$(grep -E "^\s*Executed [0-9]+ tests?, with [0-9]+ failures?" "$logdir/test.log" | tail -1)
 unit_total=$(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')
-unit_failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
-if [ -z "$summary" ]; then unit_total=1; unit_failed=1; echo "XCTest did not report a summary"; fi
+unit_failed=$(grep -cE "^Test Case '.*' failed" "$logdir/test.log")
+if [ -z "$summary" ]; then unit_total=$((unit_failed + 1)); unit_failed=$((unit_failed + 1)); echo "XCTest did not finish (crash?)"; fi
 unit_passed=$((unit_total - unit_failed))
 
 echo "== oracle checks (onnxruntime on mcc outputs)"

@@ -116,14 +116,15 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     case .softsign:
         mapVectors(x, y, n) { v in v / (1 + v.replacing(with: -v, where: v .< 0)) }
     case .elu(let alpha):
-        mapVectors(x, y, n) { v in v.replacing(with: alpha * (VectorMath.exp(v) - 1), where: v .< 0) }
+        // expm1, not exp(v) - 1: the latter loses all relative precision for v near 0.
+        mapVectors(x, y, n) { v in v.replacing(with: alpha * VectorMath.lanewise(v, Foundation.expm1), where: v .< 0) }
     case .selu(let alpha, let gamma):
         mapVectors(x, y, n) { v in
-            gamma * v.replacing(with: alpha * (VectorMath.exp(v) - 1), where: v .<= 0)
+            gamma * v.replacing(with: alpha * VectorMath.lanewise(v, Foundation.expm1), where: v .<= 0)
         }
     case .celu(let alpha):
         mapVectors(x, y, n) { v in
-            v.replacing(with: alpha * (VectorMath.exp(v / alpha) - 1), where: v .< 0)
+            v.replacing(with: alpha * VectorMath.lanewise(v / alpha, Foundation.expm1), where: v .< 0)
         }
     case .thresholdedRelu(let alpha):
         mapVectors(x, y, n) { $0.replacing(with: 0, where: $0 .<= alpha) }

@@ -1,9 +1,11 @@
 import Foundation
 import IR
+import Interpreter
 import ONNXFormat
 
 // mcc-bench: in-process measurements printed as one JSON object per run, for Benchmarks/*.py to tabulate.
 //   mcc-bench load MODEL [REPEATS]   time of ONNXReader.load (median of REPEATS), peak RSS over the process baseline
+//   mcc-bench run MODEL REF_DIR THREADS REPEATS   interpreter latency on REF_DIR/input_K.npy (median after warm-up)
 
 func peakRSSBytes() -> Int {
     var usage = rusage()
@@ -25,8 +27,12 @@ func milliseconds(_ body: () throws -> Void) rethrows -> Double {
 }
 
 let args = CommandLine.arguments
+if args.count >= 3, args[1] == "run" {
+    runBenchmark(Array(args.dropFirst(2)))
+    exit(0)
+}
 guard args.count >= 3, args[1] == "load" else {
-    FileHandle.standardError.write(Data("usage: mcc-bench load MODEL [REPEATS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: mcc-bench load MODEL [REPEATS] | run MODEL REF_DIR THREADS REPEATS\n".utf8))
     exit(2)
 }
 let path = args[2]
@@ -54,3 +60,25 @@ let result: [String: Any] = [
 ]
 let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
 print(String(decoding: json, as: UTF8.self))
+
+func runBenchmark(_ rest: [String]) {
+    guard rest.count == 4, let threads = Int(rest[2]), let repeats = Int(rest[3]) else {
+        FileHandle.standardError.write(Data("usage: mcc-bench run MODEL REF_DIR THREADS REPEATS\n".utf8))
+        exit(2)
+    }
+    do {
+        let model = try ONNXReader.load(path: rest[0])
+        let inputs = try model.graph.inputs.indices.map { try NumpyFile.read(path: "\(rest[1])/input_\($0).npy") }
+        let interpreter = try Interpreter(model: model, threads: threads)
+        for _ in 0..<3 { _ = try interpreter.run(inputs) }  // warm-up: buffer pool, caches
+        var times: [Double] = []
+        for _ in 0..<max(1, repeats) { times.append(try milliseconds { _ = try interpreter.run(inputs) }) }
+        times.sort()
+        let result: [String: Any] = ["tool": "mcc", "threads": threads, "median_ms": times[times.count / 2], "min_ms": times[0]]
+        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    } catch {
+        FileHandle.standardError.write(Data("mcc-bench: \(error)\n".utf8))
+        exit(1)
+    }
+}

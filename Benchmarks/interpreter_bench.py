@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Interpreter latency: mcc's reference interpreter vs onnxruntime (CPU EP, all graph optimizations) on the corpus
+reference inputs, 1 and 2 threads, median of N runs after warm-up, measured in one run. Prints a markdown table with
+the ratio mcc/ORT per model and the geometric mean."""
+import argparse, json, math, os, subprocess, sys, time
+import numpy as np
+import onnxruntime as ort
+
+
+def ort_median(path, feeds, threads, repeats):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter(); sess.run(None, feeds); times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--shared", required=True)
+    ap.add_argument("--repeats", type=int, default=15)
+    args = ap.parse_args()
+    corpus = os.path.join(args.shared, "corpus")
+    manifest = json.load(open(os.path.join(corpus, "MANIFEST.json")))
+    print("| model | threads | mcc ms | ORT ms | ratio mcc/ORT |")
+    print("|---|---|---|---|---|")
+    ratios = {1: [], 2: []}
+    for e in manifest["models"]:
+        path = os.path.join(corpus, e["file"])
+        ref = os.path.join(corpus, "ref", e["name"])
+        feeds = {i["name"]: np.load(os.path.join(corpus, i["ref"])) for i in e["inputs"]}
+        for threads in (1, 2):
+            proc = subprocess.run([args.bench, "run", path, ref, str(threads), str(args.repeats)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"| {e['name']} | {threads} | error: {proc.stderr.strip()[:80]} | | |")
+                continue
+            m = json.loads(proc.stdout)["median_ms"]
+            o = ort_median(path, feeds, threads, args.repeats)
+            ratios[threads].append(m / o)
+            print(f"| {e['name']} | {threads} | {m:.2f} | {o:.2f} | {m / o:.2f} |")
+    for threads, r in ratios.items():
+        if r:
+            print(f"\ngeomean ratio mcc/ORT, {threads} thread(s): {math.exp(sum(map(math.log, r)) / len(r)):.2f} over {len(r)} models")
+
+
+if __name__ == "__main__":
+    main()
