@@ -25,6 +25,7 @@ public struct OpRegistry: Sendable {
         registerControlFlowOps(&r)
         registerShapeOps(&r)
         registerCastOps(&r)
+        registerDataMovementOps(&r)
         return r
     }()
 }
