@@ -26,6 +26,7 @@ public struct OpRegistry: Sendable {
         registerShapeOps(&r)
         registerCastOps(&r)
         registerDataMovementOps(&r)
+        registerIndexingOps(&r)
         return r
     }()
 }
