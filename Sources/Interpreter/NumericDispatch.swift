@@ -10,30 +10,39 @@ protocol NumericElement: BitwiseCopyable, Comparable {
     var isNaNValue: Bool { get }
     /// The value as Double (exact for floats, rounded for 64-bit integers beyond 2^53).
     var doubleValue: Double { get }
+    /// `d` converted as Cast does (integers truncate and saturate; NaN becomes 0).
+    static func fromDouble(_ d: Double) -> Self
+    static var isFloatingPointElement: Bool { get }
 }
 
 extension Float: NumericElement {
     static func plus(_ a: Float, _ b: Float) -> Float { a + b }
     static func times(_ a: Float, _ b: Float) -> Float { a * b }
     static var zeroValue: Float { 0 }
+    static var isFloatingPointElement: Bool { true }
     var isNaNValue: Bool { isNaN }
     var doubleValue: Double { Double(self) }
+    static func fromDouble(_ d: Double) -> Float { Float(d) }
 }
 
 extension Double: NumericElement {
     static func plus(_ a: Double, _ b: Double) -> Double { a + b }
     static func times(_ a: Double, _ b: Double) -> Double { a * b }
     static var zeroValue: Double { 0 }
+    static var isFloatingPointElement: Bool { true }
     var isNaNValue: Bool { isNaN }
     var doubleValue: Double { self }
+    static func fromDouble(_ d: Double) -> Double { d }
 }
 
 extension Float16: NumericElement {
     static func plus(_ a: Float16, _ b: Float16) -> Float16 { a + b }
     static func times(_ a: Float16, _ b: Float16) -> Float16 { a * b }
     static var zeroValue: Float16 { 0 }
+    static var isFloatingPointElement: Bool { true }
     var isNaNValue: Bool { isNaN }
     var doubleValue: Double { Double(Float(self)) }
+    static func fromDouble(_ d: Double) -> Float16 { Float16(d) }
 }
 
 /// Wrapping integer arithmetic shared by every fixed-width integer.
@@ -43,8 +52,16 @@ extension WrappingInteger {
     static func plus(_ a: Self, _ b: Self) -> Self { a &+ b }
     static func times(_ a: Self, _ b: Self) -> Self { a &* b }
     static var zeroValue: Self { 0 }
+    static var isFloatingPointElement: Bool { false }
     var isNaNValue: Bool { false }
     var doubleValue: Double { Double(self) }
+
+    static func fromDouble(_ d: Double) -> Self {
+        if d.isNaN { return 0 }
+        if d <= Double(Self.min) { return Self.min }
+        if d >= Double(Self.max) { return Self.max }
+        return Self(d.rounded(.towardZero))
+    }
 }
 
 extension Int8: WrappingInteger, NumericElement {}

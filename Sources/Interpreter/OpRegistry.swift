@@ -27,6 +27,7 @@ public struct OpRegistry: Sendable {
         registerCastOps(&r)
         registerDataMovementOps(&r)
         registerIndexingOps(&r)
+        registerReduceOps(&r)
         return r
     }()
 }
