@@ -4,14 +4,7 @@ import IR
 /// Reshape, Flatten, Squeeze, Unsqueeze, ConstantOfShape, Range. Reshapes share storage with their input (no copy).
 func registerShapeOps(_ r: inout OpRegistry) {
     r.register("Identity") { ctx in [try ctx.input(0)] }
-    r.register("Dropout") { ctx in
-        // Inference mode: output = input; the optional mask is all true.
-        let x = try ctx.input(0)
-        guard ctx.node.outputs.count > 1, !ctx.node.outputs[1].isAbsent else { return [x] }
-        let mask = try ctx.allocate(.bool, x.shape)
-        if mask.byteCount > 0 { mask.storage.mutableBaseAddress.initializeMemory(as: UInt8.self, repeating: 1, count: mask.byteCount) }
-        return [x, mask]
-    }
+    r.register("Dropout") { ctx in try dropout(ctx) }
     r.register("Shape") { ctx in
         let x = try ctx.input(0)
         let rank = x.rank
@@ -95,6 +88,43 @@ func registerShapeOps(_ r: inout OpRegistry) {
         let out = Tensor(floats: values, shape: [n])
         return [type == .float ? out : try convert(out, to: type, ctx: ctx)]
     }
+}
+
+/// Dropout. Inference (the default, and always before opset 12): output = input, mask all true. Training mode
+/// (opset 12+ third input) with ratio r > 0 keeps elements where numpy's `uniform(0, 1) >= r` after
+/// `np.random.seed(seed)` and scales them by 1/(1-r), exactly as the ONNX reference does.
+private func dropout(_ ctx: OpContext) throws -> [Tensor] {
+    let x = try ctx.input(0)
+    var ratio: Float = ctx.opset < 12 ? ctx.float("ratio", default: 0.5) : 0.5
+    if ctx.opset >= 12, let r = ctx.optionalInput(1) {
+        guard let v = r.floatValues().first else { throw ctx.failure("ratio is empty") }
+        ratio = v
+    }
+    var training = false
+    if ctx.opset >= 12, let t = ctx.optionalInput(2) {
+        guard let v = t.floatValues().first else { throw ctx.failure("training_mode is empty") }
+        training = v != 0
+    }
+    let wantsMask = ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isAbsent
+    guard training && ratio > 0 else {
+        guard wantsMask else { return [x] }
+        let mask = try ctx.allocate(.bool, x.shape)
+        if mask.byteCount > 0 { mask.storage.mutableBaseAddress.initializeMemory(as: UInt8.self, repeating: 1, count: mask.byteCount) }
+        return [x, mask]
+    }
+    guard x.elementType == .float else { throw ctx.unsupported("training-mode Dropout on \(x.elementType)") }
+    guard ratio < 1 else { throw ctx.failure("ratio \(ratio) must be below 1 in training mode") }
+    var random = NumpyRandom(seed: UInt32(truncatingIfNeeded: ctx.int("seed", default: 0)))
+    let out = try ctx.allocate(.float, x.shape), mask = try ctx.allocate(.bool, x.shape)
+    let scale = 1 / (1 - ratio)
+    let src = x.storage.baseAddress, dst = out.storage.mutableBaseAddress, m = mask.storage.mutableBaseAddress
+    for i in 0..<x.elementCount {
+        let keep = random.nextDouble() >= Double(ratio)
+        let v = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+        dst.storeBytes(of: keep ? v * scale : 0, toByteOffset: i * 4, as: Float.self)
+        m.storeBytes(of: UInt8(keep ? 1 : 0), toByteOffset: i, as: UInt8.self)
+    }
+    return wantsMask ? [out, mask] : [out]
 }
 
 /// The tensor with a new shape over the same storage.
