@@ -2,7 +2,7 @@ import IR
 import Kernels
 
 /// Index-driven ops: Gather, GatherElements, GatherND, Scatter/ScatterElements/ScatterND (reductions none, add,
-/// mul, max, min), OneHot, EyeLike, Trilu, NonZero, CumSum, TopK, ArgMax, ArgMin.
+/// mul, max, min), OneHot, Unique, EyeLike, Trilu, NonZero, CumSum, TopK, ArgMax, ArgMin.
 ///
 /// Every index is validated against its axis before any memory is touched (negative indices count from the end);
 /// an out-of-range index is a `failure` naming it. Gathers compute element offsets first and then copy runs with
@@ -56,6 +56,7 @@ func registerIndexingOps(_ r: inout OpRegistry) {
         return [try scatter(x, updates, offsets: offsets, slice: slice, ctx: ctx)]
     }
     r.register("OneHot") { ctx in try oneHot(ctx) }
+    r.register("Unique") { ctx in try unique(ctx) }
     r.register("EyeLike") { ctx in
         let x = try ctx.input(0)
         guard x.rank == 2 else { throw ctx.failure("EyeLike needs a 2-D input, got \(x.shape)") }
@@ -407,5 +408,66 @@ private struct ArgExtremeVisitor: NumericVisitor {
             }
         }
         return out
+    }
+}
+
+// MARK: Unique
+
+/// ONNX Unique: distinct elements (or slices along `axis`), sorted ascending (lexicographically for slices) or in
+/// order of first occurrence; plus first-occurrence indices, inverse indices and counts.
+func unique(_ ctx: OpContext) throws -> [Tensor] {
+    var x = try ctx.input(0)
+    var axis = 0
+    if ctx.node.attribute("axis") != nil {
+        axis = try normalizedAxes([ctx.int("axis", default: 0)], rank: x.rank, ctx: ctx)[0]
+    } else {
+        x = reshaped(x, [x.elementCount])
+    }
+    let groups = try dispatchNumeric(x.elementType, UniqueVisitor(x: x, axis: axis,
+                                                                   sorted: ctx.int("sorted", default: 1) != 0), ctx: ctx)
+    let y = try gathered(x, axis: axis, indices: groups.first.map { Int64($0) }, ctx: ctx)
+    return [y, Tensor(int64s: groups.first.map { Int64($0) }, shape: [groups.first.count]),
+            Tensor(int64s: groups.inverse.map { Int64($0) }, shape: [groups.inverse.count]),
+            Tensor(int64s: groups.counts.map { Int64($0) }, shape: [groups.counts.count])]
+}
+
+private struct UniqueGroups {
+    var first: [Int] = [], inverse: [Int] = [], counts: [Int] = []
+}
+
+private struct UniqueVisitor: NumericVisitor {
+    let x: Tensor, axis: Int, sorted: Bool
+
+    func visit<T: NumericElement>(_: T.Type) throws -> UniqueGroups {
+        let p = elements(x, T.self)
+        let n = x.shape[axis], outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
+        let slices: [[T]] = (0..<n).map { s in
+            var v: [T] = []
+            v.reserveCapacity(outer * inner)
+            for o in 0..<outer { for i in 0..<inner { v.append(p[(o * n + s) * inner + i]) } }
+            return v
+        }
+        func less(_ a: [T], _ b: [T]) -> Bool {
+            for (u, v) in zip(a, b) where isGreater(u, v) || isGreater(v, u) { return isGreater(v, u) }
+            return false
+        }
+        let order = (0..<n).sorted { a, b in less(slices[a], slices[b]) || (!less(slices[b], slices[a]) && a < b) }
+        var groupOf = [Int](repeating: 0, count: n)
+        var firsts: [Int] = [], counts: [Int] = []
+        for (k, s) in order.enumerated() {
+            if k > 0 && !less(slices[order[k - 1]], slices[s]) {
+                counts[counts.count - 1] += 1
+            } else {
+                firsts.append(s)
+                counts.append(1)
+            }
+            groupOf[s] = firsts.count - 1
+        }
+        var rank = Array(0..<firsts.count)
+        if !sorted { rank.sort { firsts[$0] < firsts[$1] } }
+        var position = [Int](repeating: 0, count: firsts.count)
+        for (k, g) in rank.enumerated() { position[g] = k }
+        return UniqueGroups(first: rank.map { firsts[$0] }, inverse: groupOf.map { position[$0] },
+                            counts: rank.map { counts[$0] })
     }
 }
