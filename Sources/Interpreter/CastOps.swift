@@ -1,6 +1,6 @@
 import IR
 
-/// Cast and CastLike between every ONNX element type except complex.
+/// Cast and CastLike between every ONNX element type except complex; BitCast (reinterpretation, equal widths).
 ///
 /// Semantics follow the ONNX spec and its reference data (onnx 1.22, ml_dtypes casts):
 /// - float → integer truncates toward zero; out-of-range values saturate to the type's limits and NaN becomes 0
@@ -19,6 +19,18 @@ func registerCastOps(_ r: inout OpRegistry) {
             throw ctx.failure("invalid 'to' type \(raw.int ?? -1)")
         }
         return [try convert(try ctx.input(0), to: type, options: try CastOptions(ctx), ctx: ctx)]
+    }
+    r.register("BitCast") { ctx in
+        // Same bits, new element type: shares the input's storage.
+        let x = try ctx.input(0)
+        let raw = try ctx.requiredAttribute("to")
+        guard let code = raw.int, let type = ElementType(rawValue: Int32(clamping: code)) else {
+            throw ctx.failure("invalid 'to' type")
+        }
+        guard type.bitWidth == x.elementType.bitWidth, type != .string, x.elementType != .string else {
+            throw ctx.failure("cannot bit-cast \(x.elementType) to \(type): widths differ")
+        }
+        return [Tensor(elementType: type, shape: x.shape, storage: x.storage)]
     }
     r.register("CastLike") { ctx in
         [try convert(try ctx.input(0), to: try ctx.input(1).elementType, options: try CastOptions(ctx), ctx: ctx)]

@@ -1,7 +1,8 @@
 import IR
 import Kernels
 
-/// Ops that move elements without arithmetic: Transpose, Concat, Split, Slice, Pad, Expand, Tile, Compress.
+/// Ops that move elements without arithmetic: Transpose, Concat, Split, Slice, Pad, Expand, Tile, Compress,
+/// ReverseSequence, CenterCropPad, TensorScatter.
 ///
 /// All run on the element-size-generic kernels (strided copy, concat/split, gather, pad), so every fixed-width dtype
 /// shares one code path; string tensors run the same kernels on int64 indices into their string table.
@@ -59,6 +60,9 @@ func registerDataMovementOps(_ r: inout OpRegistry) {
             return [out]
         }
     }
+    r.register("ReverseSequence") { ctx in try reverseSequence(ctx) }
+    r.register("CenterCropPad") { ctx in try centerCropPad(ctx) }
+    r.register("TensorScatter") { ctx in try tensorScatter(ctx) }
     r.register("Compress") { ctx in
         var x = try ctx.input(0)
         let condition = try ctx.input(1)
@@ -300,4 +304,104 @@ private func pad(_ ctx: OpContext) throws -> [Tensor] {
         }
         return [out]
     }
+}
+
+// MARK: ReverseSequence, CenterCropPad, TensorScatter
+
+/// ReverseSequence: for batch b, the first `sequence_lens[b]` entries along `time_axis` are reversed.
+func reverseSequence(_ ctx: OpContext) throws -> [Tensor] {
+    let x = try ctx.input(0)
+    guard x.rank >= 2 else { throw ctx.failure("ReverseSequence needs rank ≥ 2") }
+    let batchAxis = try normalizedAxes([ctx.int("batch_axis", default: 1)], rank: x.rank, ctx: ctx)[0]
+    let timeAxis = try normalizedAxes([ctx.int("time_axis", default: 0)], rank: x.rank, ctx: ctx)[0]
+    guard batchAxis != timeAxis, batchAxis < 2, timeAxis < 2 else { throw ctx.failure("batch_axis/time_axis must be 0 and 1") }
+    let lengths = try indexValues(try ctx.input(1), ctx: ctx)
+    let time = x.shape[timeAxis]
+    guard lengths.count == x.shape[batchAxis], lengths.allSatisfy({ $0 >= 0 && $0 <= time }) else {
+        throw ctx.failure("sequence_lens \(lengths) do not fit batch \(x.shape[batchAxis]) × time \(time)")
+    }
+    let inner = x.shape[2...].reduce(1, *)
+    var offsets: [Int] = []
+    offsets.reserveCapacity(x.shape[0] * x.shape[1])
+    for i in 0..<x.shape[0] {
+        for j in 0..<x.shape[1] {
+            let (b, t) = batchAxis == 0 ? (i, j) : (j, i)
+            let source = t < lengths[b] ? lengths[b] - 1 - t : t
+            let (si, sj) = batchAxis == 0 ? (b, source) : (source, b)
+            offsets.append((si * x.shape[1] + sj) * inner)
+        }
+    }
+    return try mappingStrings([x], ctx: ctx) { t in
+        let out = try ctx.allocate(t[0].elementType, x.shape)
+        gatherRuns(t[0].storage.baseAddress, offsets: offsets, length: inner, elementSize: try elementSize(t[0], ctx: ctx),
+                   dst: out.storage.mutableBaseAddress)
+        return [out]
+    }
+}
+
+/// CenterCropPad: each listed axis is center-cropped or zero-padded to the requested size (the odd element goes
+/// to the end), i.e. Pad with begin = floor((target - dim) / 2), negative when cropping.
+func centerCropPad(_ ctx: OpContext) throws -> [Tensor] {
+    let x = try ctx.input(0)
+    let target = try indexValues(try ctx.input(1), ctx: ctx)
+    let axes = try normalizedAxes(ctx.ints("axes") ?? Array(0..<x.rank), rank: x.rank, ctx: ctx)
+    guard target.count == axes.count, target.allSatisfy({ $0 >= 0 }) else {
+        throw ctx.failure("shape \(target) does not match axes \(axes)")
+    }
+    var begin = [Int](repeating: 0, count: x.rank), end = begin
+    for (k, a) in axes.enumerated() {
+        let difference = target[k] - x.shape[a]
+        begin[a] = difference >= 0 ? difference / 2 : -((-difference) / 2)
+        end[a] = difference - begin[a]
+    }
+    return try mappingStrings([x], ctx: ctx) { t in
+        let es = try elementSize(t[0], ctx: ctx)
+        let out = try ctx.allocate(t[0].elementType, (0..<x.rank).map { x.shape[$0] + begin[$0] + end[$0] })
+        guard out.elementCount > 0 else { return [out] }
+        let zero = [UInt8](repeating: 0, count: es)
+        zero.withUnsafeBytes { value in
+            guard let value = value.baseAddress else { return }
+            Kernels.pad(src: t[0].storage.baseAddress, shape: x.shape, padsBegin: begin, padsEnd: end, mode: .constant,
+                        constant: value, elementSize: es, dst: out.storage.mutableBaseAddress)
+        }
+        return [out]
+    }
+}
+
+/// TensorScatter (KV-cache update): batch b's `update` rows along `axis` are written into a copy of `past_cache`
+/// starting at `write_indices[b]` (0 when absent); `circular` mode wraps around the cache length.
+func tensorScatter(_ ctx: OpContext) throws -> [Tensor] {
+    let cache = try ctx.input(0), update = try ctx.input(1)
+    guard cache.rank >= 2, update.rank == cache.rank, update.elementType == cache.elementType else {
+        throw ctx.failure("update \(update.shape) does not match cache \(cache.shape)")
+    }
+    let axis = try normalizedAxes([ctx.int("axis", default: -2)], rank: cache.rank, ctx: ctx)[0]
+    guard axis >= 1, cache.shape.indices.allSatisfy({ $0 == axis || cache.shape[$0] == update.shape[$0] }) else {
+        throw ctx.failure("update \(update.shape) does not match cache \(cache.shape) on axis \(axis)")
+    }
+    let batch = cache.shape[0], length = cache.shape[axis], count = update.shape[axis]
+    var starts = [Int](repeating: 0, count: batch)
+    if let w = ctx.optionalInput(2) {
+        starts = try indexValues(w, ctx: ctx)
+        guard starts.count == batch else { throw ctx.failure("write_indices has \(starts.count) entries for batch \(batch)") }
+    }
+    let circular = ctx.string("mode", default: "linear") == "circular"
+    let mid = cache.shape[1..<axis].reduce(1, *), inner = cache.shape[(axis + 1)...].reduce(1, *)
+    let out = try copied(cache, ctx: ctx)
+    let es = try elementSize(cache, ctx: ctx), rowBytes = inner * es
+    let dst = out.storage.mutableBaseAddress, src = update.storage.baseAddress
+    for b in 0..<batch {
+        for u in 0..<count {
+            var position = starts[b] + u
+            if circular && length > 0 { position = ((position % length) + length) % length }
+            guard position >= 0, position < length else {
+                throw ctx.failure("write index \(starts[b]) + \(u) out of range for cache length \(length)")
+            }
+            for m in 0..<mid {
+                (dst + ((b * mid + m) * length + position) * rowBytes)
+                    .copyMemory(from: src + ((b * mid + m) * count + u) * rowBytes, byteCount: rowBytes)
+            }
+        }
+    }
+    return [out]
 }

@@ -2,7 +2,7 @@ import IR
 import Kernels
 
 /// Index-driven ops: Gather, GatherElements, GatherND, Scatter/ScatterElements/ScatterND (reductions none, add,
-/// mul, max, min), OneHot, Unique, EyeLike, Trilu, NonZero, CumSum, TopK, ArgMax, ArgMin.
+/// mul, max, min), OneHot, Unique, EyeLike, Trilu, NonZero, CumSum, CumProd, TopK, ArgMax, ArgMin.
 ///
 /// Every index is validated against its axis before any memory is touched (negative indices count from the end);
 /// an out-of-range index is a `failure` naming it. Gathers compute element offsets first and then copy runs with
@@ -109,13 +109,16 @@ func registerIndexingOps(_ r: inout OpRegistry) {
         }
         return [Tensor(int64s: coords, shape: [x.rank, flat.count])]
     }
-    r.register("CumSum") { ctx in
-        let x = try ctx.input(0)
-        guard let a = try indexValues(try ctx.input(1), ctx: ctx).first else { throw ctx.failure("axis is empty") }
-        let axis = try normalizedAxes([a], rank: x.rank, ctx: ctx)[0]
-        let visitor = CumSumVisitor(x: x, axis: axis, exclusive: ctx.int("exclusive", default: 0) != 0,
-                                    reverse: ctx.int("reverse", default: 0) != 0, ctx: ctx)
-        return [try dispatchNumeric(x.elementType, visitor, ctx: ctx)]
+    for (name, product) in [("CumSum", false), ("CumProd", true)] {
+        r.register(name) { ctx in
+            let x = try ctx.input(0)
+            guard let a = try indexValues(try ctx.input(1), ctx: ctx).first else { throw ctx.failure("axis is empty") }
+            let axis = try normalizedAxes([a], rank: x.rank, ctx: ctx)[0]
+            let visitor = CumulativeVisitor(x: x, axis: axis, product: product,
+                                            exclusive: ctx.int("exclusive", default: 0) != 0,
+                                            reverse: ctx.int("reverse", default: 0) != 0, ctx: ctx)
+            return [try dispatchNumeric(x.elementType, visitor, ctx: ctx)]
+        }
     }
     r.register("TopK") { ctx in
         let x = try ctx.input(0)
@@ -316,16 +319,23 @@ private func isGreater<T: NumericElement>(_ a: T, _ b: T) -> Bool {
     return a > b
 }
 
-private struct CumSumVisitor: NumericVisitor {
-    let x: Tensor, axis: Int, exclusive: Bool, reverse: Bool, ctx: OpContext
+/// CumSum / CumProd (exclusive: element j gets the combination of the elements before it; the identity first).
+private struct CumulativeVisitor: NumericVisitor {
+    let x: Tensor, axis: Int, product: Bool, exclusive: Bool, reverse: Bool, ctx: OpContext
 
     func visit<T: NumericElement>(_: T.Type) throws -> Tensor {
         let out = try ctx.allocate(x.elementType, x.shape)
+        guard x.rank > 0 else {
+            out.storage.mutableBaseAddress.copyMemory(from: x.storage.baseAddress, byteCount: x.byteCount)
+            return out
+        }
         let s = elements(x, T.self), d = mutableElements(out, T.self)
         let n = x.shape[axis], outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
-        var acc = [T](repeating: T.zeroValue, count: inner)
+        let identity = product ? T.fromDouble(1) : T.zeroValue
+        let combine: (T, T) -> T = product ? T.times : T.plus
+        var acc = [T](repeating: identity, count: inner)
         for o in 0..<outer {
-            for i in 0..<inner { acc[i] = T.zeroValue }
+            for i in 0..<inner { acc[i] = identity }
             for step in 0..<n {
                 let j = reverse ? n - 1 - step : step
                 let base = (o * n + j) * inner
@@ -333,9 +343,9 @@ private struct CumSumVisitor: NumericVisitor {
                     let v = s[base + i]
                     if exclusive {
                         d[base + i] = acc[i]
-                        acc[i] = T.plus(acc[i], v)
+                        acc[i] = combine(acc[i], v)
                     } else {
-                        acc[i] = T.plus(acc[i], v)
+                        acc[i] = combine(acc[i], v)
                         d[base + i] = acc[i]
                     }
                 }
