@@ -28,6 +28,7 @@ public struct OpRegistry: Sendable {
         registerDataMovementOps(&r)
         registerIndexingOps(&r)
         registerReduceOps(&r)
+        registerEinsumOps(&r)
         return r
     }()
 }

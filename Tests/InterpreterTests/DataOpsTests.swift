@@ -109,6 +109,30 @@ final class DataOpsTests: XCTestCase {
         XCTAssertEqual(try run("ReduceSum", [big, ints([0])], opset: 13)[0].int64Values(), [1])
     }
 
+    // MARK: Einsum
+
+    func testEinsumImplicitOutputAndEllipsis() throws {
+        func einsum(_ equation: String, _ inputs: [Tensor]) throws -> Tensor {
+            try run("Einsum", inputs, attributes: [.init("equation", .string(Array(equation.utf8)))], opset: 12)[0]
+        }
+        let a = Tensor(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3]), b = Tensor(floats: [1, 0, 0, 1, 1, 1], shape: [3, 2])
+        let product = try einsum("ij,jk", [a, b])  // implicit output "ik"
+        XCTAssertEqual(product.shape, [2, 2])
+        XCTAssertEqual(product.floatValues(), [4, 5, 10, 11])
+        let swapped = try einsum("...ij->...ji", [reshapedTensor(a, [1, 2, 3])])
+        XCTAssertEqual(swapped.shape, [1, 3, 2])
+        XCTAssertEqual(swapped.floatValues(), [1, 4, 2, 5, 3, 6])
+        let trace = try einsum("ii->", [Tensor(int64s: [1, 2, 3, 4], shape: [2, 2])])
+        XCTAssertEqual(trace.int64Values(), [5])
+        XCTAssertThrowsError(try einsum("ij,jk->ik", [a, a]))
+    }
+
+    private func reshapedTensor(_ t: Tensor, _ shape: [Int]) -> Tensor {
+        var r = t
+        r.shape = shape
+        return r
+    }
+
     // MARK: Cast
 
     func testCastFloatToInt8SaturatesAndTruncates() throws {
