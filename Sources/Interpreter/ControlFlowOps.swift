@@ -52,7 +52,7 @@ private func runLoop(_ ctx: OpContext) throws -> [Tensor] {
         let outputs = try ctx.runSubgraph(body, inputs: [Tensor(int64s: [trip], shape: []),
                                                          try boolScalar(condition)] + carried)
         condition = (outputs[0].floatValues().first ?? 0) != 0
-        carried = Array(outputs[1...carriedCount])
+        carried = Array(outputs[1..<(1 + carriedCount)])
         for k in 0..<scanCount { scans[k].append(outputs[1 + carriedCount + k]) }
         trip += 1
         if trip > 1 << 31 { throw ctx.failure("Loop ran more than 2^31 iterations") }

@@ -230,6 +230,28 @@ final class DataOpsTests: XCTestCase {
         }
     }
 
+    /// A Loop with no loop-carried values (only a trip count and a scan output).
+    func testLoopWithoutCarriedValues() throws {
+        let body = Graph(name: "body")
+        let iteration = Value(name: "i", type: .tensor(.int64, Shape([Int]()))), condIn = Value(name: "c", type: .tensor(.bool, Shape([Int]())))
+        body.inputs = [iteration, condIn]
+        let condOut = Value(name: "c_out"), scanOut = Value(name: "i_out", type: .tensor(.int64, Shape([Int]())))
+        body.append(Node("Identity", inputs: [condIn], outputs: [condOut]))
+        body.append(Node("Identity", inputs: [iteration], outputs: [scanOut]))
+        body.outputs = [condOut, scanOut]
+        let graph = Graph(name: "main")
+        let trips = Value(name: "M", type: .tensor(.int64, Shape([Int]())))
+        graph.inputs = [trips]
+        let out = Value(name: "scan")
+        graph.append(Node("Loop", inputs: [trips, nil], outputs: [out], attributes: [.init("body", .graph(body))]))
+        graph.outputs = [out]
+        let model = Model(graph: graph)
+        model.opsetImports = [OpsetImport(domain: "", version: 13)]
+        let y = try Interpreter(model: model, threads: 1).run([Tensor(int64s: [3], shape: [])])
+        XCTAssertEqual(y[0].shape, [3])
+        XCTAssertEqual(y[0].int64Values(), [0, 1, 2])
+    }
+
     // MARK: helpers
 
     private func ints(_ v: [Int64]) -> Tensor { Tensor(int64s: v, shape: [v.count]) }
