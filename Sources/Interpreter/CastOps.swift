@@ -69,6 +69,7 @@ func convert(_ x: Tensor, to type: ElementType, options: CastOptions = CastOptio
     let src = x.storage.baseAddress
     let dst = out.storage.mutableBaseAddress
     if fastConvert(src, x.elementType, dst, type, n) { return out }
+    if type != .bool, try dispatchNumericIfPossible(x.elementType, CastSource(x: x, out: out)) == true { return out }
     if x.elementType.isFloatingPoint || type.isFloatingPoint {
         guard let read = doubleReader(x.elementType), let write = doubleWriter(type, options) else {
             throw ctx.unsupported("Cast from \(x.elementType) to \(type)")
@@ -161,6 +162,31 @@ private func fastConvert(
     default: return false
     }
     return true
+}
+
+/// Typed loops for every pair of plain numeric types (floats through Double, integers wrapping through Int64).
+private struct CastSource: NumericVisitor {
+    let x: Tensor, out: Tensor
+
+    func visit<S: NumericElement>(_: S.Type) throws -> Bool {
+        try dispatchNumericIfPossible(out.elementType, CastDestination<S>(x: x, out: out)) != nil
+    }
+}
+
+private struct CastDestination<S: NumericElement>: NumericVisitor {
+    let x: Tensor, out: Tensor
+
+    func visit<D: NumericElement>(_: D.Type) throws {
+        let d = mutableElements(out, D.self)
+        x.withUnsafeBufferPointer(as: S.self) { s in
+            let n = Swift.min(s.count, out.elementCount)
+            if S.isFloatingPointElement || D.isFloatingPointElement {
+                for i in 0..<n { d[i] = D.fromDouble(s[i].doubleValue) }
+            } else {
+                for i in 0..<n { d[i] = D.wrapping(s[i].int64Value) }
+            }
+        }
+    }
 }
 
 private func doubleReader(_ type: ElementType) -> DoubleReader? {

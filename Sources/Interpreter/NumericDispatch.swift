@@ -13,6 +13,10 @@ protocol NumericElement: BitwiseCopyable, Comparable {
     /// `d` converted as Cast does (integers truncate and saturate; NaN becomes 0).
     static func fromDouble(_ d: Double) -> Self
     static var isFloatingPointElement: Bool { get }
+    /// Integers: the value sign- or zero-extended (UInt64 by bit pattern); floats: truncated like `fromDouble`.
+    var int64Value: Int64 { get }
+    /// Integers: the low bits of `v` (two's complement wrap, as numpy's astype); floats: the nearest value.
+    static func wrapping(_ v: Int64) -> Self
 }
 
 extension Float: NumericElement {
@@ -20,6 +24,8 @@ extension Float: NumericElement {
     static func times(_ a: Float, _ b: Float) -> Float { a * b }
     static var zeroValue: Float { 0 }
     static var isFloatingPointElement: Bool { true }
+    var int64Value: Int64 { Int64.fromDouble(doubleValue) }
+    static func wrapping(_ v: Int64) -> Float { Float(v) }
     var isNaNValue: Bool { isNaN }
     var doubleValue: Double { Double(self) }
     static func fromDouble(_ d: Double) -> Float { Float(d) }
@@ -30,6 +36,8 @@ extension Double: NumericElement {
     static func times(_ a: Double, _ b: Double) -> Double { a * b }
     static var zeroValue: Double { 0 }
     static var isFloatingPointElement: Bool { true }
+    var int64Value: Int64 { Int64.fromDouble(doubleValue) }
+    static func wrapping(_ v: Int64) -> Double { Double(v) }
     var isNaNValue: Bool { isNaN }
     var doubleValue: Double { self }
     static func fromDouble(_ d: Double) -> Double { d }
@@ -40,6 +48,8 @@ extension Float16: NumericElement {
     static func times(_ a: Float16, _ b: Float16) -> Float16 { a * b }
     static var zeroValue: Float16 { 0 }
     static var isFloatingPointElement: Bool { true }
+    var int64Value: Int64 { Int64.fromDouble(doubleValue) }
+    static func wrapping(_ v: Int64) -> Float16 { Float16(Float(v)) }
     var isNaNValue: Bool { isNaN }
     var doubleValue: Double { Double(Float(self)) }
     static func fromDouble(_ d: Double) -> Float16 { Float16(d) }
@@ -53,6 +63,8 @@ extension WrappingInteger {
     static func times(_ a: Self, _ b: Self) -> Self { a &* b }
     static var zeroValue: Self { 0 }
     static var isFloatingPointElement: Bool { false }
+    var int64Value: Int64 { Int64(truncatingIfNeeded: self) }
+    static func wrapping(_ v: Int64) -> Self { Self(truncatingIfNeeded: v) }
     var isNaNValue: Bool { false }
     var doubleValue: Double { Double(self) }
 
@@ -94,6 +106,24 @@ func dispatchNumeric<V: NumericVisitor>(_ type: ElementType, _ visitor: V, ctx: 
     case .int64: try visitor.visit(Int64.self)
     case .uint64: try visitor.visit(UInt64.self)
     default: throw ctx.unsupported("element type \(type) for \(ctx.node.opType)")
+    }
+}
+
+/// `dispatchNumeric` for the plain numeric types (bool excluded), nil for any other type.
+func dispatchNumericIfPossible<V: NumericVisitor>(_ type: ElementType, _ visitor: V) throws -> V.Result? {
+    switch type {
+    case .float: try visitor.visit(Float.self)
+    case .double: try visitor.visit(Double.self)
+    case .float16: try visitor.visit(Float16.self)
+    case .int8: try visitor.visit(Int8.self)
+    case .uint8: try visitor.visit(UInt8.self)
+    case .int16: try visitor.visit(Int16.self)
+    case .uint16: try visitor.visit(UInt16.self)
+    case .int32: try visitor.visit(Int32.self)
+    case .uint32: try visitor.visit(UInt32.self)
+    case .int64: try visitor.visit(Int64.self)
+    case .uint64: try visitor.visit(UInt64.self)
+    default: nil
     }
 }
 
