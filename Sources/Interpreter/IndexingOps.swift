@@ -311,6 +311,43 @@ private struct NonZeroVisitor: NumericVisitor {
     }
 }
 
+/// The `k` best of `0..<n` under the strict total order `ranksBefore`, best first: a bounded heap with the worst
+/// kept candidate on top (O(n log k)) when k is small, a full sort otherwise.
+func selectTop(_ k: Int, of n: Int, ranksBefore: (Int, Int) -> Bool) -> [Int] {
+    if k == 0 { return [] }
+    if k * 8 >= n { return Array((0..<n).sorted(by: ranksBefore).prefix(k)) }
+    var heap: [Int] = []
+    heap.reserveCapacity(k)
+    func siftDown(_ start: Int) {
+        var p = start
+        while true {
+            let l = 2 * p + 1, r = l + 1
+            var worst = p
+            if l < heap.count && ranksBefore(heap[worst], heap[l]) { worst = l }
+            if r < heap.count && ranksBefore(heap[worst], heap[r]) { worst = r }
+            if worst == p { return }
+            heap.swapAt(p, worst)
+            p = worst
+        }
+    }
+    for j in 0..<n {
+        if heap.count < k {
+            heap.append(j)
+            var c = heap.count - 1
+            while c > 0 {
+                let p = (c - 1) / 2
+                guard ranksBefore(heap[p], heap[c]) else { break }
+                heap.swapAt(p, c)
+                c = p
+            }
+        } else if ranksBefore(j, heap[0]) {
+            heap[0] = j
+            siftDown(0)
+        }
+    }
+    return heap.sorted(by: ranksBefore)
+}
+
 /// NaN-aware strict ordering: NaN is above every number and equal to itself.
 @inline(__always)
 private func isGreater<T: NumericElement>(_ a: T, _ b: T) -> Bool {
@@ -364,22 +401,24 @@ private struct TopKVisitor: NumericVisitor {
         let values = try ctx.allocate(x.elementType, shape), indices = try ctx.allocate(.int64, shape)
         let s = elements(x, T.self), dv = mutableElements(values, T.self), di = mutableElements(indices, Int64.self)
         let n = x.shape[axis], outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
-        var order = [Int](repeating: 0, count: n)
         let largest = self.largest
+        var order: [Int] = []
+        var column = [T](repeating: T.zeroValue, count: n)
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = o * n * inner + i
-                for j in 0..<n { order[j] = j }
+                for j in 0..<n { column[j] = s[base + j * inner] }
                 // Total order: by value (largest or smallest first), ties by lower index.
-                order.sort { a, b in
-                    let va = s[base + a * inner], vb = s[base + b * inner]
+                func ranksBefore(_ a: Int, _ b: Int) -> Bool {
+                    let va = column[a], vb = column[b]
                     if largest ? isGreater(va, vb) : isGreater(vb, va) { return true }
                     if largest ? isGreater(vb, va) : isGreater(va, vb) { return false }
                     return a < b
                 }
+                order = selectTop(k, of: n, ranksBefore: ranksBefore)
                 for j in 0..<k {
                     let at = (o * k + j) * inner + i
-                    dv[at] = s[base + order[j] * inner]
+                    dv[at] = column[order[j]]
                     di[at] = Int64(order[j])
                 }
             }
@@ -400,21 +439,24 @@ private struct ArgExtremeVisitor: NumericVisitor {
         let s = elements(x, T.self), d = mutableElements(out, Int64.self)
         let outer = x.rank == 0 ? 1 : x.shape[..<axis].reduce(1, *)
         let inner = x.rank == 0 ? 1 : x.shape[(axis + 1)...].reduce(1, *)
+        // j outer, i inner: contiguous rows of `inner` elements, best value and index per column.
+        var bestValues = [T](repeating: T.zeroValue, count: inner)
         for o in 0..<outer {
+            let base = o * n * inner
             for i in 0..<inner {
-                let base = o * n * inner + i
-                var best = 0
-                var bestValue = s[base]
-                for j in 1..<max(1, n) {
-                    let v = s[base + j * inner]
-                    let better = isMax ? isGreater(v, bestValue) : isGreater(bestValue, v)
-                    let tie = !isGreater(v, bestValue) && !isGreater(bestValue, v)
-                    if better || (last && tie) {
-                        best = j
-                        bestValue = v
+                bestValues[i] = s[base + i]
+                d[o * inner + i] = 0
+            }
+            for j in 1..<max(1, n) {
+                let row = base + j * inner
+                for i in 0..<inner {
+                    let v = s[row + i], best = bestValues[i]
+                    let better = isMax ? isGreater(v, best) : isGreater(best, v)
+                    if better || (last && !isGreater(v, best) && !isGreater(best, v)) {
+                        bestValues[i] = v
+                        d[o * inner + i] = Int64(j)
                     }
                 }
-                d[o * inner + i] = Int64(best)
             }
         }
         return out

@@ -83,6 +83,20 @@ final class DataOpsTests: XCTestCase {
         XCTAssertEqual(last[0].int64Values(), [4])
     }
 
+    /// k much smaller than the axis takes the heap path; it must agree with a stable full sort.
+    func testTopKHeapPathMatchesStableSort() throws {
+        let values: [Float] = (0..<200).map { Float(($0 * 37) % 11) }
+        let x = Tensor(floats: values, shape: [1, 200])
+        for largest in [true, false] {
+            let y = try run("TopK", [x, ints([5])], outputs: 2, attributes: [.init("largest", .int(largest ? 1 : 0))])
+            let expected = values.indices.sorted { a, b in
+                values[a] != values[b] ? (largest ? values[a] > values[b] : values[a] < values[b]) : a < b
+            }.prefix(5)
+            XCTAssertEqual(y[1].int64Values(), expected.map { Int64($0) })
+            XCTAssertEqual(y[0].floatValues(), expected.map { values[$0] })
+        }
+    }
+
     // MARK: Reductions
 
     func testReductionAxesAndKeepDims() throws {
