@@ -266,6 +266,44 @@ final class DataOpsTests: XCTestCase {
         XCTAssertEqual(y[0].int64Values(), [0, 1, 2])
     }
 
+    /// Malformed inputs and attributes must throw, never trap.
+    func testBadInputsThrow() throws {
+        let x = Tensor(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let f = Tensor(floats: [0.5], shape: [1])
+        let cases: [(String, [Tensor?], [Attribute], Int64)] = [
+            ("Gather", [x, f], [], 13),
+            ("Gather", [Tensor(scalar: 1), ints([0])], [], 13),
+            ("Slice", [x, ints([0, 0]), ints([1])], [], 13),
+            ("Slice", [x, ints([0]), ints([1]), ints([0]), ints([0])], [], 13),
+            ("Split", [x, ints([1, 1])], [.init("axis", .int(1))], 13),
+            ("Pad", [x, ints([0, -5, 0, 0])], [], 13),
+            ("Pad", [Tensor(floats: [], shape: [0]), ints([1, 1])], [.init("mode", .string(Array("reflect".utf8)))], 13),
+            ("Expand", [x, ints([3, 3])], [], 13),
+            ("Tile", [x, ints([1, -1])], [], 13),
+            ("Transpose", [x], [.init("perm", .ints([0, 0]))], 13),
+            ("Concat", [x, Tensor(floats: [1], shape: [1, 1])], [.init("axis", .int(0))], 13),
+            ("GatherND", [x, Tensor(int64s: [0, 0, 0], shape: [1, 3])], [], 13),
+            ("GatherElements", [x, Tensor(int64s: [0, 0, 0, 0], shape: [1, 4])], [.init("axis", .int(0))], 13),
+            ("ScatterElements", [x, Tensor(int64s: [0], shape: [1, 1]), Tensor(floats: [1, 2], shape: [1, 2])], [], 13),
+            ("OneHot", [ints([1]), Tensor(floats: [-3], shape: []), Tensor(floats: [0, 1], shape: [2])], [], 13),
+            ("TopK", [x, ints([4])], [], 13),
+            ("TopK", [x, ints([-1])], [], 13),
+            ("ArgMax", [Tensor(floats: [], shape: [0, 2])], [], 13),
+            ("CumSum", [x, ints([2])], [], 14),
+            ("Trilu", [Tensor(floats: [1], shape: [1])], [], 14),
+            ("ReduceSum", [x, ints([2])], [], 13),
+            ("Einsum", [x], [.init("equation", .string(Array("ijk->i".utf8)))], 12),
+            ("Einsum", [x], [.init("equation", .string(Array("ij->q".utf8)))], 12),
+            ("Compress", [x, Tensor(.bool, shape: [9], values: [UInt8](repeating: 1, count: 9))], [.init("axis", .int(0))], 13),
+            ("ReverseSequence", [x, ints([3, 3, 3])], [], 10),
+            ("Cast", [x], [.init("to", .int(99))], 21),
+        ]
+        for (op, inputs, attributes, opset) in cases {
+            XCTAssertThrowsError(try run(op, inputs, outputs: op == "TopK" || op == "Split" ? 2 : 1,
+                                         attributes: attributes, opset: opset), op)
+        }
+    }
+
     // MARK: helpers
 
     private func ints(_ v: [Int64]) -> Tensor { Tensor(int64s: v, shape: [v.count]) }
