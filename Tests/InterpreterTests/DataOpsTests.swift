@@ -147,6 +147,26 @@ final class DataOpsTests: XCTestCase {
         return r
     }
 
+    // MARK: Strings
+
+    func testStringTensorsMoveAndCast() throws {
+        func strings(_ v: [String], _ shape: [Int]) -> Tensor {
+            Tensor(elementType: .string, shape: shape, storage: TensorStorage(zeroed: 0), strings: v.map { Array($0.utf8) })
+        }
+        func text(_ t: Tensor) -> [String] { t.strings.map { String(decoding: $0, as: UTF8.self) } }
+        let x = strings(["a", "b", "c", "d"], [2, 2])
+        XCTAssertEqual(text(try run("Transpose", [x])[0]), ["a", "c", "b", "d"])
+        XCTAssertEqual(text(try run("Gather", [x, ints([-1])], attributes: [.init("axis", .int(1))])[0]), ["b", "d"])
+        XCTAssertEqual(text(try run("Concat", [x, strings(["e", "f"], [1, 2])], attributes: [.init("axis", .int(0))])[0]),
+                       ["a", "b", "c", "d", "e", "f"])
+        XCTAssertEqual(text(try run("Pad", [strings(["x"], [1]), ints([1, 0])])[0]), ["", "x"])
+        let numbers = try run("Cast", [strings(["1.5", " -2", "inf"], [3])], attributes: [.init("to", .int(1))])[0]
+        XCTAssertEqual(numbers.floatValues(), [1.5, -2, .infinity])
+        let back = try run("Cast", [Tensor(floats: [0.1, 2, -0.0], shape: [3])], attributes: [.init("to", .int(8))])[0]
+        XCTAssertEqual(text(back), ["0.1", "2.0", "-0.0"])
+        XCTAssertThrowsError(try run("Cast", [strings(["abc"], [1])], attributes: [.init("to", .int(1))]))
+    }
+
     // MARK: Cast
 
     func testCastFloatToInt8SaturatesAndTruncates() throws {
