@@ -49,8 +49,9 @@ func registerDataMovementOps(_ r: inout OpRegistry) {
     r.register("Tile") { ctx in
         let x = try ctx.input(0)
         let repeats = try indexValues(try ctx.input(1), ctx: ctx)
-        guard repeats.count == x.rank, repeats.allSatisfy({ $0 >= 0 }) else {
-            throw ctx.failure("repeats \(repeats) must be \(x.rank) non-negative values")
+        guard repeats.count == x.rank, repeats.allSatisfy({ $0 >= 0 }),
+              checkedElementCount(zip(x.shape, repeats).map { $0.multipliedReportingOverflow(by: $1).overflow ? -1 : $0 * $1 }) != nil else {
+            throw ctx.failure("repeats \(repeats) must be \(x.rank) non-negative values of a representable size")
         }
         return try mappingStrings([x], ctx: ctx) { t in
             let x = t[0]
@@ -203,14 +204,19 @@ struct AxisSlice: Equatable {
 func resolveSlice(start: Int, end: Int, step: Int, dim: Int) -> AxisSlice {
     var s = start < 0 ? start + dim : start
     var e = end < 0 ? end + dim : end
+    // Counts are written so that steps near Int.max/Int.min cannot overflow; a step that takes at most one
+    // element becomes ±1 so the kernel's stride arithmetic stays small.
     if step > 0 {
         s = min(max(s, 0), dim)
         e = min(max(e, 0), dim)
-        return AxisSlice(start: s, step: step, count: e > s ? (e - s + step - 1) / step : 0)
+        let count = e > s ? (e - s - 1) / step + 1 : 0
+        return AxisSlice(start: s, step: count > 1 ? step : 1, count: count)
     }
     s = min(max(s, 0), dim - 1)
     e = min(max(e, -1), dim - 1)
-    return AxisSlice(start: max(s, 0), step: step, count: s > e ? (s - e + (-step) - 1) / (-step) : 0)
+    let magnitude = step == Int.min ? Int.max : -step
+    let count = s > e ? (s - e - 1) / magnitude + 1 : 0
+    return AxisSlice(start: max(s, 0), step: count > 1 ? step : -1, count: count)
 }
 
 private func slice(_ ctx: OpContext) throws -> [Tensor] {
@@ -278,7 +284,11 @@ private func pad(_ ctx: OpContext) throws -> [Tensor] {
     for (k, a) in axes.enumerated() {
         begin[a] = pads[k]
         end[a] = pads[k + axes.count]
-        guard x.shape[a] + begin[a] + end[a] >= 0 else { throw ctx.failure("pads \(pads) crop more than axis \(a) holds") }
+        let (partial, overflow1) = x.shape[a].addingReportingOverflow(begin[a])
+        let (size, overflow2) = partial.addingReportingOverflow(end[a])
+        guard !overflow1, !overflow2, size >= 0, size < 1 << 40 else {
+            throw ctx.failure("pads \(pads) give an invalid size on axis \(a)")
+        }
         if mode != .constant && x.shape[a] == 0 && begin[a] + end[a] > 0 {
             throw ctx.failure("cannot \(mode)-pad empty axis \(a)")
         }
@@ -392,8 +402,11 @@ func tensorScatter(_ ctx: OpContext) throws -> [Tensor] {
     let dst = out.storage.mutableBaseAddress, src = update.storage.baseAddress
     for b in 0..<batch {
         for u in 0..<count {
-            var position = starts[b] + u
-            if circular && length > 0 { position = ((position % length) + length) % length }
+            // Reduce the start first so start + u cannot overflow.
+            let start = circular && length > 0 ? ((starts[b] % length) + length) % length : starts[b]
+            guard start <= Int.max - count else { throw ctx.failure("write index \(starts[b]) out of range") }
+            var position = start + u
+            if circular && length > 0 { position %= length }
             guard position >= 0, position < length else {
                 throw ctx.failure("write index \(starts[b]) + \(u) out of range for cache length \(length)")
             }

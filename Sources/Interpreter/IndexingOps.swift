@@ -279,7 +279,7 @@ private func oneHot(_ ctx: OpContext) throws -> [Tensor] {
     let rank = indices.rank + 1
     let axis = try normalizedAxes([ctx.int("axis", default: -1)], rank: rank, ctx: ctx)[0]
     let idx: [Int64] = indices.elementType.isInteger ? indices.int64Values()
-                                                     : indices.floatValues().map { $0.isFinite ? Int64($0) : Int64.min }
+                                                     : indices.floatValues().map { $0.isFinite ? Int64.fromDouble(Double($0)) : Int64.min }
     var shape = indices.shape
     shape.insert(depth, at: axis)
     return try mappingStrings([values], ctx: ctx) { t in

@@ -74,16 +74,26 @@ func registerShapeOps(_ r: inout OpRegistry) {
         if type.isInteger {
             let s = start.int64Values().first ?? 0, l = limit.int64Values().first ?? 0, d = delta.int64Values().first ?? 0
             guard d != 0 else { throw ctx.failure("delta is zero") }
-            let n = max(0, Int(((l - s) + d - (d > 0 ? 1 : -1)) / d))
+            // Exact ceil((l - s) / d) without overflow; a span beyond Int64 is far too large anyway.
+            let (span, overflow) = l.subtractingReportingOverflow(s)
+            guard !overflow else { throw ctx.failure("range from \(s) to \(l) is too large") }
+            let count = d > 0 ? (span > 0 ? (span - 1) / d + 1 : 0) : (span < 0 ? (span + 1) / d + 1 : 0)
+            guard count <= 1 << 31 else { throw ctx.failure("range of \(count) elements is too large") }
+            let n = Int(count)
             guard n <= 1 << 31 else { throw ctx.failure("range of \(n) elements is too large") }
             let values = (0..<n).map { s + Int64($0) * d }
             return [try castInt64s(values, to: type, shape: [n], ctx: ctx)]
         }
-        let s = Double(start.floatValues().first ?? 0), l = Double(limit.floatValues().first ?? 0)
-        let d = Double(delta.floatValues().first ?? 0)
+        func scalar(_ t: Tensor) -> Double {
+            t.elementType == .double ? (t.scalars(as: Double.self).first ?? 0) : Double(t.floatValues().first ?? 0)
+        }
+        let s = scalar(start), l = scalar(limit), d = scalar(delta)
         guard d != 0 else { throw ctx.failure("delta is zero") }
-        let n = max(0, Int(((l - s) / d).rounded(.up)))
+        let steps = ((l - s) / d).rounded(.up)
+        guard steps.isNaN || steps <= Double(1 << 31) else { throw ctx.failure("range of \(steps) elements is too large") }
+        let n = steps.isNaN || steps <= 0 ? 0 : Int(steps)
         guard n <= 1 << 31 else { throw ctx.failure("range of \(n) elements is too large") }
+        if type == .double { return [Tensor(.double, shape: [n], values: (0..<n).map { s + Double($0) * d })] }
         let values = (0..<n).map { Float(s + Double($0) * d) }
         let out = Tensor(floats: values, shape: [n])
         return [type == .float ? out : try convert(out, to: type, ctx: ctx)]
@@ -166,7 +176,10 @@ func reshapeTarget(_ requested: [Int], input: [Int], allowZero: Bool, ctx: OpCon
             throw ctx.failure("invalid dim \(d) in shape \(requested)")
         }
     }
-    let total = input.reduce(1, *)
+    guard let total = checkedElementCount(input),
+          checkedElementCount(shape.enumerated().map { $0.offset == inferred ? 1 : $0.element }) != nil else {
+        throw ctx.failure("cannot reshape \(input) to \(requested)")
+    }
     if let i = inferred {
         let known = shape.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
         guard known > 0, total % known == 0 else { throw ctx.failure("cannot reshape \(input) to \(requested)") }

@@ -23,6 +23,9 @@ final class DataOpsTests: XCTestCase {
         let both = try run("Slice", [m, ints([0, 3]), ints([Int64.max, 0]), ints([0, 1]), ints([2, -1])])
         XCTAssertEqual(both[0].shape, [2, 3])
         XCTAssertEqual(both[0].int64Values(), [3, 2, 1, 11, 10, 9])
+        // Extreme steps take one element without overflowing.
+        XCTAssertEqual(try run("Slice", [x, ints([3]), ints([10]), ints([0]), ints([Int64.max])])[0].int64Values(), [3])
+        XCTAssertEqual(try run("Slice", [x, ints([3]), ints([Int64.min]), ints([0]), ints([Int64.min])])[0].int64Values(), [3])
         // Opset 1 attributes, negative axis.
         let v1 = try run("Slice", [m], attributes: [.init("starts", .ints([1])), .init("ends", .ints([-1])),
                                                     .init("axes", .ints([-1]))], opset: 9)
@@ -317,6 +320,14 @@ final class DataOpsTests: XCTestCase {
             ("Compress", [x, Tensor(.bool, shape: [9], values: [UInt8](repeating: 1, count: 9))], [.init("axis", .int(0))], 13),
             ("ReverseSequence", [x, ints([3, 3, 3])], [], 10),
             ("Cast", [x], [.init("to", .int(99))], 21),
+            ("Slice", [x, ints([0]), ints([1]), ints([1]), ints([0])], [], 13),
+            ("Pad", [x, ints([0, Int64.max, 0, 1])], [], 13),
+            ("Tile", [x, ints([Int64.max, 2])], [], 13),
+            ("Range", [Tensor(int64s: [Int64.min], shape: []), Tensor(int64s: [Int64.max], shape: []), Tensor(int64s: [1], shape: [])], [], 13),
+            ("Range", [Tensor(scalar: 0), Tensor(scalar: 1e30), Tensor(scalar: 1)], [], 13),
+            ("Reshape", [x, ints([Int64.max, Int64.max, -1])], [], 13),
+            ("TensorScatter", [Tensor(floats: [Float](repeating: 0, count: 8), shape: [1, 4, 2]), Tensor(floats: [1, 2], shape: [1, 1, 2]),
+                               ints([Int64.max])], [], 24),
         ]
         for (op, inputs, attributes, opset) in cases {
             XCTAssertThrowsError(try run(op, inputs, outputs: op == "TopK" || op == "Split" ? 2 : 1,
