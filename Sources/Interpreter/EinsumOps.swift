@@ -35,6 +35,7 @@ struct EinsumPlan {
         for (term, shape) in zip(terms, shapes) {
             let letters = term.replacingOccurrences(of: "...", with: "")
             guard letters.allSatisfy(\.isLetter) else { throw ctx.failure("bad term '\(term)'") }
+            guard term.components(separatedBy: "...").count <= 2 else { throw ctx.failure("term '\(term)' has two ellipses") }
             let hasEllipsis = term.contains("...")
             let extra = shape.count - letters.count
             guard extra >= 0, hasEllipsis || extra == 0 else { throw ctx.failure("term '\(term)' does not match rank \(shape.count)") }
@@ -65,6 +66,10 @@ struct EinsumPlan {
         let ellipsisLabels = (0..<ellipsisRank).map { Character(String($0)) }
         var output: [Character]
         if sides.count == 2 {
+            guard sides[1].components(separatedBy: "...").count <= 2,
+                  sides[1].replacingOccurrences(of: "...", with: "").allSatisfy(\.isLetter) else {
+                throw ctx.failure("bad output term '\(sides[1])'")
+            }
             output = expand(Array(sides[1]), ellipsisRank)
             for label in output where size[label] == nil { throw ctx.failure("output label '\(label)' is not an input label") }
             guard Set(output).count == output.count else { throw ctx.failure("repeated output label in '\(equation)'") }

@@ -154,7 +154,7 @@ func indexValues(_ t: Tensor, ctx: OpContext) throws -> [Int] {
 func normalizedAxes(_ axes: [Int], rank: Int, ctx: OpContext) throws -> [Int] {
     try axes.map { a in
         let n = a < 0 ? a + rank : a
-        guard n >= 0, n < max(rank, 1) || (rank == 0 && n == 0) else {
+        guard n >= 0, n < rank else {
             throw ctx.failure("axis \(a) out of range for rank \(rank)")
         }
         return n
