@@ -1,7 +1,8 @@
 import IR
 
-/// Ops that only change metadata or build small index tensors: Identity, Dropout (inference), Shape, Size,
-/// Reshape, Flatten, Squeeze, Unsqueeze, ConstantOfShape, Range. Reshapes share storage with their input (no copy).
+/// Ops that only change metadata or build small index tensors: Identity, Dropout (inference; training mode with a
+/// seeded numpy mask), Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, ConstantOfShape, Range. Reshapes share
+/// storage with their input (no copy).
 func registerShapeOps(_ r: inout OpRegistry) {
     r.register("Identity") { ctx in [try ctx.input(0)] }
     r.register("Dropout") { ctx in try dropout(ctx) }
