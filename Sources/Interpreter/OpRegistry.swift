@@ -30,6 +30,10 @@ public struct OpRegistry: Sendable {
         registerUnaryOps(&r)
         registerActivationOps(&r)
         registerSoftmaxOps(&r)
+        registerDataMovementOps(&r)
+        registerIndexingOps(&r)
+        registerReduceOps(&r)
+        registerEinsumOps(&r)
         return r
     }()
 }

@@ -1,17 +1,11 @@
 import IR
 
-/// Ops that only change metadata or build small index tensors: Identity, Dropout (inference), Shape, Size,
-/// Reshape, Flatten, Squeeze, Unsqueeze, ConstantOfShape, Range. Reshapes share storage with their input (no copy).
+/// Ops that only change metadata or build small index tensors: Identity, Dropout (inference; training mode with a
+/// seeded numpy mask), Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, ConstantOfShape, Range. Reshapes share
+/// storage with their input (no copy).
 func registerShapeOps(_ r: inout OpRegistry) {
     r.register("Identity") { ctx in [try ctx.input(0)] }
-    r.register("Dropout") { ctx in
-        // Inference mode: output = input; the optional mask is all true.
-        let x = try ctx.input(0)
-        guard ctx.node.outputs.count > 1, !ctx.node.outputs[1].isAbsent else { return [x] }
-        let mask = try ctx.allocate(.bool, x.shape)
-        if mask.byteCount > 0 { mask.storage.mutableBaseAddress.initializeMemory(as: UInt8.self, repeating: 1, count: mask.byteCount) }
-        return [x, mask]
-    }
+    r.register("Dropout") { ctx in try dropout(ctx) }
     r.register("Shape") { ctx in
         let x = try ctx.input(0)
         let rank = x.rank
@@ -81,20 +75,67 @@ func registerShapeOps(_ r: inout OpRegistry) {
         if type.isInteger {
             let s = start.int64Values().first ?? 0, l = limit.int64Values().first ?? 0, d = delta.int64Values().first ?? 0
             guard d != 0 else { throw ctx.failure("delta is zero") }
-            let n = max(0, Int(((l - s) + d - (d > 0 ? 1 : -1)) / d))
+            // Exact ceil((l - s) / d) without overflow; a span beyond Int64 is far too large anyway.
+            let (span, overflow) = l.subtractingReportingOverflow(s)
+            guard !overflow else { throw ctx.failure("range from \(s) to \(l) is too large") }
+            let count = d > 0 ? (span > 0 ? (span - 1) / d + 1 : 0) : (span < 0 ? (span + 1) / d + 1 : 0)
+            guard count <= 1 << 31 else { throw ctx.failure("range of \(count) elements is too large") }
+            let n = Int(count)
             guard n <= 1 << 31 else { throw ctx.failure("range of \(n) elements is too large") }
             let values = (0..<n).map { s + Int64($0) * d }
             return [try castInt64s(values, to: type, shape: [n], ctx: ctx)]
         }
-        let s = Double(start.floatValues().first ?? 0), l = Double(limit.floatValues().first ?? 0)
-        let d = Double(delta.floatValues().first ?? 0)
+        func scalar(_ t: Tensor) -> Double {
+            t.elementType == .double ? (t.scalars(as: Double.self).first ?? 0) : Double(t.floatValues().first ?? 0)
+        }
+        let s = scalar(start), l = scalar(limit), d = scalar(delta)
         guard d != 0 else { throw ctx.failure("delta is zero") }
-        let n = max(0, Int(((l - s) / d).rounded(.up)))
+        let steps = ((l - s) / d).rounded(.up)
+        guard steps.isNaN || steps <= Double(1 << 31) else { throw ctx.failure("range of \(steps) elements is too large") }
+        let n = steps.isNaN || steps <= 0 ? 0 : Int(steps)
         guard n <= 1 << 31 else { throw ctx.failure("range of \(n) elements is too large") }
+        if type == .double { return [Tensor(.double, shape: [n], values: (0..<n).map { s + Double($0) * d })] }
         let values = (0..<n).map { Float(s + Double($0) * d) }
         let out = Tensor(floats: values, shape: [n])
         return [type == .float ? out : try convert(out, to: type, ctx: ctx)]
     }
+}
+
+/// Dropout. Inference (the default, and always before opset 12): output = input, mask all true. Training mode
+/// (opset 12+ third input) with ratio r > 0 keeps elements where numpy's `uniform(0, 1) >= r` after
+/// `np.random.seed(seed)` and scales them by 1/(1-r), exactly as the ONNX reference does.
+private func dropout(_ ctx: OpContext) throws -> [Tensor] {
+    let x = try ctx.input(0)
+    var ratio: Float = ctx.opset < 12 ? ctx.float("ratio", default: 0.5) : 0.5
+    if ctx.opset >= 12, let r = ctx.optionalInput(1) {
+        guard let v = r.floatValues().first else { throw ctx.failure("ratio is empty") }
+        ratio = v
+    }
+    var training = false
+    if ctx.opset >= 12, let t = ctx.optionalInput(2) {
+        guard let v = t.floatValues().first else { throw ctx.failure("training_mode is empty") }
+        training = v != 0
+    }
+    let wantsMask = ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isAbsent
+    guard training && ratio > 0 else {
+        guard wantsMask else { return [x] }
+        let mask = try ctx.allocate(.bool, x.shape)
+        if mask.byteCount > 0 { mask.storage.mutableBaseAddress.initializeMemory(as: UInt8.self, repeating: 1, count: mask.byteCount) }
+        return [x, mask]
+    }
+    guard x.elementType == .float else { throw ctx.unsupported("training-mode Dropout on \(x.elementType)") }
+    guard ratio < 1 else { throw ctx.failure("ratio \(ratio) must be below 1 in training mode") }
+    var random = NumpyRandom(seed: UInt32(truncatingIfNeeded: ctx.int("seed", default: 0)))
+    let out = try ctx.allocate(.float, x.shape), mask = try ctx.allocate(.bool, x.shape)
+    let scale = 1 / (1 - ratio)
+    let src = x.storage.baseAddress, dst = out.storage.mutableBaseAddress, m = mask.storage.mutableBaseAddress
+    for i in 0..<x.elementCount {
+        let keep = random.nextDouble() >= Double(ratio)
+        let v = src.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+        dst.storeBytes(of: keep ? v * scale : 0, toByteOffset: i * 4, as: Float.self)
+        m.storeBytes(of: UInt8(keep ? 1 : 0), toByteOffset: i, as: UInt8.self)
+    }
+    return wantsMask ? [out, mask] : [out]
 }
 
 /// The tensor with a new shape over the same storage.
@@ -114,7 +155,7 @@ func indexValues(_ t: Tensor, ctx: OpContext) throws -> [Int] {
 func normalizedAxes(_ axes: [Int], rank: Int, ctx: OpContext) throws -> [Int] {
     try axes.map { a in
         let n = a < 0 ? a + rank : a
-        guard n >= 0, n < max(rank, 1) || (rank == 0 && n == 0) else {
+        guard n >= 0, n < rank else {
             throw ctx.failure("axis \(a) out of range for rank \(rank)")
         }
         return n
@@ -136,7 +177,10 @@ func reshapeTarget(_ requested: [Int], input: [Int], allowZero: Bool, ctx: OpCon
             throw ctx.failure("invalid dim \(d) in shape \(requested)")
         }
     }
-    let total = input.reduce(1, *)
+    guard let total = checkedElementCount(input),
+          checkedElementCount(shape.enumerated().map { $0.offset == inferred ? 1 : $0.element }) != nil else {
+        throw ctx.failure("cannot reshape \(input) to \(requested)")
+    }
     if let i = inferred {
         let known = shape.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
         guard known > 0, total % known == 0 else { throw ctx.failure("cannot reshape \(input) to \(requested)") }

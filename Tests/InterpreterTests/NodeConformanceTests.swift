@@ -10,7 +10,13 @@ import XCTest
 /// rtol 1e-3 / atol 1e-7, widened only where onnx's test case definitions widen it for that test.
 final class NodeConformanceTests: XCTestCase {
     private struct Index: Decodable {
-        struct Entry: Decodable { var ops: [String] }
+        struct Entry: Decodable {
+            var ops: [String]
+            var inputs: [String]
+            var outputs: [String]
+            /// Sequence/optional I/O (SequenceProto/OptionalProto files) is outside the tensor interpreter.
+            var hasTensorIOOnly: Bool { !(inputs + outputs).contains { $0 == "sequence_type" || $0 == "optional_type" } }
+        }
         var tests: [String: Entry]
     }
 
@@ -23,7 +29,14 @@ final class NodeConformanceTests: XCTestCase {
         let supported = Set(OpRegistry.standard.supportedOps)
         var claimed: [String] = []
         var failures: [String] = []
-        for (name, entry) in index.tests.sorted(by: { $0.key < $1.key }) where entry.ops.allSatisfy(supported.contains) {
+        for (name, entry) in index.tests.sorted(by: { $0.key < $1.key })
+        where entry.ops.allSatisfy(supported.contains) && entry.hasTensorIOOnly {
+            // index.json lists top-level ops only: a test is claimed when its subgraphs' ops are registered too.
+            let directory = root.appendingPathComponent("node/\(name)")
+            if let model = try? ONNXReader.load(path: directory.appendingPathComponent("model.onnx").path),
+               !model.graph.allNodes().allSatisfy({ supported.contains(Self.registryKey($0)) }) {
+                continue
+            }
             claimed.append(name)
             do {
                 try runNodeTest(directory: root.appendingPathComponent("node/\(name)"), name: name)
@@ -32,8 +45,14 @@ final class NodeConformanceTests: XCTestCase {
             }
         }
         let claimedOps = supported.filter { op in index.tests.values.contains { $0.ops.contains(op) } }
+        let sequenceTests = index.tests.values.filter { !$0.hasTensorIOOnly }.count
+        print("node tests: \(sequenceTests) with sequence/optional I/O not claimed (no sequence type in the interpreter)")
         print("node tests: \(claimed.count) claimed (ops: \(claimedOps.count) of \(supported.count) registered), \(claimed.count - failures.count) passed, \(failures.count) failed")
         XCTAssertEqual(failures, [], "\(failures.count) of \(claimed.count) claimed node tests failed")
+    }
+
+    private static func registryKey(_ node: Node) -> String {
+        node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain)::\(node.opType)"
     }
 
     private func runNodeTest(directory: URL, name: String) throws {
@@ -63,6 +82,15 @@ func compare(_ got: Tensor, _ expected: Tensor, atol: Double, rtol: Double) -> S
     guard got.elementType == expected.elementType else { return "type \(got.elementType) != \(expected.elementType)" }
     guard got.shape == expected.shape else { return "shape \(got.shape) != \(expected.shape)" }
     if got.elementType == .string { return got.strings == expected.strings ? nil : "strings differ" }
+    switch got.elementType {
+    case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0, .float4e2m1, .int4, .uint4,
+         .int2, .uint2, .complex64, .complex128:
+        // No arithmetic conversion here: these compare bit for bit, as onnx's runner does for them.
+        let a = Array(got.storage.bytes.prefix(got.byteCount)), b = Array(expected.storage.bytes.prefix(expected.byteCount))
+        return a == b ? nil : "bytes differ"
+    default:
+        break
+    }
     if got.elementType.isInteger || got.elementType == .bool {
         let a = got.int64Values(), b = expected.int64Values()
         if let i = a.indices.first(where: { a[$0] != b[$0] }) { return "element \(i): \(a[i]) != \(b[i])" }
