@@ -25,6 +25,10 @@ public struct OpRegistry: Sendable {
         registerControlFlowOps(&r)
         registerShapeOps(&r)
         registerCastOps(&r)
+        registerConvOps(&r)
+        registerPoolOps(&r)
+        registerMatMulOps(&r)
+        registerNormalizationOps(&r)
         return r
     }()
 }
