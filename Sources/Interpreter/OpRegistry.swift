@@ -29,6 +29,8 @@ public struct OpRegistry: Sendable {
         registerPoolOps(&r)
         registerMatMulOps(&r)
         registerNormalizationOps(&r)
+        registerResizeOps(&r)
+        registerSpaceDepthOps(&r)
         return r
     }()
 }
