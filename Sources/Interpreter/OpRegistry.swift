@@ -31,6 +31,7 @@ public struct OpRegistry: Sendable {
         registerNormalizationOps(&r)
         registerResizeOps(&r)
         registerSpaceDepthOps(&r)
+        registerRecurrentOps(&r)
         return r
     }()
 }
