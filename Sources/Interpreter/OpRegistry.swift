@@ -32,6 +32,7 @@ public struct OpRegistry: Sendable {
         registerResizeOps(&r)
         registerSpaceDepthOps(&r)
         registerRecurrentOps(&r)
+        registerQuantizationOps(&r)
         return r
     }()
 }
