@@ -1,15 +1,16 @@
 import IR
 import Kernels
 
-/// Convolutions: Conv and ConvTranspose over 1, 2 or 3 (any number of) spatial axes, float32.
+/// Convolutions: Conv and ConvTranspose over 1, 2 or 3 (any number of) spatial axes, computed in float32 (float16,
+/// bfloat16 and double operands are converted, see `registerPromoting`).
 ///
 /// Attributes (kernel_shape, strides, dilations, pads, auto_pad, group, output_padding, output_shape) are parsed by
 /// the shared `ConvAttributes`, so output sizes agree with shape inference. 1-D runs on the 2-D kernels as H = 1;
 /// 2-D uses `conv2d` (im2col + sgemm, depthwise and pointwise fast paths) and `convTranspose2d`; other spatial ranks
 /// take a direct N-d loop (a reference path, not tuned).
 func registerConvOps(_ r: inout OpRegistry) {
-    r.register("Conv") { ctx in [try convolution(ctx)] }
-    r.register("ConvTranspose") { ctx in [try transposedConvolution(ctx)] }
+    r.registerPromoting("Conv") { ctx in [try convolution(ctx)] }
+    r.registerPromoting("ConvTranspose") { ctx in [try transposedConvolution(ctx)] }
 }
 
 /// Per-axis geometry of a convolution after padding is resolved. `padBegin` may be negative for ConvTranspose

@@ -1,14 +1,14 @@
 import IR
 import Kernels
 
-/// Matrix products on float32: Gemm (`alpha·op(A)·op(B) + beta·C`, C broadcast unidirectionally to M×N) and MatMul
+/// Matrix products computed in float32 (other float types are promoted): Gemm (`alpha·op(A)·op(B) + beta·C`, C broadcast unidirectionally to M×N) and MatMul
 /// (numpy matmul: 1-D operands are promoted and the added axis removed, leading axes broadcast).
 ///
 /// MatMul with a 2-D B (the usual weight case) is one sgemm over all batch rows of A; otherwise one sgemm per batch
 /// entry, with broadcast batch axes mapped to the operand's own entry.
 func registerMatMulOps(_ r: inout OpRegistry) {
-    r.register("Gemm") { ctx in [try generalMatrixMultiply(ctx)] }
-    r.register("MatMul") { ctx in [try matrixMultiply(ctx)] }
+    r.registerPromoting("Gemm") { ctx in [try generalMatrixMultiply(ctx)] }
+    r.registerPromoting("MatMul") { ctx in [try matrixMultiply(ctx)] }
 }
 
 private func generalMatrixMultiply(_ ctx: OpContext) throws -> Tensor {

@@ -73,3 +73,21 @@ func advance(_ index: inout [Int], _ shape: [Int]) -> Bool {
     }
     return false
 }
+
+extension OpRegistry {
+    /// Registers a float32 kernel that also serves float16, bfloat16 and double inputs: operands of input 0's type
+    /// are converted to float32, the kernel runs, and its float32 outputs are converted back. The tolerance of those
+    /// types' users (and of the onnx tests) is far above the float32 rounding this adds.
+    mutating func registerPromoting(_ opType: String, _ kernel: @escaping OpKernel) {
+        register(opType) { ctx in try promotedToFloat32(ctx, kernel) }
+    }
+}
+
+private func promotedToFloat32(_ ctx: OpContext, _ kernel: OpKernel) throws -> [Tensor] {
+    guard let first = ctx.inputs.first, let type = first?.elementType,
+          type == .float16 || type == .bfloat16 || type == .double else { return try kernel(ctx) }
+    let inputs = try ctx.inputs.map { t in try t.map { $0.elementType == type ? try convert($0, to: .float, ctx: ctx) : $0 } }
+    let inner = OpContext(node: ctx.node, inputs: inputs, opset: ctx.opset, pool: ctx.pool,
+                          interpreter: ctx.interpreter, scope: ctx.scope)
+    return try kernel(inner).map { $0.elementType == .float ? try convert($0, to: type, ctx: ctx) : $0 }
+}

@@ -12,13 +12,13 @@ import Kernels
 /// - LpNormalization (p = 1 or 2 along `axis`; a zero norm gives 0), LRN (across channels, window
 ///   [c - ⌊(size-1)/2⌋, c + ⌈(size-1)/2⌉]), MeanVarianceNormalization (`(x - mean)/(sqrt(var) + 1e-9)` over `axes`).
 func registerNormalizationOps(_ r: inout OpRegistry) {
-    r.register("BatchNormalization") { ctx in try batchNormalization(ctx) }
-    r.register("InstanceNormalization") { ctx in [try instanceNormalization(ctx)] }
-    r.register("GroupNormalization") { ctx in [try groupNormalization(ctx)] }
-    r.register("LayerNormalization") { ctx in try layerNormalization(ctx) }
-    r.register("LpNormalization") { ctx in [try lpNormalization(ctx)] }
-    r.register("LRN") { ctx in [try localResponseNormalization(ctx)] }
-    r.register("MeanVarianceNormalization") { ctx in [try meanVarianceNormalization(ctx)] }
+    r.registerPromoting("BatchNormalization") { ctx in try batchNormalization(ctx) }
+    r.registerPromoting("InstanceNormalization") { ctx in [try instanceNormalization(ctx)] }
+    r.registerPromoting("GroupNormalization") { ctx in [try groupNormalization(ctx)] }
+    r.registerPromoting("LayerNormalization") { ctx in try layerNormalization(ctx) }
+    r.registerPromoting("LpNormalization") { ctx in [try lpNormalization(ctx)] }
+    r.registerPromoting("LRN") { ctx in [try localResponseNormalization(ctx)] }
+    r.registerPromoting("MeanVarianceNormalization") { ctx in [try meanVarianceNormalization(ctx)] }
 }
 
 /// A float32 parameter tensor of exactly `count` elements.

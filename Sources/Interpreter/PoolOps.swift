@@ -11,14 +11,14 @@ import Kernels
 /// LpPool treats them as zeros. Float32 1-D/2-D MaxPool/AveragePool without Indices run on `pool2d`; everything else
 /// (3-D, Indices, int8/uint8/float16 MaxPool, LpPool) takes a direct N-d loop in float, exact for those types.
 func registerPoolOps(_ r: inout OpRegistry) {
-    r.register("MaxPool") { ctx in try pool(ctx, .max) }
-    r.register("AveragePool") { ctx in
+    r.registerPromoting("MaxPool") { ctx in try pool(ctx, .max) }
+    r.registerPromoting("AveragePool") { ctx in
         try pool(ctx, .average(includePad: ctx.int("count_include_pad", default: 0) != 0))
     }
-    r.register("LpPool") { ctx in try pool(ctx, .lp(try lpExponent(ctx))) }
-    r.register("GlobalMaxPool") { ctx in [try globalPool(ctx, .max)] }
-    r.register("GlobalAveragePool") { ctx in [try globalPool(ctx, .average(includePad: false))] }
-    r.register("GlobalLpPool") { ctx in [try globalPool(ctx, .lp(try lpExponent(ctx)))] }
+    r.registerPromoting("LpPool") { ctx in try pool(ctx, .lp(try lpExponent(ctx))) }
+    r.registerPromoting("GlobalMaxPool") { ctx in [try globalPool(ctx, .max)] }
+    r.registerPromoting("GlobalAveragePool") { ctx in [try globalPool(ctx, .average(includePad: false))] }
+    r.registerPromoting("GlobalLpPool") { ctx in [try globalPool(ctx, .lp(try lpExponent(ctx)))] }
 }
 
 private enum Reduction: Equatable {

@@ -10,9 +10,9 @@ import Kernels
 /// optional initial states; `clip` bounds gate pre-activations; `activations` with activation_alpha/beta consumed in
 /// order by the functions that take them.
 func registerRecurrentOps(_ r: inout OpRegistry) {
-    r.register("LSTM") { ctx in try runRecurrent(ctx, .lstm) }
-    r.register("GRU") { ctx in try runRecurrent(ctx, .gru) }
-    r.register("RNN") { ctx in try runRecurrent(ctx, .rnn) }
+    r.registerPromoting("LSTM") { ctx in try runRecurrent(ctx, .lstm) }
+    r.registerPromoting("GRU") { ctx in try runRecurrent(ctx, .gru) }
+    r.registerPromoting("RNN") { ctx in try runRecurrent(ctx, .rnn) }
 }
 
 private enum Cell {

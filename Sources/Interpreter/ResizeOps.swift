@@ -11,8 +11,8 @@ import Kernels
 /// widens the filter by 1/scale and is computed here as the onnx reference does (edge-clamped taps, normalised
 /// weights).
 func registerResizeOps(_ r: inout OpRegistry) {
-    r.register("Resize") { ctx in [try resize(ctx)] }
-    r.register("Upsample") { ctx in [try upsample(ctx)] }
+    r.registerPromoting("Resize") { ctx in [try resize(ctx)] }
+    r.registerPromoting("Upsample") { ctx in [try upsample(ctx)] }
 }
 
 private func resize(_ ctx: OpContext) throws -> Tensor {
