@@ -8,7 +8,8 @@ import Kernels
 /// Window geometry (kernel_shape, strides, dilations, pads, auto_pad, ceil_mode) comes from `ConvAttributes`. Taps in
 /// the padding never contribute a value: MaxPool ignores them, AveragePool divides by the in-image tap count unless
 /// count_include_pad (then by the taps inside the padded input; ceil-mode windows running past it are clipped),
-/// LpPool treats them as zeros. Float32 1-D/2-D MaxPool/AveragePool without Indices run on `pool2d`; everything else
+/// LpPool treats them as zeros. Float32 1-D/2-D MaxPool/AveragePool without Indices run on `pool2d` (undilated
+/// MaxPool on `separableMaxPool2d`); everything else
 /// (3-D, Indices, int8/uint8/float16 MaxPool, LpPool) takes a direct N-d loop in float, exact for those types.
 func registerPoolOps(_ r: inout OpRegistry) {
     r.registerPromoting("MaxPool") { ctx in try pool(ctx, .max) }
@@ -72,7 +73,13 @@ private func pool(_ ctx: OpContext, _ kind: Reduction) throws -> [Tensor] {
             dilations: (two ? attrs.dilations[0] : 1, attrs.dilations[spatialRank - 1]),
             pads: two ? (pads[0], pads[1], pads[2], pads[3]) : (0, pads[0], 0, pads[1]))
         let kernelKind: PoolKind = kind == .max ? .max : .average(countIncludePad: kind == .average(includePad: true))
-        x.withFloats { xp in pool2d(kernelKind, p, x: xp, y: y.mutableFloats) }
+        x.withFloats { xp in
+            if kind == .max && p.dilationH == 1 && p.dilationW == 1 {
+                separableMaxPool2d(p, x: xp, y: y.mutableFloats)
+            } else {
+                pool2d(kernelKind, p, x: xp, y: y.mutableFloats)
+            }
+        }
         return [y]
     }
 
