@@ -28,6 +28,18 @@ public func separableMaxPool2d(_ p: Pool2DParams, x: UnsafePointer<Float>, y: Un
                 for ox in 0..<ow {
                     let left = ox * p.strideW - p.padLeft
                     let a = max(left, 0), b = min(left + p.kernelWidth, w)
+                    // Full interior windows of width 2 and 3 (the common pools) without a loop-carried branch.
+                    if a == left && b - a == 3 {
+                        let (u, v, t) = (rowMax[a], rowMax[a + 1], rowMax[a + 2])
+                        let uv = v > u ? v : u
+                        out[ox] = t > uv ? t : uv
+                        continue
+                    }
+                    if a == left && b - a == 2 {
+                        let (u, v) = (rowMax[a], rowMax[a + 1])
+                        out[ox] = v > u ? v : u
+                        continue
+                    }
                     var m = -Float.greatestFiniteMagnitude
                     var c = a
                     while c < b {
@@ -42,20 +54,11 @@ public func separableMaxPool2d(_ p: Pool2DParams, x: UnsafePointer<Float>, y: Un
     }
 }
 
-/// `acc[i] = max(acc[i], row[i])` for `n` floats.
+/// `acc[i] = max(acc[i], row[i])` for `n` floats (a plain loop: LLVM vectorises it to maxps).
 @inline(__always)
 private func elementwiseMax(_ acc: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, _ n: Int) {
-    let width = FloatVector.scalarCount
-    var i = 0
-    let rawAcc = UnsafeMutableRawPointer(acc), rawRow = UnsafeRawPointer(row)
-    while i + width <= n {
-        let a = rawAcc.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
-        let b = rawRow.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
-        rawAcc.storeBytes(of: pointwiseMax(a, b), toByteOffset: i * 4, as: FloatVector.self)
-        i += width
-    }
-    while i < n {
-        acc[i] = row[i] > acc[i] ? row[i] : acc[i]
-        i += 1
+    for i in 0..<n {
+        let (a, b) = (acc[i], row[i])
+        acc[i] = b > a ? b : a
     }
 }
