@@ -15,7 +15,7 @@ func registerConvOps(_ r: inout OpRegistry) {
 
 /// Per-axis geometry of a convolution after padding is resolved. `padBegin` may be negative for ConvTranspose
 /// (SAME with an output larger than the natural one).
-private struct SpatialGeometry {
+struct SpatialGeometry {
     var input: [Int]
     var kernel: [Int]
     var strides: [Int]
@@ -24,27 +24,31 @@ private struct SpatialGeometry {
     var output: [Int]
 }
 
-private func convolution(_ ctx: OpContext) throws -> Tensor {
-    let x = try ctx.floatInput(0, "Conv input"), w = try ctx.floatInput(1, "Conv weight")
-    guard x.rank >= 3 else { throw ctx.failure("input rank \(x.rank) must be at least 3 (N, C, spatial...)") }
-    guard w.rank == x.rank else { throw ctx.failure("weight rank \(w.rank) does not match input rank \(x.rank)") }
-    let spatialRank = x.rank - 2
-    let attrs = try ConvAttributes(node: ctx.node, spatialRank: spatialRank, kernelShape: Array(w.shape[2...]))
-    let (n, c, m, group) = (x.shape[0], x.shape[1], w.shape[0], attrs.group)
-    guard c == w.shape[1] * group else {
-        throw ctx.failure("input has \(c) channels but weight \(w.shape) with group \(group) expects \(w.shape[1] * group)")
+/// A validated Conv node's shapes: batch, channels, output channels, group, resolved pads and geometry.
+struct ConvolutionSetup {
+    var batch: Int, channels: Int, outChannels: Int, group: Int
+    var attributes: ConvAttributes
+    /// Resolved pads, begins then ends.
+    var pads: [Int]
+    var geometry: SpatialGeometry
+    var outputShape: [Int] { [batch, outChannels] + geometry.output }
+}
+
+/// Validates Conv-style shapes (x [N, C, spatial...], w [M, C/group, kernel...]) against the node's attributes.
+func convolutionSetup(_ ctx: OpContext, x: [Int], w: [Int]) throws -> ConvolutionSetup {
+    guard x.count >= 3 else { throw ctx.failure("input rank \(x.count) must be at least 3 (N, C, spatial...)") }
+    guard w.count == x.count else { throw ctx.failure("weight rank \(w.count) does not match input rank \(x.count)") }
+    let spatialRank = x.count - 2
+    let attrs = try ConvAttributes(node: ctx.node, spatialRank: spatialRank, kernelShape: Array(w[2...]))
+    let (c, m, group) = (x[1], w[0], attrs.group)
+    guard c == w[1] * group else {
+        throw ctx.failure("input has \(c) channels but weight \(w) with group \(group) expects \(w[1] * group)")
     }
     guard m % group == 0 else { throw ctx.failure("\(m) output channels are not divisible by group \(group)") }
-    guard Array(w.shape[2...]) == attrs.kernelShape else {
-        throw ctx.failure("kernel_shape \(attrs.kernelShape) does not match weight \(w.shape)")
+    guard Array(w[2...]) == attrs.kernelShape else {
+        throw ctx.failure("kernel_shape \(attrs.kernelShape) does not match weight \(w)")
     }
-    let bias = ctx.optionalInput(2)
-    if let bias {
-        guard bias.elementType == .float, bias.elementCount == m, bias.rank == 1 else {
-            throw ctx.failure("bias must be float32 [\(m)], got \(bias.elementType) \(bias.shape)")
-        }
-    }
-    let inSizes = Array(x.shape[2...])
+    let inSizes = Array(x[2...])
     let pads = attrs.resolvedPads(inputSizes: inSizes)
     var outSizes: [Int] = []
     for a in 0..<spatialRank {
@@ -55,6 +59,23 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
     }
     let geometry = SpatialGeometry(input: inSizes, kernel: attrs.kernelShape, strides: attrs.strides,
                                    dilations: attrs.dilations, padBegin: Array(pads[..<spatialRank]), output: outSizes)
+    return ConvolutionSetup(batch: x[0], channels: c, outChannels: m, group: group, attributes: attrs, pads: pads,
+                            geometry: geometry)
+}
+
+private func convolution(_ ctx: OpContext) throws -> Tensor {
+    let x = try ctx.floatInput(0, "Conv input"), w = try ctx.floatInput(1, "Conv weight")
+    let setup = try convolutionSetup(ctx, x: x.shape, w: w.shape)
+    let (n, c, m, group) = (setup.batch, setup.channels, setup.outChannels, setup.group)
+    let (attrs, pads, geometry) = (setup.attributes, setup.pads, setup.geometry)
+    let spatialRank = x.rank - 2
+    let (inSizes, outSizes) = (geometry.input, geometry.output)
+    let bias = ctx.optionalInput(2)
+    if let bias {
+        guard bias.elementType == .float, bias.elementCount == m, bias.rank == 1 else {
+            throw ctx.failure("bias must be float32 [\(m)], got \(bias.elementType) \(bias.shape)")
+        }
+    }
     let y = try ctx.allocate(.float, [n, m] + outSizes)
     guard y.elementCount > 0 else { return y }
     let yp = y.mutableFloats
@@ -93,7 +114,7 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
 
 /// For every output position, the (tap, input offset) pairs that land inside the input: shared by all images and
 /// channels of an N-d convolution; position p owns entries `start[p]..<start[p + 1]`.
-private struct TapTable {
+struct TapTable {
     var tap: [Int] = []
     var inputOffset: [Int] = []
     var start: [Int] = [0]

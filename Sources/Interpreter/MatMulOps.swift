@@ -49,50 +49,75 @@ private func generalMatrixMultiply(_ ctx: OpContext) throws -> Tensor {
     return y
 }
 
+/// numpy matmul shapes: 1-D promotion, broadcast batch axes, and per batch entry which matrix of A and B to use.
+struct MatMulPlan {
+    var m: Int, k: Int, n: Int
+    var batch: [Int]
+    var outputShape: [Int]
+    /// A's batch axes equal the output's and B has none (or only 1s): all of A is one (batch·M)×K matrix.
+    var sharesB: Bool
+    private var aStrides: [Int], bStrides: [Int]
+
+    init(_ ctx: OpContext, a: [Int], b: [Int]) throws {
+        guard a.count >= 1, b.count >= 1 else { throw ctx.failure("operands \(a) and \(b) must not be scalars") }
+        // Promote 1-D operands: A [K] → [1, K], B [K] → [K, 1]; the added axes are dropped from the result.
+        let aShape = a.count == 1 ? [1, a[0]] : a
+        let bShape = b.count == 1 ? [b[0], 1] : b
+        (m, k) = (aShape[aShape.count - 2], aShape[aShape.count - 1])
+        let kb = bShape[bShape.count - 2]
+        n = bShape[bShape.count - 1]
+        guard k == kb else { throw ctx.failure("inner dimensions differ: A \(a), B \(b)") }
+        let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
+        let rank = max(aBatch.count, bBatch.count)
+        let aFull = Array(repeating: 1, count: rank - aBatch.count) + aBatch
+        let bFull = Array(repeating: 1, count: rank - bBatch.count) + bBatch
+        var batch: [Int] = []
+        for (p, q) in zip(aFull, bFull) {
+            guard p == q || p == 1 || q == 1 else { throw ctx.failure("batch dimensions of \(a) and \(b) do not broadcast") }
+            batch.append(p == 1 ? q : p)
+        }
+        self.batch = batch
+        outputShape = batch + (a.count > 1 ? [m] : []) + (b.count > 1 ? [n] : [])
+        sharesB = bFull.allSatisfy { $0 == 1 } && aFull == batch
+        aStrides = broadcastBatchStrides(aFull, batch)
+        bStrides = broadcastBatchStrides(bFull, batch)
+    }
+
+    var batchCount: Int { batch.reduce(1, *) }
+
+    /// Calls `body(entry, aMatrix, bMatrix)` for every output batch entry with the operands' matrix indices.
+    func forEachEntry(_ body: (Int, Int, Int) -> Void) {
+        var index = [Int](repeating: 0, count: batch.count)
+        for entry in 0..<batchCount {
+            var ai = 0, bi = 0
+            for axis in batch.indices {
+                ai += index[axis] * aStrides[axis]
+                bi += index[axis] * bStrides[axis]
+            }
+            body(entry, ai, bi)
+            _ = advance(&index, batch)
+        }
+    }
+}
+
 private func matrixMultiply(_ ctx: OpContext) throws -> Tensor {
     let a = try ctx.floatInput(0, "MatMul A"), b = try ctx.floatInput(1, "MatMul B")
-    guard a.rank >= 1, b.rank >= 1 else { throw ctx.failure("operands \(a.shape) and \(b.shape) must not be scalars") }
-    // Promote 1-D operands: A [K] → [1, K], B [K] → [K, 1]; the added axes are dropped from the result.
-    let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
-    let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape
-    let (m, k) = (aShape[aShape.count - 2], aShape[aShape.count - 1])
-    let (kb, n) = (bShape[bShape.count - 2], bShape[bShape.count - 1])
-    guard k == kb else { throw ctx.failure("inner dimensions differ: A \(a.shape), B \(b.shape)") }
-    let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
-    let rank = max(aBatch.count, bBatch.count)
-    let aFull = Array(repeating: 1, count: rank - aBatch.count) + aBatch
-    let bFull = Array(repeating: 1, count: rank - bBatch.count) + bBatch
-    var batch: [Int] = []
-    for (p, q) in zip(aFull, bFull) {
-        guard p == q || p == 1 || q == 1 else { throw ctx.failure("batch dimensions of \(a.shape) and \(b.shape) do not broadcast") }
-        batch.append(p == 1 ? q : p)
-    }
-    var outShape = batch
-    if a.rank > 1 { outShape.append(m) }
-    if b.rank > 1 { outShape.append(n) }
-    let y = try ctx.allocate(.float, outShape)
+    let plan = try MatMulPlan(ctx, a: a.shape, b: b.shape)
+    let (m, k, n) = (plan.m, plan.k, plan.n)
+    let y = try ctx.allocate(.float, plan.outputShape)
     guard y.elementCount > 0 else { return y }
     let yp = y.mutableFloats
-    let batchCount = batch.reduce(1, *)
     a.withFloats { ap in
         b.withFloats { bp in
-            if bFull.allSatisfy({ $0 == 1 }) && aFull == batch {
+            if plan.sharesB {
                 // B is shared: all of A's rows form one M·batch × K matrix.
-                sgemm(transA: false, transB: false, m: m * batchCount, n: n, k: k, a: ap, lda: k, b: bp, ldb: n,
+                sgemm(transA: false, transB: false, m: m * plan.batchCount, n: n, k: k, a: ap, lda: k, b: bp, ldb: n,
                       c: yp, ldc: n)
                 return
             }
-            let aStrides = broadcastBatchStrides(aFull, batch), bStrides = broadcastBatchStrides(bFull, batch)
-            var index = [Int](repeating: 0, count: rank)
-            for entry in 0..<batchCount {
-                var ai = 0, bi = 0
-                for axis in 0..<rank {
-                    ai += index[axis] * aStrides[axis]
-                    bi += index[axis] * bStrides[axis]
-                }
+            plan.forEachEntry { entry, ai, bi in
                 sgemm(transA: false, transB: false, m: m, n: n, k: k, a: ap + ai * m * k, lda: k,
                       b: bp + bi * k * n, ldb: n, c: yp + entry * m * n, ldc: n)
-                _ = advance(&index, batch)
             }
         }
     }
