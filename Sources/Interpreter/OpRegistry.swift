@@ -33,6 +33,7 @@ public struct OpRegistry: Sendable {
         registerSpaceDepthOps(&r)
         registerRecurrentOps(&r)
         registerQuantizationOps(&r)
+        registerQuantizedLinearOps(&r)
         return r
     }()
 }

@@ -135,7 +135,7 @@ private func dynamicQuantizeLinear(_ ctx: OpContext) throws -> [Tensor] {
 }
 
 /// Representable range of an integer quantization type.
-private func integerRange(_ type: ElementType) -> ClosedRange<Int64>? {
+func integerRange(_ type: ElementType) -> ClosedRange<Int64>? {
     switch type {
     case .uint8: 0...255
     case .int8: -128...127
@@ -151,7 +151,7 @@ private func integerRange(_ type: ElementType) -> ClosedRange<Int64>? {
 }
 
 /// Stores integer codes as `type` (two's complement, sub-byte types packed low bits first).
-private func encodeIntegers(_ codes: [Int64], _ type: ElementType, _ shape: [Int], _ ctx: OpContext) throws -> Tensor {
+func encodeIntegers(_ codes: [Int64], _ type: ElementType, _ shape: [Int], _ ctx: OpContext) throws -> Tensor {
     switch type {
     case .uint8: return Tensor(.uint8, shape: shape, values: codes.map { UInt8(truncatingIfNeeded: $0) })
     case .int8: return Tensor(.int8, shape: shape, values: codes.map { Int8(truncatingIfNeeded: $0) })
