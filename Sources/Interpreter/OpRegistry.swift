@@ -34,6 +34,15 @@ public struct OpRegistry: Sendable {
         registerIndexingOps(&r)
         registerReduceOps(&r)
         registerEinsumOps(&r)
+        registerConvOps(&r)
+        registerPoolOps(&r)
+        registerMatMulOps(&r)
+        registerNormalizationOps(&r)
+        registerResizeOps(&r)
+        registerSpaceDepthOps(&r)
+        registerRecurrentOps(&r)
+        registerQuantizationOps(&r)
+        registerQuantizedLinearOps(&r)
         return r
     }()
 }
