@@ -34,6 +34,7 @@ public struct OpRegistry: Sendable {
         registerRecurrentOps(&r)
         registerQuantizationOps(&r)
         registerQuantizedLinearOps(&r)
+        registerRegionOps(&r)
         return r
     }()
 }
