@@ -35,6 +35,7 @@ public struct OpRegistry: Sendable {
         registerQuantizationOps(&r)
         registerQuantizedLinearOps(&r)
         registerRegionOps(&r)
+        registerCol2ImOps(&r)
         return r
     }()
 }

@@ -1,6 +1,8 @@
 import Foundation
 import IR
 
+/// Region and sampling ops: RoiAlign, Col2Im, AffineGrid.
+///
 /// RoiAlign on float32 NCHW features, as onnxruntime and the onnx reference compute it.
 ///
 /// Each ROI (x1, y1, x2, y2, scaled by spatial_scale; half_pixel shifts by -0.5, output_half_pixel — opset 10's only
@@ -101,4 +103,94 @@ private func bilinearCorners(_ yIn: Float, _ xIn: Float, _ h: Int, _ w: Int) -> 
     }
     let ly = y - Float(yLow), lx = x - Float(xLow), hy = 1 - ly, hx = 1 - lx
     return [(yLow * w + xLow, hy * hx), (yLow * w + xHigh, hy * lx), (yHigh * w + xLow, ly * hx), (yHigh * w + xHigh, ly * lx)]
+}
+
+/// Col2Im: the adjoint of im2col. Input [N, C·∏block, L] holds, per block offset and sliding-window position, one
+/// value to add into the image [N, C, image_shape...] at position·stride - pad_begin + offset·dilation.
+func registerCol2ImOps(_ r: inout OpRegistry) {
+    r.registerPromoting("Col2Im") { ctx in
+        let x = try ctx.floatInput(0, "input")
+        let image = try indexValues(try ctx.input(1), ctx: ctx), block = try indexValues(try ctx.input(2), ctx: ctx)
+        let rank = image.count
+        guard rank > 0, block.count == rank, x.rank == 3 else {
+            throw ctx.failure("image_shape \(image) and block_shape \(block) must have the same positive length; input must be 3-D")
+        }
+        guard image.allSatisfy({ $0 >= 0 }), block.allSatisfy({ $0 > 0 }) else { throw ctx.failure("invalid image or block shape") }
+        func list(_ name: String, _ count: Int, _ fallback: Int) throws -> [Int] {
+            let v = ctx.ints(name) ?? Array(repeating: fallback, count: count)
+            guard v.count == count else { throw ctx.failure("\(name) must have \(count) values") }
+            return v
+        }
+        let dilations = try list("dilations", rank, 1), strides = try list("strides", rank, 1)
+        let pads = try list("pads", 2 * rank, 0)
+        guard dilations.allSatisfy({ $0 > 0 }), strides.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 }) else {
+            throw ctx.failure("dilations and strides must be positive, pads non-negative")
+        }
+        var grid: [Int] = []
+        for a in 0..<rank {
+            let span = image[a] + pads[a] + pads[a + rank] - (dilations[a] * (block[a] - 1) + 1)
+            guard span >= 0 else { throw ctx.failure("block \(block) does not fit the padded image \(image)") }
+            grid.append(span / strides[a] + 1)
+        }
+        let blockSize = block.reduce(1, *), positions = grid.reduce(1, *)
+        guard x.shape[1] % blockSize == 0, x.shape[2] == positions else {
+            throw ctx.failure("input \(x.shape) does not match block \(block) and \(positions) positions")
+        }
+        let (n, c) = (x.shape[0], x.shape[1] / blockSize)
+        let geometry = SpatialGeometry(input: image, kernel: block, strides: strides, dilations: dilations,
+                                       padBegin: Array(pads[..<rank]), output: grid)
+        let table = TapTable(geometry)
+        let plane = image.reduce(1, *)
+        let y = try ctx.allocateZeroed(.float, [n, c] + image)
+        let out = y.mutableFloats
+        x.withFloats { xp in
+            for img in 0..<n {
+                for ch in 0..<c {
+                    let dst = out + (img * c + ch) * plane
+                    let src = xp + (img * c + ch) * blockSize * positions
+                    for position in 0..<positions {
+                        for e in table.start[position]..<table.start[position + 1] {
+                            dst[table.inputOffset[e]] += src[table.tap[e] * positions + position]
+                        }
+                    }
+                }
+            }
+        }
+        return [y]
+    }
+    r.registerPromoting("AffineGrid") { ctx in [try affineGrid(ctx)] }
+}
+
+/// AffineGrid: normalised sampling coordinates theta · (x, y[, z], 1) over a base grid in [-1, 1] (pixel centres
+/// unless align_corners), shaped [N, H, W, 2] or [N, D, H, W, 3].
+private func affineGrid(_ ctx: OpContext) throws -> Tensor {
+    let theta = try ctx.floatInput(0, "theta")
+    let size = try indexValues(try ctx.input(1), ctx: ctx)
+    guard size.count == 4 || size.count == 5, size.allSatisfy({ $0 >= 0 }) else { throw ctx.failure("size must list 4 or 5 dims") }
+    let spatial = Array(size[2...])
+    let dims = spatial.count
+    let n = size[0]
+    guard theta.shape == [n, dims, dims + 1] else { throw ctx.failure("theta \(theta.shape) must be [\(n), \(dims), \(dims + 1)]") }
+    let alignCorners = ctx.int("align_corners", default: 0) != 0
+    func base(_ i: Int, _ count: Int) -> Float {
+        if alignCorners { return count > 1 ? -1 + 2 * Float(i) / Float(count - 1) : 0 }
+        return (2 * Float(i) + 1) / Float(count) - 1
+    }
+    let t = theta.floatValues()
+    let points = spatial.reduce(1, *)
+    var result = [Float](repeating: 0, count: n * points * dims)
+    for img in 0..<n {
+        var index = [Int](repeating: 0, count: dims)
+        for p in 0..<points {
+            // Coordinates in (x, y[, z]) order: the last spatial axis is x.
+            let coordinates = (0..<dims).map { k in base(index[dims - 1 - k], spatial[dims - 1 - k]) } + [1]
+            for row in 0..<dims {
+                var s: Float = 0
+                for k in 0...dims { s += t[(img * dims + row) * (dims + 1) + k] * coordinates[k] }
+                result[(img * points + p) * dims + row] = s
+            }
+            _ = advance(&index, spatial)
+        }
+    }
+    return Tensor(floats: result, shape: [n] + spatial + [dims])
 }
