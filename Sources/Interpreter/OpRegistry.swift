@@ -36,6 +36,7 @@ public struct OpRegistry: Sendable {
         registerQuantizedLinearOps(&r)
         registerRegionOps(&r)
         registerCol2ImOps(&r)
+        registerGridSampleOps(&r)
         return r
     }()
 }
