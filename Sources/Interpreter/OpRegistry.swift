@@ -37,6 +37,7 @@ public struct OpRegistry: Sendable {
         registerRegionOps(&r)
         registerCol2ImOps(&r)
         registerGridSampleOps(&r)
+        registerDeformConvOps(&r)
         return r
     }()
 }
