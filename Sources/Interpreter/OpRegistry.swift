@@ -43,6 +43,10 @@ public struct OpRegistry: Sendable {
         registerRecurrentOps(&r)
         registerQuantizationOps(&r)
         registerQuantizedLinearOps(&r)
+        registerRegionOps(&r)
+        registerCol2ImOps(&r)
+        registerGridSampleOps(&r)
+        registerDeformConvOps(&r)
         return r
     }()
 }

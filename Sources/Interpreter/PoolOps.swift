@@ -3,7 +3,7 @@ import IR
 import Kernels
 
 /// Pooling: MaxPool (with the optional Indices output, storage_order), AveragePool (count_include_pad), LpPool, and
-/// the global variants, over any number of spatial axes.
+/// the global variants, over any number of spatial axes; MaxUnpool.
 ///
 /// Window geometry (kernel_shape, strides, dilations, pads, auto_pad, ceil_mode) comes from `ConvAttributes`. Taps in
 /// the padding never contribute a value: MaxPool ignores them, AveragePool divides by the in-image tap count unless
@@ -20,6 +20,55 @@ func registerPoolOps(_ r: inout OpRegistry) {
     r.registerPromoting("GlobalMaxPool") { ctx in [try globalPool(ctx, .max)] }
     r.registerPromoting("GlobalAveragePool") { ctx in [try globalPool(ctx, .average(includePad: false))] }
     r.registerPromoting("GlobalLpPool") { ctx in [try globalPool(ctx, .lp(try lpExponent(ctx)))] }
+    r.registerPromoting("MaxUnpool") { ctx in [try maxUnpool(ctx)] }
+}
+
+/// MaxUnpool: zeros of the unpooled shape ((in-1)·stride + kernel - pads per axis) with each X element written at
+/// its flat index from I (MaxPool's Indices); a larger `output_shape` input zero-pads that at the end of each axis.
+private func maxUnpool(_ ctx: OpContext) throws -> Tensor {
+    let x = try ctx.floatInput(0, "X"), indices = try ctx.input(1)
+    guard x.rank >= 3 else { throw ctx.failure("input rank \(x.rank) must be at least 3 (N, C, spatial...)") }
+    guard indices.shape == x.shape, indices.elementType.isInteger else {
+        throw ctx.failure("indices \(indices.elementType) \(indices.shape) must be integers shaped like X \(x.shape)")
+    }
+    let spatialRank = x.rank - 2
+    let attrs = try ConvAttributes(node: ctx.node, spatialRank: spatialRank)
+    var shape = Array(x.shape[..<2])
+    for a in 0..<spatialRank {
+        shape.append((x.shape[a + 2] - 1) * attrs.strides[a] + attrs.kernelShape[a] - attrs.pads[a] - attrs.pads[a + spatialRank])
+    }
+    guard shape.allSatisfy({ $0 >= 0 }) else { throw ctx.failure("negative output shape \(shape)") }
+    // Indices address the inferred shape; a larger output_shape pads it at the end of each spatial axis.
+    var target = shape
+    if let requested = ctx.optionalInput(2) {
+        target = try indexValues(requested, ctx: ctx)
+        guard target.count == x.rank, Array(target[..<2]) == Array(shape[..<2]),
+              zip(target, shape).allSatisfy({ $0 >= $1 }) else {
+            throw ctx.failure("output_shape \(target) must match N, C and be at least the unpooled shape \(shape)")
+        }
+    }
+    let total = shape.reduce(1, *)
+    var unpooled = [Float](repeating: 0, count: total)
+    let positions = indices.int64Values()
+    try x.withFloats { xp in
+        for (i, position) in positions.enumerated() {
+            guard position >= 0, position < total else {
+                throw ctx.failure("index \(position) is outside the unpooled output of \(total) elements")
+            }
+            unpooled[Int(position)] = xp[i]
+        }
+    }
+    let y = try ctx.allocateZeroed(.float, target)
+    let out = y.mutableFloats
+    let targetStrides = rowMajorStrides(target)
+    var index = [Int](repeating: 0, count: shape.count)
+    for e in 0..<total {
+        var t = 0
+        for axis in shape.indices { t += index[axis] * targetStrides[axis] }
+        out[t] = unpooled[e]
+        _ = advance(&index, shape)
+    }
+    return y
 }
 
 private enum Reduction: Equatable {

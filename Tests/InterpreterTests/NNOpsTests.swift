@@ -187,4 +187,34 @@ final class NNOpsTests: XCTestCase {
         }
         if ran == 0 { throw XCTSkip("corpus models need ops from other families") }
     }
+
+    /// Malformed shapes and attributes must throw (naming the node), never trap.
+    func testBadInputsThrow() throws {
+        let x = Tensor(floats: Array(repeating: 1, count: 16), shape: [1, 1, 4, 4])
+        let w = Tensor(floats: Array(repeating: 1, count: 9), shape: [1, 1, 3, 3])
+        XCTAssertThrowsError(try run("Conv", [x, w], attributes: [ints("pads", [-1, 0, 0, 0])]))
+        XCTAssertThrowsError(try run("Conv", [x, w], attributes: [ints("strides", [0, 1])]))
+        XCTAssertThrowsError(try run("Conv", [x, w], attributes: [int("group", 2)]))
+        XCTAssertThrowsError(try run("Conv", [x, w, Tensor(floats: [1, 2], shape: [2])]))
+        XCTAssertThrowsError(try run("Conv", [Tensor(floats: [1], shape: [1]), w]))
+        XCTAssertThrowsError(try run("ConvTranspose", [x, Tensor(floats: Array(repeating: 1, count: 18), shape: [2, 1, 3, 3])]))
+        XCTAssertThrowsError(try run("MaxPool", [x], attributes: [ints("kernel_shape", [5, 5])]))
+        XCTAssertThrowsError(try run("MaxPool", [x]))
+        XCTAssertThrowsError(try run("AveragePool", [x], attributes: [ints("kernel_shape", [2])]))
+        XCTAssertThrowsError(try run("Gemm", [x, x]))
+        XCTAssertThrowsError(try run("Gemm", [Tensor(floats: [1, 2], shape: [1, 2]), Tensor(floats: [1, 2, 3], shape: [3, 1])]))
+        XCTAssertThrowsError(try run("MatMul", [Tensor(floats: [1, 2], shape: [2]), Tensor(floats: [1, 2, 3], shape: [3])]))
+        XCTAssertThrowsError(try run("MatMul", [Tensor(floats: Array(repeating: 1, count: 8), shape: [2, 2, 2]),
+                                                Tensor(floats: Array(repeating: 1, count: 12), shape: [3, 2, 2])]))
+        XCTAssertThrowsError(try run("BatchNormalization", [x, Tensor(scalar: 1), Tensor(scalar: 1), Tensor(scalar: 1),
+                                                            Tensor(floats: [1, 1], shape: [2])]))
+        XCTAssertThrowsError(try run("LayerNormalization", [x, Tensor(floats: [1, 2, 3], shape: [3])]))
+        XCTAssertThrowsError(try run("Resize", [x, Tensor(floats: [], shape: [0]), Tensor(floats: [1, 2], shape: [2])]))
+        XCTAssertThrowsError(try run("DepthToSpace", [x], attributes: [int("blocksize", 3)]))
+        XCTAssertThrowsError(try run("QuantizeLinear", [x, Tensor(floats: [1, 2, 3], shape: [3])]))
+        XCTAssertThrowsError(try run("LSTM", [Tensor(floats: [1, 2], shape: [1, 1, 2]), Tensor(floats: [1], shape: [1, 1, 1]),
+                                              Tensor(floats: [1], shape: [1, 1, 1])], attributes: [int("hidden_size", 1)]))
+        XCTAssertThrowsError(try run("MaxUnpool", [Tensor(floats: [1], shape: [1, 1, 1, 1]), Tensor(int64s: [99], shape: [1, 1, 1, 1])],
+                                     attributes: [ints("kernel_shape", [2, 2])]))
+    }
 }
