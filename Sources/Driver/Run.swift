@@ -18,6 +18,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("shape"), parsing: .singleValue, help: "Fix an input's dims: NAME=d0,d1,...")
     var shapes: [String] = []
     @Option(help: "Threads for kernels (default: all cores).") var threads: Int?
+    @Option(name: .customLong("repeat"), help: "Run each sample this many times (for --profile).") var repetitions: Int = 1
+    @Flag(help: "Print time per op type to stderr.") var profile = false
 
     func run() throws {
         if let threads, threads < 1 { throw MCCError.usage("--threads must be at least 1") }
@@ -27,13 +29,16 @@ struct Run: ParsableCommand {
         if !fixed.isEmpty {
             _ = try ShapeInference(fixedInputShapes: fixed, opset: loaded.defaultOpset).run(on: loaded)
         }
+        guard repetitions >= 1 else { throw MCCError.usage("--repeat must be at least 1") }
         let interpreter = try Interpreter(model: loaded, threads: threads)
+        if profile { interpreter.profile = OpProfile() }
         let samples = try InputFolder(path: inputs, inputNames: loaded.graph.inputs.map(\.name))
         let output = try OutputDirectory(path: outputDirectory)
         let outputNames = loaded.graph.outputs.map(\.name)
         for sample in samples.samples {
             let tensors = try sample.files.map(readTensorFile)
-            let results = try interpreter.run(tensors)
+            var results = try interpreter.run(tensors)
+            for _ in 1..<repetitions { results = try interpreter.run(tensors) }
             for (k, tensor) in results.enumerated() {
                 let relative = samples.layout == .positional
                     ? "output_\(k).npy"
@@ -42,6 +47,7 @@ struct Run: ParsableCommand {
             }
         }
         try output.commit()
+        if let table = interpreter.profile?.table { FileHandle.standardError.write(Data((table + "\n").utf8)) }
         print(output.destination.path)
     }
 }

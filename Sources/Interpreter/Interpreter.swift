@@ -1,3 +1,4 @@
+import Dispatch
 import IR
 import Kernels
 
@@ -13,6 +14,9 @@ public final class Interpreter {
     /// Called with each node output (and graph inputs) as soon as it is computed; the tensor is only valid during
     /// the call if the caller does not keep it (keeping it is fine: it then is not recycled).
     public var observer: ((Value, Tensor) -> Void)?
+
+    /// When set, collects time per op type (`mcc run --profile`).
+    public var profile: OpProfile?
 
     private let pool = BufferPool()
     private var plans: [ObjectIdentifier: GraphPlan] = [:]
@@ -88,7 +92,9 @@ public final class Interpreter {
             let opset = model.opsetVersion(for: node.domain) ?? model.defaultOpset
             let context = OpContext(node: node, inputs: args, opset: opset, pool: pool, interpreter: self, scope: scope)
             args.removeAll()
+            let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results = try kernel(context)
+            if profile != nil { profile?.record(node.opType, nanoseconds: DispatchTime.now().uptimeNanoseconds - started) }
             guard results.count <= node.outputs.count else {
                 throw MCCError.failure("\(node.label): kernel produced \(results.count) outputs for \(node.outputs.count)")
             }
@@ -140,4 +146,42 @@ private struct GraphPlan {
         // Deterministic order (not needed for correctness, keeps pool behaviour reproducible).
         for i in released.indices { released[i].sort { $0.name < $1.name } }
     }
+}
+
+/// Time spent per op type across runs (nested subgraph time is also counted in the enclosing If/Loop).
+public struct OpProfile: Sendable {
+    public private(set) var entries: [String: (count: Int, nanoseconds: UInt64)] = [:]
+
+    public init() {}
+
+    mutating func record(_ opType: String, nanoseconds: UInt64) {
+        let old = entries[opType] ?? (0, 0)
+        entries[opType] = (old.count + 1, old.nanoseconds + nanoseconds)
+    }
+
+    /// A table sorted by total time, one op type per line.
+    public var table: String {
+        let total = entries.values.reduce(UInt64(0)) { $0 + $1.nanoseconds }
+        var lines = ["op                         calls      total ms    share"]
+        for (op, e) in entries.sorted(by: { $0.value.nanoseconds > $1.value.nanoseconds }) {
+            let ms = Double(e.nanoseconds) / 1e6
+            let share = total > 0 ? Double(e.nanoseconds) / Double(total) * 100 : 0
+            let name = op + String(repeating: " ", count: max(0, 26 - op.count))
+            let calls = String(e.count)
+            lines.append("\(name) \(String(repeating: " ", count: max(0, 6 - calls.count)))\(calls)  \(formatFixed(ms, 12, 3))  \(formatFixed(share, 6, 1))%")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+private func formatFixed(_ value: Double, _ width: Int, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = String(rounded)
+    if let dot = text.firstIndex(of: ".") {
+        let have = text.distance(from: dot, to: text.endIndex) - 1
+        if have < decimals { text += String(repeating: "0", count: decimals - have) }
+    }
+    return String(repeating: " ", count: max(0, width - text.count)) + text
 }
