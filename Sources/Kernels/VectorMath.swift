@@ -124,34 +124,47 @@ enum VectorMath {
     }
 }
 
+/// A vector function as a type. Loops generic over it are specialised with the body inlined; closures handed to
+/// the same loops were left by Swift 6.3 as one call per vector, which costs more than the arithmetic on cached data.
+protocol VectorFunction {
+    func callAsFunction(_ v: FloatVector) -> FloatVector
+}
+
 /// Runs `f` over `count` floats 16 at a time; the tail goes through a zero-padded vector so every lane uses the same
-/// code (callers' `f` must be total, which all of ours are). `x` and `y` may alias exactly (in-place).
-/// `f` has a single call site so the optimiser inlines it into the loop.
+/// code (`f` must be total, which all of ours are). `x` and `y` may alias exactly (in-place).
+@inline(__always)
+func mapVectors<F: VectorFunction>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ f: F) {
+    let w = FloatVector.scalarCount
+    let raw = UnsafeRawPointer(x)
+    let out = UnsafeMutableRawPointer(y)
+    var i = 0
+    while i + w <= count {
+        out.storeBytes(of: f(raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)), toByteOffset: i * 4,
+                       as: FloatVector.self)
+        i += w
+    }
+    if i < count {
+        var v = FloatVector()
+        for j in 0..<(count - i) { v[j] = x[i + j] }
+        let r = f(v)
+        for j in 0..<(count - i) { y[i + j] = r[j] }
+    }
+}
+
+/// A vector function given as a closure (for the rarely used ops and other kernels' one-off loops).
+struct ClosureFunction: VectorFunction {
+    let body: (FloatVector) -> FloatVector
+    @inline(__always)
+    func callAsFunction(_ v: FloatVector) -> FloatVector { body(v) }
+}
+
+/// `mapVectors` with a closure.
 @inline(__always)
 func mapVectors(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int,
     _ f: (FloatVector) -> FloatVector
 ) {
-    let w = FloatVector.scalarCount
-    var i = 0
-    let raw = UnsafeRawPointer(x)
-    let out = UnsafeMutableRawPointer(y)
-    while i < count {
-        let full = i + w <= count
-        var v = FloatVector()
-        if full {
-            v = raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
-        } else {
-            for j in 0..<(count - i) { v[j] = x[i + j] }
-        }
-        let r = f(v)
-        if full {
-            out.storeBytes(of: r, toByteOffset: i * 4, as: FloatVector.self)
-        } else {
-            for j in 0..<(count - i) { y[i + j] = r[j] }
-        }
-        i += w
-    }
+    withoutActuallyEscaping(f) { mapVectors(x, y, count, ClosureFunction(body: $0)) }
 }
 
 /// Sum of `n` contiguous floats with 32 independent lanes (two vectors), so rounding error grows like n/32 terms
