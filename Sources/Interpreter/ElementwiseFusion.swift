@@ -231,6 +231,10 @@ private func fusedFloatChain(_ chain: FusionChain, x: Tensor, ctx: OpContext) th
             steps.append(.unary(op))
         }
     }
+    // SiLU, x·sigmoid(x), is one vector function: same two roundings, one pass fewer over the block.
+    if steps.count >= 2, steps[0] == .unary(.sigmoid), case .input(.mul, _) = steps[1] {
+        steps.replaceSubrange(0..<2, with: [.unary(.swish(alpha: 1))])
+    }
     // Constants are constant over the trailing axes after `last`: one value per plane of those axes.
     var last = -1
     for c in constants {
