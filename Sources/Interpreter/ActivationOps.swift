@@ -13,7 +13,12 @@ func registerActivationOps(_ r: inout OpRegistry) {
         ("Softsign", .softsign), ("Mish", .mish),
     ]
     for (name, op) in fixed {
-        r.register(name) { ctx in [try applyUnary(op, try ctx.input(0), ctx: ctx)] }
+        let kernel: OpKernel = { ctx in [try applyUnary(op, try ctx.input(0), ctx: ctx)] }
+        if name == "Relu" || name == "Sigmoid" || name == "Tanh" || name == "HardSwish" {
+            r.registerFusible(name, kernel)
+        } else {
+            r.register(name, kernel)
+        }
     }
     let parameterized: [(String, @Sendable (OpContext) throws -> UnaryOp)] = [
         ("LeakyRelu", { .leakyRelu(alpha: $0.float("alpha", default: 0.01)) }),
@@ -33,7 +38,7 @@ func registerActivationOps(_ r: inout OpRegistry) {
         }),
     ]
     for (name, makeOp) in parameterized {
-        r.register(name) { ctx in
+        let kernel: OpKernel = { ctx in
             let x = try ctx.input(0)
             // Only float types: integers would silently truncate these formulas.
             guard x.elementType.isFloatingPoint else { throw ctx.unsupported("\(name) on \(x.elementType)") }
@@ -47,21 +52,25 @@ func registerActivationOps(_ r: inout OpRegistry) {
             }
             return [try applyUnary(op, x, ctx: ctx)]
         }
+        if name == "HardSigmoid" || name == "LeakyRelu" { r.registerFusible(name, kernel) } else { r.register(name, kernel) }
     }
-    r.register("Clip") { ctx in [try clip(ctx)] }
+    r.registerFusible("Clip") { ctx in
+        [try clip(try ctx.input(0), bounds: [ctx.optionalInput(1), ctx.optionalInput(2)], node: ctx.node, ctx: ctx)]
+    }
 }
 
-private func clip(_ ctx: OpContext) throws -> Tensor {
-    let x = try ctx.input(0)
+/// Clip of `x` as node `node` (whose attributes hold the bounds before opset 11) specifies it.
+func clip(_ x: Tensor, bounds inputs: [Tensor?], node: Node, ctx: OpContext) throws -> Tensor {
     if ctx.opset < 11 {
-        let lo = ctx.float("min", default: -.greatestFiniteMagnitude), hi = ctx.float("max", default: .greatestFiniteMagnitude)
+        let lo = floatAttribute(node, "min", default: -.greatestFiniteMagnitude)
+        let hi = floatAttribute(node, "max", default: .greatestFiniteMagnitude)
         guard x.elementType.isFloatingPoint else { throw ctx.unsupported("Clip on \(x.elementType)") }
         return try applyUnary(floatClip(lo, hi), x, ctx: ctx)
     }
     let type = x.elementType
     var bounds: [Tensor?] = []
     for index in [1, 2] {
-        guard let bound = ctx.optionalInput(index) else { bounds.append(nil); continue }
+        guard index - 1 < inputs.count, let bound = inputs[index - 1] else { bounds.append(nil); continue }
         guard bound.elementCount == 1 else { throw ctx.failure("bound \(index) must be a scalar, has shape \(bound.shape)") }
         guard bound.elementType == type else { throw ctx.failure("bound \(index) is \(bound.elementType), input is \(type)") }
         bounds.append(type.isWidenedToFloat ? try widened(bound, ctx: ctx) : bound)
@@ -79,7 +88,7 @@ private func clip(_ ctx: OpContext) throws -> Tensor {
 
 /// The Kernels clip tests both bounds against the original value, so with min > max values below min come out as
 /// min; numpy (and ONNX) give max for every non-NaN value then, which clipping to [max, max] reproduces.
-private func floatClip(_ lo: Float, _ hi: Float) -> UnaryOp { lo > hi ? .clip(min: hi, max: hi) : .clip(min: lo, max: hi) }
+func floatClip(_ lo: Float, _ hi: Float) -> UnaryOp { lo > hi ? .clip(min: hi, max: hi) : .clip(min: lo, max: hi) }
 
 /// Clip for integers and float64; a missing bound is the type's extreme.
 private struct ClipVisitor: ElementTypeVisitor {

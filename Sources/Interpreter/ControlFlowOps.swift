@@ -4,7 +4,7 @@ import Kernels
 /// Constant and control flow (If, Loop, Scan). Subgraphs run through the interpreter
 /// with the calling scope as parent, so bodies read outer values directly.
 func registerControlFlowOps(_ r: inout OpRegistry) {
-    r.register("Constant") { ctx in [try constantTensor(ctx)] }
+    r.register("Constant") { ctx in [try constantTensor(ctx.node)] }
     r.register("If") { ctx in
         let cond = try ctx.input(0)
         guard cond.elementCount == 1 else { throw ctx.failure("condition must have one element, has \(cond.elementCount)") }
@@ -18,8 +18,9 @@ func registerControlFlowOps(_ r: inout OpRegistry) {
     r.register("Scan") { ctx in try runScan(ctx) }
 }
 
-private func constantTensor(_ ctx: OpContext) throws -> Tensor {
-    guard let attribute = ctx.node.attributes.first else { throw ctx.failure("Constant has no value attribute") }
+/// A Constant node's value (the attribute tensor itself: tensors share storage, so nothing is copied).
+func constantTensor(_ node: Node) throws -> Tensor {
+    guard let attribute = node.attributes.first else { throw MCCError.failure("\(node.label): Constant has no value attribute") }
     switch attribute.value {
     case .tensor(let t): return t
     case .sparseTensor(let s): return try s.densified()
@@ -29,7 +30,7 @@ private func constantTensor(_ ctx: OpContext) throws -> Tensor {
     case .ints(let v): return Tensor(int64s: v, shape: [v.count])
     case .string(let s): return Tensor(elementType: .string, shape: [], storage: TensorStorage(zeroed: 0), strings: [s])
     case .strings(let v): return Tensor(elementType: .string, shape: [v.count], storage: TensorStorage(zeroed: 0), strings: v)
-    default: throw ctx.unsupported("Constant attribute '\(attribute.name)'")
+    default: throw MCCError.unsupported("\(node.label): unsupported Constant attribute '\(attribute.name)'")
     }
 }
 

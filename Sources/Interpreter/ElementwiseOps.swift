@@ -11,7 +11,7 @@ import Kernels
 func registerElementwiseOps(_ r: inout OpRegistry) {
     let binaryOps: [(String, ArithmeticOp)] = [("Add", .add), ("Sub", .sub), ("Mul", .mul), ("Div", .div)]
     for (name, op) in binaryOps {
-        r.register(name) { ctx in
+        r.registerFusible(name) { ctx in
             let (a, b) = try legacyBroadcastOperands(ctx)
             return [try arithmetic(op, a, b, ctx: ctx)]
         }

@@ -3,12 +3,24 @@ import IR
 /// Maps (domain, op type) to kernels. Each op family registers itself from its own file; `standard` holds them all.
 public struct OpRegistry: Sendable {
     private var kernels: [String: OpKernel] = [:]
+    /// Keys registered through `registerFusible` and not overridden since: only these may join fused chains.
+    private var fusibleKeys: Set<String> = []
 
     public init() {}
 
     public mutating func register(_ opType: String, domain: String = "", _ kernel: @escaping OpKernel) {
         kernels[Self.key(domain, opType)] = kernel
+        fusibleKeys.remove(Self.key(domain, opType))
     }
+
+    /// Registers an elementwise kernel that may run as part of a fused chain (see `ElementwiseFusion`).
+    mutating func registerFusible(_ opType: String, _ kernel: @escaping OpKernel) {
+        register(opType, fusing(kernel))
+        fusibleKeys.insert(Self.key("", opType))
+    }
+
+    /// Whether `node`'s kernel is the standard fusible one.
+    func isFusible(_ node: Node) -> Bool { fusibleKeys.contains(Self.key(node.domain, node.opType)) }
 
     public func kernel(for node: Node) -> OpKernel? { kernels[Self.key(node.domain, node.opType)] }
 

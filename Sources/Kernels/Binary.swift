@@ -98,6 +98,54 @@ func scalarBinary(_ op: BinaryOp, _ x: Float, _ z: Float) -> Float {
     }
 }
 
+/// A binary vector function as a type, so `binaryLoop` inlines it (see `VectorFunction`).
+protocol VectorBinaryFunction {
+    static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector
+    static func scalar(_ a: Float, _ b: Float) -> Float
+}
+
+enum AddFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector { a + b }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { a + b }
+}
+
+enum SubFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector { a - b }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { a - b }
+}
+
+enum MulFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector { a * b }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { a * b }
+}
+
+enum DivFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector { a / b }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { a / b }
+}
+
+/// NaN in either operand gives NaN (numpy's maximum).
+enum MaxFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+        a.replacing(with: b, where: b .> a).replacing(with: b, where: b .!= b)
+    }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { scalarBinary(.max, a, b) }
+}
+
+enum MinFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+        a.replacing(with: b, where: b .< a).replacing(with: b, where: b .!= b)
+    }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { scalarBinary(.min, a, b) }
+}
+
+enum PReluFunction: VectorBinaryFunction {
+    @inline(__always) static func vector(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+        a.replacing(with: a * b, where: a .< 0)
+    }
+    @inline(__always) static func scalar(_ a: Float, _ b: Float) -> Float { a < 0 ? a * b : a }
+}
+
 /// One output row of `n` elements: switch on op once, then a loop specialised for op and stride pattern.
 func binaryRow(
     _ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
@@ -105,20 +153,13 @@ func binaryRow(
 ) {
     typealias V = FloatVector
     switch op {
-    case .add: binaryLoop(a, sa, b, sb, y, n, { $0 + $1 }, { $0 + $1 })
-    case .sub: binaryLoop(a, sa, b, sb, y, n, { $0 - $1 }, { $0 - $1 })
-    case .mul: binaryLoop(a, sa, b, sb, y, n, { $0 * $1 }, { $0 * $1 })
-    case .div: binaryLoop(a, sa, b, sb, y, n, { $0 / $1 }, { $0 / $1 })
-    case .max:
-        binaryLoop(a, sa, b, sb, y, n, { u, v in
-            u.replacing(with: v, where: v .> u).replacing(with: v, where: v .!= v)
-        }, { scalarBinary(.max, $0, $1) })
-    case .min:
-        binaryLoop(a, sa, b, sb, y, n, { u, v in
-            u.replacing(with: v, where: v .< u).replacing(with: v, where: v .!= v)
-        }, { scalarBinary(.min, $0, $1) })
-    case .prelu:
-        binaryLoop(a, sa, b, sb, y, n, { u, v in u.replacing(with: u * v, where: u .< 0) }, { $0 < 0 ? $0 * $1 : $0 })
+    case .add: binaryLoop(a, sa, b, sb, y, n, AddFunction.self)
+    case .sub: binaryLoop(a, sa, b, sb, y, n, SubFunction.self)
+    case .mul: binaryLoop(a, sa, b, sb, y, n, MulFunction.self)
+    case .div: binaryLoop(a, sa, b, sb, y, n, DivFunction.self)
+    case .max: binaryLoop(a, sa, b, sb, y, n, MaxFunction.self)
+    case .min: binaryLoop(a, sa, b, sb, y, n, MinFunction.self)
+    case .prelu: binaryLoop(a, sa, b, sb, y, n, PReluFunction.self)
     case .pow:
         if sb == 0 && (b[0] == 2 || b[0] == 1 || b[0] == 0.5) {
             // Common constant exponents get exact-enough vector forms (x*x is correctly rounded; sqrt too).
@@ -140,6 +181,48 @@ func binaryRow(
     }
 }
 
+/// `y[i] = F(a[i·sa], b[i·sb])` with vector loops for the contiguous and scalar-operand stride patterns.
+@inline(__always)
+func binaryLoop<F: VectorBinaryFunction>(
+    _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+    _ y: UnsafeMutablePointer<Float>, _ n: Int, _: F.Type
+) {
+    let w = FloatVector.scalarCount
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), ry = UnsafeMutableRawPointer(y)
+    var i = 0
+    switch (sa, sb) {
+    case (1, 1):
+        while i + w <= n {
+            let r = F.vector(ra.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self),
+                             rb.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self))
+            ry.storeBytes(of: r, toByteOffset: i * 4, as: FloatVector.self)
+            i += w
+        }
+        while i < n { y[i] = F.scalar(a[i], b[i]); i += 1 }
+    case (1, 0):
+        let bv = b[0], bb = FloatVector(repeating: bv)
+        while i + w <= n {
+            let r = F.vector(ra.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self), bb)
+            ry.storeBytes(of: r, toByteOffset: i * 4, as: FloatVector.self)
+            i += w
+        }
+        while i < n { y[i] = F.scalar(a[i], bv); i += 1 }
+    case (0, 1):
+        let av = a[0], aa = FloatVector(repeating: av)
+        while i + w <= n {
+            let r = F.vector(aa, rb.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self))
+            ry.storeBytes(of: r, toByteOffset: i * 4, as: FloatVector.self)
+            i += w
+        }
+        while i < n { y[i] = F.scalar(av, b[i]); i += 1 }
+    case (0, 0):
+        y.update(repeating: F.scalar(a[0], b[0]), count: n)
+    default:
+        for j in 0..<n { y[j] = F.scalar(a[j * sa], b[j * sb]) }
+    }
+}
+
+/// `binaryLoop` with closures (for other kernels' one-off loops).
 @inline(__always)
 func binaryLoop(
     _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,

@@ -10,7 +10,9 @@ public func softmax(
     guard outer > 0, axisLength > 0, inner > 0 else { return }
     let block = axisLength * inner
     parallelFor(outer, minChunk: max(1, 16_384 / block)) { range in
-        if inner == 1 {
+        if inner == 1 && axisLength < FloatVector.scalarCount {
+            softmaxShortRows(x, y, range, axisLength, log)
+        } else if inner == 1 {
             for o in range { softmaxRow(x + o * block, y + o * block, axisLength, log) }
         } else {
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inner * 2)
@@ -46,6 +48,42 @@ func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n
         mapVectors(x, y, n) { VectorMath.exp($0 - m) }
         let inv = 1 / vectorSum(y, n)
         mapVectors(y, y, n) { $0 * inv }
+    }
+}
+
+/// Rows shorter than a vector (e.g. 2-class scores per pixel): exp runs over the contiguous x - max of many rows at
+/// once instead of one mostly padded vector per row. Same arithmetic per element as `softmaxRow`.
+func softmaxShortRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>, _ n: Int, _ log: Bool) {
+    let chunkRows = max(1, 4096 / n)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * n)
+    defer { scratch.deallocate() }
+    var start = rows.lowerBound
+    while start < rows.upperBound {
+        let count = min(chunkRows, rows.upperBound - start)
+        let xs = x + start * n, ys = y + start * n
+        // Shifted inputs go to scratch (log) or straight to y, then exp in place.
+        let e = log ? scratch : ys
+        for r in 0..<count {
+            let row = xs + r * n
+            var m = row[0]
+            for j in 1..<n where row[j] > m { m = row[j] }
+            for j in 0..<n { e[r * n + j] = row[j] - m }
+            if log { for j in 0..<n { ys[r * n + j] = e[r * n + j] } }
+        }
+        mapVectors(e, e, count * n, ExpFunction())
+        for r in 0..<count {
+            let row = e + r * n
+            var sum: Float = 0
+            for j in 0..<n { sum += row[j] }
+            if log {
+                let shift = Float(Foundation.log(Double(sum)))
+                for j in 0..<n { ys[r * n + j] -= shift }
+            } else {
+                let inv = 1 / sum
+                for j in 0..<n { row[j] *= inv }
+            }
+        }
+        start += count
     }
 }
 

@@ -62,31 +62,14 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     switch op {
     case .identity:
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
-    case .relu:
-        mapVectors(x, y, n) { $0.replacing(with: 0, where: $0 .< 0) }
-    case .leakyRelu(let alpha):
-        mapVectors(x, y, n) { $0.replacing(with: $0 * alpha, where: $0 .< 0) }
-    case .clip(let lo, let hi):
-        // Written as two selects so NaN passes through like std::clamp-free ONNX reference (NaN stays NaN).
-        mapVectors(x, y, n) { v in
-            v.replacing(with: V(repeating: lo), where: v .< lo).replacing(with: V(repeating: hi), where: v .> hi)
-        }
-    case .sigmoid:
-        mapVectors(x, y, n) { VectorMath.sigmoid($0) }
-    case .hardSigmoid(let alpha, let beta):
-        mapVectors(x, y, n) { v in
-            let t = v * alpha + beta
-            return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
-        }
-    case .hardSwish:
-        mapVectors(x, y, n) { v in
-            let t = v * (1 / 6 as Float) + 0.5
-            return v * t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
-        }
-    case .tanh:
-        mapVectors(x, y, n) { VectorMath.tanh($0) }
-    case .exp:
-        mapVectors(x, y, n) { VectorMath.exp($0) }
+    case .relu: mapVectors(x, y, n, ReluFunction())
+    case .leakyRelu(let alpha): mapVectors(x, y, n, LeakyReluFunction(alpha: alpha))
+    case .clip(let lo, let hi): mapVectors(x, y, n, ClipFunction(lo: lo, hi: hi))
+    case .sigmoid: mapVectors(x, y, n, SigmoidFunction())
+    case .hardSigmoid(let alpha, let beta): mapVectors(x, y, n, HardSigmoidFunction(alpha: alpha, beta: beta))
+    case .hardSwish: mapVectors(x, y, n, HardSwishFunction())
+    case .tanh: mapVectors(x, y, n, TanhFunction())
+    case .exp: mapVectors(x, y, n, ExpFunction())
     case .log:
         mapVectors(x, y, n) { VectorMath.log($0) }
     case .sqrt:
@@ -130,8 +113,7 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
         mapVectors(x, y, n) { $0.replacing(with: 0, where: $0 .<= alpha) }
     case .mish:
         mapVectors(x, y, n) { v in v * VectorMath.tanh(VectorMath.softplus(v)) }
-    case .swish(let alpha):
-        mapVectors(x, y, n) { v in v * VectorMath.sigmoid(v * alpha) }
+    case .swish(let alpha): mapVectors(x, y, n, SwishFunction(alpha: alpha))
     case .floor:
         mapVectors(x, y, n) { $0.rounded(.down) }
     case .ceil:
@@ -160,6 +142,57 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
                 .replacing(with: v - bias, where: v .> lambd)
         }
     }
+}
+
+// The hot activations as types, so `mapVectors` inlines them (see `VectorFunction`).
+
+struct ReluFunction: VectorFunction {
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { v.replacing(with: 0, where: v .< 0) }
+}
+
+struct LeakyReluFunction: VectorFunction {
+    let alpha: Float
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { v.replacing(with: v * alpha, where: v .< 0) }
+}
+
+/// Two selects rather than `clamped` (a scalar loop); NaN compares false both times and passes through.
+struct ClipFunction: VectorFunction {
+    let lo: Float, hi: Float
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector {
+        v.replacing(with: FloatVector(repeating: lo), where: v .< lo).replacing(with: FloatVector(repeating: hi), where: v .> hi)
+    }
+}
+
+struct SigmoidFunction: VectorFunction {
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { VectorMath.sigmoid(v) }
+}
+
+struct HardSigmoidFunction: VectorFunction {
+    let alpha: Float, beta: Float
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector {
+        let t = v * alpha + beta
+        return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+    }
+}
+
+struct HardSwishFunction: VectorFunction {
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector {
+        let t = v * (1 / 6 as Float) + 0.5
+        return v * t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+    }
+}
+
+struct TanhFunction: VectorFunction {
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { VectorMath.tanh(v) }
+}
+
+struct ExpFunction: VectorFunction {
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { VectorMath.exp(v) }
+}
+
+struct SwishFunction: VectorFunction {
+    let alpha: Float
+    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { v * VectorMath.sigmoid(v * alpha) }
 }
 
 /// Conv/Gemm epilogue on a [channels, spatial] block: `y[c, i] = op(y[c, i] + bias[c])`, one cache-hot row at a time.
