@@ -186,6 +186,8 @@ func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePo
                     let s = plane + iy * w + a * sw + colOffset
                     if sw == 1 {
                         for t in 0..<(b - a) { d[t] = s[t] }
+                    } else if sw == 2 {
+                        gatherEven(d, s, count: b - a, readable: w - (a * sw + colOffset))
                     } else {
                         for t in 0..<(b - a) { d[t] = s[t &* sw] }
                     }
@@ -198,5 +200,21 @@ func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePo
                 ox0 = 0
             }
         }
+    }
+}
+
+/// `d[t] = s[2t]` for t < count, 8 at a time from the even lanes of 16 loaded floats (a scalar gather is the
+/// bottleneck of stride-2 im2col). Vectors only read within the `readable` floats from `s` (the rest of the row).
+@inline(__always)
+func gatherEven(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int, readable: Int) {
+    var t = 0
+    while t + 8 <= count && 2 * (t + 8) <= readable {
+        let v = UnsafeRawPointer(s + 2 * t).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(d + t).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+        t += 8
+    }
+    while t < count {
+        d[t] = s[2 * t]
+        t += 1
     }
 }
