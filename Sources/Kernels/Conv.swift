@@ -61,8 +61,9 @@ public struct Conv2DParams: Sendable, Equatable {
     }
 }
 
-/// Upper bound of the im2col column buffer, in bytes. 8 MB keeps it in L3 alongside the weights.
-let im2colBudgetBytes = 8 << 20
+/// Upper bound of the im2col column buffer, in bytes. 1 MB keeps a tile in a core's L2 until sgemm packs it
+/// (8 MB, L3-sized, measured ~1.5x slower on mtcnn_pnet's wide 16→32 3×3 and no faster elsewhere).
+let im2colBudgetBytes = 1 << 20
 
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
@@ -98,14 +99,15 @@ public func conv2d(
 
     if p.isPointwise {
         for n in 0..<p.batch {
+            let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
             for g in 0..<p.groups {
                 sgemm(transA: false, transB: false, m: mg, n: outPlane, k: cg,
                       a: weight + g * mg * cg, lda: cg,
-                      b: x + (n * p.inChannels + g * cg) * inPlane, ldb: inPlane,
+                      b: x + (n * p.inChannels + g * cg) * inPlane, ldb: inPlane, beta: beta,
                       c: y + (n * p.outChannels + g * mg) * outPlane, ldc: outPlane)
             }
             applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
-                                bias: bias, activation)
+                                bias: nil, activation)
         }
         return
     }
@@ -115,6 +117,7 @@ public func conv2d(
     defer { owned?.deallocate() }
     let columns = workspace ?? owned!
     for n in 0..<p.batch {
+        let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
         for g in 0..<p.groups {
             let xg = x + (n * p.inChannels + g * cg) * inPlane
             let yg = y + (n * p.outChannels + g * mg) * outPlane
@@ -123,13 +126,13 @@ public func conv2d(
                 let count = min(tile, outPlane - start)
                 im2col(p, x: xg, columns: columns, start: start, count: count)
                 sgemm(transA: false, transB: false, m: mg, n: count, k: k,
-                      a: weight + g * mg * k, lda: k, b: columns, ldb: count,
+                      a: weight + g * mg * k, lda: k, b: columns, ldb: count, beta: beta,
                       c: yg + start, ldc: outPlane)
                 start += count
             }
         }
         applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
-                            bias: bias, activation)
+                            bias: nil, activation)
     }
 }
 
@@ -143,11 +146,20 @@ func validRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
     return (min(lo, count), max(min(lo, count), min(hi, count)))
 }
 
+/// Writes `bias[c]` over each output plane so sgemm can accumulate onto it (beta = 1) instead of a separate
+/// read-modify-write pass; returns the beta to use (0 without bias: C is then not read).
+func fillBias(_ y: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, _ bias: UnsafePointer<Float>?) -> Float {
+    guard let bias else { return 0 }
+    for c in 0..<channels { (y + c * spatial).update(repeating: bias[c], count: spatial) }
+    return 1
+}
+
 /// Fills the column matrix for output positions [start, start+count) of one group: row r = (c, kh, kw) holds the
 /// input pixel each output position sees through tap (kh, kw) of channel c, or 0 in the padding. Row stride = count.
+/// Segments are short (one output row), so plain loops the optimiser vectorises beat memmove/memset calls.
 func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int) {
     let kh = p.kernelHeight, kw = p.kernelWidth, ow = p.outWidth
-    let h = p.inHeight, w = p.inWidth
+    let h = p.inHeight, w = p.inWidth, sw = p.strideW
     let rows = p.patchSize
     parallelFor(rows, minChunk: max(1, 16_384 / max(1, count))) { range in
         for r in range {
@@ -155,40 +167,54 @@ func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePo
             let i = (r / kw) % kh
             let j = r % kw
             let plane = x + c * h * w
-            let dst = columns + r * count
             let colOffset = j * p.dilationW - p.padLeft
-            let (owLo, owHi) = validRange(offset: colOffset, stride: p.strideW, size: w, count: ow)
+            let (owLo, owHi) = validRange(offset: colOffset, stride: sw, size: w, count: ow)
+            var out = columns + r * count
             var pos = start
             let end = start + count
+            var oy = pos / ow
+            var ox0 = pos - oy * ow
             while pos < end {
-                let oy = pos / ow
-                let ox0 = pos - oy * ow
                 let ox1 = min(ow, ox0 + (end - pos))
-                let out = dst + (pos - start)
                 let iy = oy * p.strideH - p.padTop + i * p.dilationH
-                if iy < 0 || iy >= h {
-                    out.update(repeating: 0, count: ox1 - ox0)
-                } else {
-                    let src = plane + iy * w
-                    let a = max(ox0, owLo), b = min(ox1, owHi)
-                    if a >= b {
-                        out.update(repeating: 0, count: ox1 - ox0)
+                // Columns [a, b) of this output row read the input; the rest is padding.
+                let a = iy < 0 || iy >= h ? ox1 : min(max(ox0, owLo), ox1)
+                let b = iy < 0 || iy >= h ? ox1 : max(a, min(ox1, owHi))
+                for t in 0..<(a - ox0) { out[t] = 0 }
+                if a < b {
+                    let d = out + (a - ox0)
+                    let s = plane + iy * w + a * sw + colOffset
+                    if sw == 1 {
+                        for t in 0..<(b - a) { d[t] = s[t] }
+                    } else if sw == 2 {
+                        gatherEven(d, s, count: b - a, readable: w - (a * sw + colOffset))
                     } else {
-                        if a > ox0 { out.update(repeating: 0, count: a - ox0) }
-                        if p.strideW == 1 {
-                            (out + (a - ox0)).update(from: src + (a + colOffset), count: b - a)
-                        } else {
-                            var ix = a * p.strideW + colOffset
-                            for o in a..<b {
-                                out[o - ox0] = src[ix]
-                                ix += p.strideW
-                            }
-                        }
-                        if b < ox1 { (out + (b - ox0)).update(repeating: 0, count: ox1 - b) }
+                        for t in 0..<(b - a) { d[t] = s[t &* sw] }
                     }
                 }
+                let tail = out + (b - ox0)
+                for t in 0..<(ox1 - b) { tail[t] = 0 }
+                out += ox1 - ox0
                 pos += ox1 - ox0
+                oy += 1
+                ox0 = 0
             }
         }
+    }
+}
+
+/// `d[t] = s[2t]` for t < count, 8 at a time from the even lanes of 16 loaded floats (a scalar gather is the
+/// bottleneck of stride-2 im2col). Vectors only read within the `readable` floats from `s` (the rest of the row).
+@inline(__always)
+func gatherEven(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int, readable: Int) {
+    var t = 0
+    while t + 8 <= count && 2 * (t + 8) <= readable {
+        let v = UnsafeRawPointer(s + 2 * t).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(d + t).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+        t += 8
+    }
+    while t < count {
+        d[t] = s[2 * t]
+        t += 1
     }
 }

@@ -97,10 +97,30 @@ func col2im(
 ) {
     let kh = p.kernelHeight, kw = p.kernelWidth, w = p.inWidth
     let oh = p.outHeight, ow = p.outWidth
+    // Kernel width 2 at stride 2 (the usual 2× upsampler): taps j = 0, 1 fill alternate output columns of
+    // the whole row, so both are added in one interleaving pass instead of two stride-2 scatters.
+    let pairedTaps = kw == 2 && p.strideW == 2 && p.dilationW == 1 && p.padLeft == 0 && ow >= 2 * w
     parallelFor(channels) { range in
         for m in range {
             let plane = y + m * oh * ow
             for i in 0..<kh {
+                if pairedTaps {
+                    let src = cols + (m * kh + i) * kw * count
+                    var pos = start
+                    let end = start + count
+                    while pos < end {
+                        let iy = pos / w
+                        let ix0 = pos - iy * w
+                        let ix1 = min(w, ix0 + (end - pos))
+                        let oy = iy * p.strideH - p.padTop + i * p.dilationH
+                        if oy >= 0 && oy < oh {
+                            let s0 = src + (pos - start - ix0)
+                            addInterleaved(plane + oy * ow, s0, s0 + count, from: ix0, to: ix1)
+                        }
+                        pos += ix1 - ix0
+                    }
+                    continue
+                }
                 for j in 0..<kw {
                     let src = cols + ((m * kh + i) * kw + j) * count
                     let colOffset = j * p.dilationW - p.padLeft
@@ -129,5 +149,28 @@ func col2im(
                 }
             }
         }
+    }
+}
+
+/// `dst[2i] += a[i]; dst[2i + 1] += b[i]` for i in [lo, hi), four pairs per step.
+@inline(__always)
+func addInterleaved(
+    _ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, from lo: Int, to hi: Int
+) {
+    var i = lo
+    while i + 4 <= hi {
+        let u = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD4<Float>.self)
+        let v = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD4<Float>.self)
+        let d = UnsafeMutableRawPointer(dst + 2 * i)
+        let first = d.loadUnaligned(as: SIMD4<Float>.self) + SIMD4(u[0], v[0], u[1], v[1])
+        let second = (d + 16).loadUnaligned(as: SIMD4<Float>.self) + SIMD4(u[2], v[2], u[3], v[3])
+        d.storeBytes(of: first, as: SIMD4<Float>.self)
+        (d + 16).storeBytes(of: second, as: SIMD4<Float>.self)
+        i += 4
+    }
+    while i < hi {
+        dst[2 * i] += a[i]
+        dst[2 * i + 1] += b[i]
+        i += 1
     }
 }

@@ -77,10 +77,14 @@ final class ConvTests: XCTestCase {
     }
 
     func testIm2colTiling() {
-        // patchSize 64·9 = 576 rows → tile = 8 MB / (4·576) = 3640 columns < 70·70 = 4900: two tiles.
-        // K = 576 terms: the bound K·eps·E|term| ≈ 576·6e-8·0.25 ≈ 9e-6 per unit, so allow 5e-5.
+        // patchSize 64·9 = 576 rows → tile = 1 MB / (4·576) = 455 columns < 70·70 = 4900: 11 tiles, most
+        // starting and ending mid-row. K = 576 terms: the bound K·eps·E|term| ≈ 576·6e-8·0.25 ≈ 9e-6 per unit,
+        // so allow 5e-5.
         check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 70, inWidth: 70, outChannels: 3,
                            kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), tol: 5e-5)
+        // Strided, grouped and asymmetrically padded across tiles (K = 32·9 = 288 → 910 columns < 2·37·35).
+        check(Conv2DParams(batch: 2, inChannels: 64, inHeight: 73, inWidth: 69, outChannels: 4,
+                           kernelHeight: 3, kernelWidth: 3, strides: (2, 2), pads: (1, 0, 2, 1), groups: 2), tol: 5e-5)
         // Caller-provided workspace.
         let p = Conv2DParams(batch: 1, inChannels: 2, inHeight: 6, inWidth: 6, outChannels: 2,
                              kernelHeight: 3, kernelWidth: 3)

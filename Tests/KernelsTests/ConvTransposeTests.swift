@@ -58,6 +58,18 @@ final class ConvTransposeTests: XCTestCase {
                                     kernelHeight: 1, kernelWidth: 5, strides: (1, 3)))
     }
 
+    func testTwoWideStrideTwo() {
+        // The paired-tap col2im path: odd widths, output padding (ow > 2w), a top pad, and (rows 64·4 = 256 →
+        // tile = 1 MB / (4·256) = 1024 < 37·41 positions) a column tile boundary mid-row.
+        check(ConvTranspose2DParams(batch: 2, inChannels: 3, inHeight: 5, inWidth: 11, outChannels: 2,
+                                    kernelHeight: 2, kernelWidth: 2, strides: (2, 2)))
+        check(ConvTranspose2DParams(batch: 1, inChannels: 2, inHeight: 4, inWidth: 7, outChannels: 3,
+                                    kernelHeight: 3, kernelWidth: 2, strides: (2, 2), pads: (1, 0, 0, 0),
+                                    outputPadding: (1, 1)))
+        check(ConvTranspose2DParams(batch: 1, inChannels: 8, inHeight: 37, inWidth: 41, outChannels: 64,
+                                    kernelHeight: 2, kernelWidth: 2, strides: (2, 2)))
+    }
+
     func testHandComputed() {
         // 2×2 input, 2×2 ones kernel, stride 2: each input value is copied into its own 2×2 block.
         let p = ConvTranspose2DParams(batch: 1, inChannels: 1, inHeight: 2, inWidth: 2, outChannels: 1,

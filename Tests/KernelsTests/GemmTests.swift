@@ -68,4 +68,36 @@ final class GemmTests: XCTestCase {
         XCTAssertEqual(Array(c[10..<12]), [6, 7])
         XCTAssertEqual(c[2], 1)
     }
+
+    func testSingleRowOrColumnUsesStridesAndBeta() {
+        // m == 1 or n == 1 (the sgemv paths) in every transpose, with padded leading dimensions and C rows.
+        let k = 6
+        for (m, n) in [(1, 5), (4, 1), (1, 1)] {
+            for tA in [false, true] {
+                for tB in [false, true] {
+                    let (aRows, aCols) = tA ? (k, m) : (m, k), (bRows, bCols) = tB ? (n, k) : (k, n)
+                    let (lda, ldb, ldc) = (aCols + 2, bCols + 3, n + 1)
+                    let a = randomFloats(aRows * lda, seed: 7), b = randomFloats(bRows * ldb, seed: 8)
+                    let dense = { (x: [Float], rows: Int, cols: Int, ld: Int) in
+                        (0..<rows).flatMap { r in x[(r * ld)..<(r * ld + cols)] }
+                    }
+                    let ref = reference(dense(a, aRows, aCols, lda), dense(b, bRows, bCols, ldb),
+                                        m: m, n: n, k: k, tA: tA, tB: tB)
+                    for beta: Float in [0, 0.5] {
+                        var c = [Float](repeating: beta == 0 ? .nan : 2, count: m * ldc)
+                        sgemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda, b: b, ldb: ldb,
+                              beta: beta, c: &c, ldc: ldc)
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                let want = Float(1.5 * ref[i * n + j] + Double(beta) * 2)
+                                XCTAssertEqual(c[i * ldc + j], want, accuracy: 1e-5, "m=\(m) n=\(n) tA=\(tA) tB=\(tB)")
+                            }
+                            // The padding column past n is untouched.
+                            XCTAssertEqual(c[i * ldc + n].isNaN, beta == 0, "m=\(m) n=\(n)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
