@@ -62,6 +62,10 @@ public struct Tensor: Sendable {
     /// not on hot paths.
     public func floatValues() -> [Float] {
         let n = elementCount
+        if elementType == .float {
+            // One bulk copy instead of a per-element load (weights of recurrent ops go through here per run).
+            return withUnsafeBufferPointer(as: Float.self) { Array($0.prefix(n)) }
+        }
         let raw = storage.bytes
         func load<T: BitwiseCopyable>(_: T.Type, _ convert: (T) -> Float) -> [Float] {
             (0..<n).map { convert(raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.stride, as: T.self)) }

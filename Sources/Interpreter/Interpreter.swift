@@ -86,11 +86,10 @@ public final class Interpreter {
                 }
                 args.append(t)
             }
-            guard let kernel = registry.kernel(for: node) else {
+            guard let kernel = plan.kernels[index] else {
                 throw MCCError.unsupported("\(node.label): unsupported op \(node.opType) in the interpreter")
             }
-            let opset = model.opsetVersion(for: node.domain) ?? model.defaultOpset
-            let context = OpContext(node: node, inputs: args, opset: opset, pool: pool, interpreter: self, scope: scope)
+            let context = OpContext(node: node, inputs: args, opset: plan.opsets[index], pool: pool, interpreter: self, scope: scope)
             args.removeAll()
             let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results = try kernel(context)
@@ -117,7 +116,7 @@ public final class Interpreter {
 
     private func plan(for graph: Graph) -> GraphPlan {
         if let p = plans[ObjectIdentifier(graph)] { return p }
-        let p = GraphPlan(graph)
+        let p = GraphPlan(graph, registry: registry, model: model)
         plans[ObjectIdentifier(graph)] = p
         return p
     }
@@ -126,8 +125,13 @@ public final class Interpreter {
 /// Per-graph schedule: which node-produced values can be released after each node (their last reader).
 private struct GraphPlan {
     var released: [[Value]]
+    /// Kernel and opset per node, resolved once instead of per run (string-keyed lookups dominate tiny ops).
+    var kernels: [OpKernel?]
+    var opsets: [Int64]
 
-    init(_ graph: Graph) {
+    init(_ graph: Graph, registry: OpRegistry, model: Model) {
+        kernels = graph.nodes.map { registry.kernel(for: $0) }
+        opsets = graph.nodes.map { model.opsetVersion(for: $0.domain) ?? model.defaultOpset }
         var last: [ObjectIdentifier: (Int, Value)] = [:]
         var produced = Set<ObjectIdentifier>()
         for node in graph.nodes { for out in node.outputs { produced.insert(ObjectIdentifier(out)) } }
