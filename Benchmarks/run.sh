@@ -5,7 +5,9 @@ cd "$(dirname "$0")"
 bash ../scripts/setup.sh
 shared="${MCC_SHARED:-$(cd ../.. && pwd)/shared}"
 venv="${MCC_VENV:-$HOME/.cache/mcc/venv}"
-swift build -c release --product mcc-bench 2>&1 | grep -E "error|Build complete"
+# SwiftPM can miss source files added to a path dependency; dropping the build plan makes it rescan them.
+rm -f .build/release.yaml .build/release/description.json
+swift build -c release --product mcc-bench 2>&1 | grep -E "error|complete"
 echo "## Model load (ONNXReader.load vs onnx.load)"
 "$venv/bin/python" load_bench.py --bench .build/release/mcc-bench --shared "$shared"
 echo
