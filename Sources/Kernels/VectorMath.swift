@@ -13,13 +13,11 @@ enum VectorMath {
     @inline(__always)
     static func floats(_ v: SIMD16<Int32>) -> FloatVector { unsafeBitCast(v, to: FloatVector.self) }
 
-    /// e^x. Range reduction x = n·ln2 + r with a two-part ln2, degree-6 polynomial on |r| ≤ ln2/2, and 2^n applied in
-    /// two halves so n = 128 (x near ln(FLT_MAX)) and n < -126 (denormal results) need no special case.
+    /// The shared core of `exp` and `sigmoid`: t = x·log2(e) + 1.5·2^23 rounds n = round(x·log2 e) without a
+    /// float→int conversion (which traps on NaN); r = x − n·ln2 (two-part ln2); y = e^r by a degree-6 polynomial
+    /// on |r| ≤ ln2/2. Callers scale y by 2^n from t's bits.
     @inline(__always)
-    static func exp(_ x: FloatVector) -> FloatVector {
-        // Selects, not `clamped`/`pointwiseMin`: those compile to scalar per-lane loops (NaN handling).
-        let xc = x.replacing(with: -104, where: x .< -104).replacing(with: 88.72283, where: x .> 88.72283)
-        // Round x·log2(e) to nearest with the 1.5·2^23 trick: no float→int conversion (which traps on NaN).
+    static func reducedExp(_ xc: FloatVector) -> (y: FloatVector, t: FloatVector, magic: FloatVector) {
         let magic = FloatVector(repeating: 12_582_912)
         let t = xc * 1.442_695_04 + magic
         let n = t - magic
@@ -32,6 +30,16 @@ enum VectorMath {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         let y = p * (r * r) + r + 1
+        return (y, t, magic)
+    }
+
+    /// e^x. Range reduction x = n·ln2 + r with a two-part ln2, degree-6 polynomial on |r| ≤ ln2/2, and 2^n applied in
+    /// two halves so n = 128 (x near ln(FLT_MAX)) and n < -126 (denormal results) need no special case.
+    @inline(__always)
+    static func exp(_ x: FloatVector) -> FloatVector {
+        // Selects, not `clamped`/`pointwiseMin`: those compile to scalar per-lane loops (NaN handling).
+        let xc = x.replacing(with: -104, where: x .< -104).replacing(with: 88.72283, where: x .> 88.72283)
+        let (y, t, magic) = reducedExp(xc)
         let ni = bits(t) &- bits(magic)
         let half = ni &>> 1
         let s1 = floats((half &+ 127) &<< 23)
@@ -101,18 +109,7 @@ enum VectorMath {
     static func sigmoid(_ x: FloatVector) -> FloatVector {
         let a = -x
         let xc = a.replacing(with: -87.33654, where: a .< -87.33654).replacing(with: 89, where: a .> 89)
-        let magic = FloatVector(repeating: 12_582_912)
-        let t = xc * 1.442_695_04 + magic
-        let n = t - magic
-        var r = xc - n * 0.693_359_375
-        r = r - n * -2.121_944_4e-4
-        var p = FloatVector(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        let y = p * (r * r) + r + 1
+        let (y, t, magic) = reducedExp(xc)
         let scale = floats((bits(t) &- bits(magic) &+ 127) &<< 23)
         return 1 / (1 + y * scale)
     }
