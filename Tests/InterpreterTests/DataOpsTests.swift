@@ -352,24 +352,6 @@ final class DataOpsTests: XCTestCase {
     /// Runs one `op` node; nil inputs are absent.
     private func run(_ op: String, _ inputs: [Tensor?], outputs: Int = 1, attributes: [Attribute] = [],
                      opset: Int64 = 21) throws -> [Tensor] {
-        let graph = Graph(name: "test")
-        var values: [Value?] = []
-        var feeds: [Tensor] = []
-        for (i, t) in inputs.enumerated() {
-            guard let t else {
-                values.append(nil)
-                continue
-            }
-            let v = Value(name: "in\(i)", type: t.valueType)
-            graph.inputs.append(v)
-            values.append(v)
-            feeds.append(t)
-        }
-        let outs = (0..<outputs).map { Value(name: "out\($0)") }
-        graph.append(Node(op, inputs: values, outputs: outs, attributes: attributes))
-        graph.outputs = outs
-        let model = Model(graph: graph)
-        model.opsetImports = [OpsetImport(domain: "", version: opset)]
-        return try Interpreter(model: model, threads: 1).run(feeds)
+        try runSingleNode(op, inputs, attributes: attributes, outputs: outputs, opset: opset)
     }
 }

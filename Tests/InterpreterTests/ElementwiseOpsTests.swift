@@ -8,22 +8,7 @@ final class ElementwiseOpsTests: XCTestCase {
     private func run(
         _ op: String, _ inputs: [Tensor?], attributes: [Attribute] = [], opset: Int64 = 18, outputs: Int = 1
     ) throws -> [Tensor] {
-        let graph = Graph()
-        var values: [Value?] = []
-        var fed: [Tensor] = []
-        for (i, t) in inputs.enumerated() {
-            guard let t else { values.append(nil); continue }
-            let v = Value(name: "x\(i)", type: t.valueType)
-            graph.inputs.append(v)
-            values.append(v)
-            fed.append(t)
-        }
-        let outs = (0..<outputs).map { Value(name: "y\($0)") }
-        graph.append(Node(op, inputs: values, outputs: outs, attributes: attributes))
-        graph.outputs = outs
-        let model = Model(graph: graph)
-        model.opsetImports = [OpsetImport(domain: "", version: opset)]
-        return try Interpreter(model: model, threads: 1).run(fed)
+        try runSingleNode(op, inputs, attributes: attributes, outputs: outputs, opset: opset)
     }
 
     private func floats(_ values: [Float], _ shape: [Int]) -> Tensor { Tensor(floats: values, shape: shape) }

@@ -12,15 +12,7 @@ final class NNOpsTests: XCTestCase {
     private func run(
         _ op: String, _ inputs: [Tensor], attributes: [Attribute] = [], outputs: Int = 1, opset: Int64 = 21
     ) throws -> [Tensor] {
-        let graph = Graph(name: "g")
-        let values = inputs.enumerated().map { Value(name: "in\($0.offset)", type: $0.element.valueType) }
-        let results = (0..<outputs).map { Value(name: "out\($0)") }
-        graph.inputs = values
-        graph.append(Node(op, inputs: values, outputs: results, attributes: attributes))
-        graph.outputs = results
-        let model = Model(graph: graph)
-        model.opsetImports = [OpsetImport(domain: "", version: opset)]
-        return try Interpreter(model: model, threads: 1).run(inputs)
+        try runSingleNode(op, inputs, attributes: attributes, outputs: outputs, opset: opset)
     }
 
     private func ints(_ name: String, _ v: [Int64]) -> Attribute { Attribute(name, .ints(v)) }
