@@ -1,0 +1,73 @@
+import IR
+
+/// A graph rewrite over a whole model (main graph, subgraphs and functions as the pass sees fit).
+///
+/// Contract every pass keeps (the verifier checks it between passes in tests and with `--verify-each`):
+/// - the model stays SSA, topologically ordered and linked (use-lists, producers);
+/// - graph inputs and outputs keep their names, element types and order;
+/// - a value the pass creates gets a type (`Value.type`) whenever the values it was built from have one;
+/// - numerics are preserved exactly or within float rounding (FP16 casting is the one deliberate exception and says so).
+public protocol Pass: Sendable {
+    /// Stable identifier used by `--print-after NAME`, `-v` timing and pipeline listings (kebab-case).
+    var name: String { get }
+    /// Rewrites `model` in place; returns whether anything changed.
+    func run(on model: Model, context: PassContext) throws -> Bool
+}
+
+/// What passes share during one pipeline run: options from the command line and diagnostics.
+public final class PassContext {
+    /// Default-domain opset of the model being rewritten.
+    public var opset: Int64
+    /// Warnings for the user (one line each, naming node or value); the driver prints them.
+    public private(set) var warnings: [String] = []
+    /// Free-form options for passes that need user input (normalization, layout, precision),
+    /// set by the driver; each pass documents the keys it reads.
+    public var options: PassOptions
+
+    public init(opset: Int64, options: PassOptions = PassOptions()) {
+        self.opset = opset
+        self.options = options
+    }
+
+    public func warn(_ message: String) { warnings.append(message) }
+}
+
+/// User-level options that reach passes. Everything here comes from the command line or config file.
+public struct PassOptions: Sendable {
+    /// Per graph-input preprocessing to fold into the model (`--mean`, `--scale`, `--encoding`).
+    public var normalization: [String: InputNormalization] = [:]
+    /// Per graph-input layout the user will feed (`--layout NAME=NHWC`); absent means the model's own layout.
+    public var inputLayouts: [String: String] = [:]
+    /// Whether an FP16 pass may cast weights (set by targets that run in FP16, e.g. rvc2).
+    public var castToFP16 = false
+
+    public init() {}
+}
+
+/// ModelConverter's preprocessing semantics for one input: the model expects
+/// `y = (reverse_if_encoding_differs(x) - mean) / scale`, with `mean`/`scale` given in the *source model's* channel
+/// order (see ../shared/docs/modelconverter.md). Folding makes the compiled model take raw `x` in the `to` encoding.
+public struct InputNormalization: Sendable, Equatable {
+    public var mean: [Float]?
+    public var scale: [Float]?
+    /// Colour encoding the model was trained on (`from`) and the encoding the compiled model will be fed (`to`),
+    /// e.g. "RGB", "BGR", "GRAY", "NONE". A reversal is folded when both are 3-channel and differ.
+    public var encodingFrom: String?
+    public var encodingTo: String?
+
+    public init(mean: [Float]? = nil, scale: [Float]? = nil, encodingFrom: String? = nil, encodingTo: String? = nil) {
+        self.mean = mean
+        self.scale = scale
+        self.encodingFrom = encodingFrom
+        self.encodingTo = encodingTo
+    }
+
+    public var reversesChannels: Bool {
+        guard let from = encodingFrom?.uppercased(), let to = encodingTo?.uppercased() else { return false }
+        return Set([from, to]) == Set(["RGB", "BGR"])
+    }
+
+    public var isIdentity: Bool {
+        !reversesChannels && (mean ?? []).allSatisfy { $0 == 0 } && (scale ?? []).allSatisfy { $0 == 1 }
+    }
+}

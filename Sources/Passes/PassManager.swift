@@ -1,0 +1,66 @@
+import Dispatch
+import IR
+
+/// A named sequence of passes (LLVM-style: -O levels are pipelines).
+public struct Pipeline: Sendable {
+    public var name: String
+    public var passes: [any Pass]
+    /// Run the whole sequence again while any pass reports a change, at most this many rounds.
+    public var maxRounds: Int
+
+    public init(name: String, passes: [any Pass], maxRounds: Int = 1) {
+        self.name = name
+        self.passes = passes
+        self.maxRounds = max(1, maxRounds)
+    }
+}
+
+/// Runs pipelines: verifier between passes, per-pass timing, IR dumps after chosen passes.
+public struct PassManager {
+    /// Verify the model after every pass that changed it (always on in tests; `--verify-each` on the CLI).
+    public var verifyEach: Bool
+    /// Pass names after which `dump` receives the model (`--print-after NAME`; "*" means every pass).
+    public var printAfter: Set<String>
+    /// Where dumps go (the driver prints them to stderr).
+    public var dump: (String, Model) -> Void
+
+    public struct Timing: Sendable, Equatable {
+        public var pass: String
+        public var milliseconds: Double
+        public var changed: Bool
+    }
+
+    public private(set) var timings: [Timing] = []
+
+    public init(verifyEach: Bool = false, printAfter: Set<String> = [], dump: @escaping (String, Model) -> Void = { _, _ in }) {
+        self.verifyEach = verifyEach
+        self.printAfter = printAfter
+        self.dump = dump
+    }
+
+    /// Runs `pipeline` on `model`; returns whether any pass changed it. A verifier failure names the pass that broke
+    /// the model (a compiler bug, reported as a failure rather than writing a broken model).
+    @discardableResult
+    public mutating func run(_ pipeline: Pipeline, on model: Model, context: PassContext) throws -> Bool {
+        var anyChange = false
+        for _ in 0..<pipeline.maxRounds {
+            var roundChange = false
+            for pass in pipeline.passes {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let changed = try pass.run(on: model, context: context)
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                timings.append(Timing(pass: pass.name, milliseconds: ms, changed: changed))
+                if changed && verifyEach {
+                    do { try Verifier.verify(model) } catch let error as MCCError {
+                        throw MCCError.failure("internal error: the model is invalid after pass '\(pass.name)': \(error.message)")
+                    }
+                }
+                if printAfter.contains(pass.name) || printAfter.contains("*") { dump(pass.name, model) }
+                roundChange = roundChange || changed
+            }
+            anyChange = anyChange || roundChange
+            if !roundChange { break }
+        }
+        return anyChange
+    }
+}
