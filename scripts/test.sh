@@ -28,17 +28,23 @@ unit_failed=$(grep -cE "^Test Case '.*' failed" "$logdir/test.log")
 if [ -z "$summary" ]; then unit_total=$((unit_failed + 1)); unit_failed=$((unit_failed + 1)); echo "XCTest did not finish (crash?)"; fi
 unit_passed=$((unit_total - unit_failed))
 
-echo "== oracle checks (onnxruntime on mcc outputs)"
+echo "== oracle checks (external judges on mcc outputs: onnxruntime, OpenVINO, ...)"
+# Every scripts/oracle/suites/*.sh runs from the repo root and ends with "oracle: N passed, M failed".
 oracle_passed=0; oracle_failed=0
-"$venv/bin/python" scripts/oracle/corpus_onnx.py --mcc .build/release/mcc --shared "$MCC_SHARED" \
-  --work "$logdir/oracle" 2>&1 | tee "$logdir/oracle.log"
-line=$(grep -E "^oracle: [0-9]+ passed, [0-9]+ failed" "$logdir/oracle.log" | tail -1)
-if [ -n "$line" ]; then
-  oracle_passed=$(echo "$line" | sed -E 's/oracle: ([0-9]+) passed.*/\1/')
-  oracle_failed=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-else
-  oracle_failed=1
-fi
+export MCC_BIN="$PWD/.build/release/mcc" ORACLE_WORK="$logdir/oracle"
+for suite in scripts/oracle/suites/*.sh; do
+  name=$(basename "$suite" .sh)
+  echo "-- oracle suite $name"
+  bash "$suite" 2>&1 | tee "$logdir/oracle-$name.log"
+  line=$(grep -E "^oracle: [0-9]+ passed, [0-9]+ failed" "$logdir/oracle-$name.log" | tail -1)
+  if [ -n "$line" ]; then
+    oracle_passed=$((oracle_passed + $(echo "$line" | sed -E 's/oracle: ([0-9]+) passed.*/\1/')))
+    oracle_failed=$((oracle_failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+  else
+    echo "oracle suite $name did not report a result"
+    oracle_failed=$((oracle_failed + 1))
+  fi
+done
 
 passed=$((unit_passed + oracle_passed)); failed=$((unit_failed + oracle_failed))
 echo "unit: $unit_passed passed, $unit_failed failed; oracle: $oracle_passed passed, $oracle_failed failed"
