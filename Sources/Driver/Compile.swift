@@ -28,13 +28,15 @@ struct Compile: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Report each stage and its time.") var verbose = false
 
+    @OptionGroup(title: "rvc4 target") var rvc4: RVC4Options
+
     func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
         }
         let overrides = try shapes.map(ShapeOverride.init(parsing:))
-        guard target == .onnx else {
-            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx)")
+        guard target == .onnx || target == .rvc4 else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc4)")
         }
         guard optimizationLevel == 0 else {
             throw MCCError.unsupported("-O\(optimizationLevel) is not available in this version of mcc (available: -O0)")
@@ -55,6 +57,14 @@ struct Compile: ParsableCommand {
             InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
             forgetInferredTypesInsideSubgraphs(loaded.graph)
             try Verifier.verify(loaded)
+        }
+        if target == .rvc4 {
+            try clock.measure("rvc4") {
+                try RVC4Target(options: rvc4, verbose: verbose).emit(loaded, stem: stem, output: output, passOptions: PassOptions())
+            }
+            try output.commit()
+            print(output.destination.path)
+            return
         }
         try clock.measure("export") {
             try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
