@@ -24,13 +24,18 @@ public enum Pipelines {
         }
     }
 
-    /// Passes of -O1, in order.
-    static var simplify: [any Pass] {
-        []
+    /// Names of every pass any pipeline runs, sorted (for `--print-after` validation and help).
+    public static var passNames: [String] {
+        Array(Set((simplify + optimize).map(\.name))).sorted()
+    }
+
+    /// Passes of -O1, in order: fold constants first so the cleanup passes see the folded graph.
+    public static var simplify: [any Pass] {
+        [ConstantFolding(), DeadCodeElimination()]
     }
 
     /// Passes -O2 adds, in order.
-    static var optimize: [any Pass] {
+    public static var optimize: [any Pass] {
         []
     }
 }
