@@ -29,9 +29,12 @@ public enum Pipelines {
         Array(Set((simplify + optimize).map(\.name))).sorted()
     }
 
-    /// Passes of -O1, in order: fold constants first so the cleanup passes see the folded graph.
+    /// Passes of -O1, in order: shape queries become constants, constants fold (with those shapes), pass-through
+    /// nodes and shape/transpose chains collapse (which can leave new identities and duplicates for the next round),
+    /// duplicates merge, and the cleanup passes drop whatever lost its last reader.
     public static var simplify: [any Pass] {
-        [ConstantFolding(), DeadCodeElimination()]
+        [ShapeFolding(), ConstantFolding(), IdentityElimination(), ReshapeChains(), CommonSubexpressionElimination(),
+         DeadCodeElimination(), UnusedInitializerRemoval()]
     }
 
     /// Passes -O2 adds, in order.
