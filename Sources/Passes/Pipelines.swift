@@ -29,8 +29,13 @@ public enum Pipelines {
         []
     }
 
-    /// Passes -O2 adds, in order.
+    /// Passes -O2 adds, in order. The user's preprocessing and input layout go first, while the input still feeds
+    /// the model's own first layers; folds follow; FP16 weight casting comes last so it sees the folded weights
+    /// (weights are rounded once, as `mo` did).
     static var optimize: [any Pass] {
-        []
+        [
+            NormalizationFolding(), LayoutTransform(), TransposeSinking(), BatchNormFolding(), ConvBiasFolding(),
+            ActivationFusion(), FP16Casting(),
+        ]
     }
 }
