@@ -86,7 +86,8 @@ public struct NormalizationFolding: Pass {
             if let needed = counts.first {
                 let candidates = rank == 3 ? [0, 2] : rank >= 4 ? [1, rank - 1] : [rank - 1]
                 guard let axis = candidates.first(where: { dims[$0].value == needed }) else {
-                    throw MCCError.usage("input '\(name)' of shape \(input.shape.map { "\($0)" } ?? "?") has no channel axis of size \(needed) (axis 1 or the last) for its preprocessing")
+                    let why = "mean has \(meanValues.count) values, scale \(scaleValues.count)\(reverse ? ", the channel reversal needs 3" : "")"
+                    throw MCCError.usage("input '\(name)' of shape \(input.shape.map { "\($0)" } ?? "?") has no channel axis of size \(needed) (axis 1 or the last) for its preprocessing (\(why))")
                 }
                 self.axis = axis
                 channels = needed
