@@ -17,8 +17,8 @@ import IR
 /// BatchNormalization mean/var (var + epsilon under a square root; a converter folds them in f32 anyway),
 /// Resize/Upsample scales and roi (they decide output sizes and sampling positions), Pow exponents (errors grow
 /// with the base's magnitude), Clip bounds, Pad values, Range/ConstantOfShape/Where inputs, and any constant that
-/// also feeds such an input; Add/Sub/Mul/Div constants whose result is read by Sqrt, Reciprocal, Log or Pow (the
-/// epsilon of a decomposed LayerNorm). It also stays float32 when a value is outside the f16 range (|v| > 65504), not
+/// also feeds such an input; Add/Sub constants whose result is read by Sqrt, Reciprocal, Log or Pow (the epsilon
+/// of a decomposed LayerNorm). It also stays float32 when a value is outside the f16 range (|v| > 65504), not
 /// finite, or non-zero but rounds to 0 in f16 (|v| < 2⁻²⁵, e.g. an epsilon of 1e-12), or when it is a graph
 /// input or output. Casts are placed at the top of the graph in initializer order. Main graph only.
 public struct FP16Casting: Pass {
@@ -67,9 +67,9 @@ public struct FP16Casting: Pass {
         return value.uses.allSatisfy { use in
             guard isONNX(use.node), let allowed = Self.weightInputs[use.node.opType],
                   allowed?.contains(use.index) ?? true else { return false }
-            // An elementwise constant whose result goes into a square root, reciprocal, log or power is an
-            // epsilon or a normalization term (decomposed LayerNorm: Add(var, eps) -> Sqrt): keep it exact.
-            if ["Add", "Sub", "Mul", "Div"].contains(use.node.opType) {
+            // A constant added right before a square root, reciprocal, log or power is an epsilon or a
+            // normalization term (decomposed LayerNorm: Add(var, eps) -> Sqrt): keep it exact.
+            if ["Add", "Sub"].contains(use.node.opType) {
                 return !use.node.outputs.contains { out in out.uses.contains { Self.sensitiveReaders.contains($0.node.opType) } }
             }
             return true

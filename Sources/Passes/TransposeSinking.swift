@@ -3,7 +3,8 @@ import IR
 /// Moves Transposes towards the outputs through elementwise ops and removes them where they cancel.
 ///
 /// For T = Transpose(x, perm p) with output t (perm absent means reversed axes; rank r = |p|), first match wins:
-/// 1. p is the identity → t's uses read x.
+/// 1. p is the identity → t's uses read x (for a graph output t, x's producer produces t instead when x has no
+///    other reader).
 /// 2. x is a constant → t becomes an initializer holding the transposed data.
 /// 3. x = Transpose(x₂, p₂) → one Transpose(x₂, q) with q[j] = p₂[p[j]] (nothing at all when q is the identity);
 ///    applied when t is x's only reader or q is the identity (so no work is duplicated).
@@ -12,7 +13,7 @@ import IR
 ///    single-use Transpose with the same p: U(T(x), c) → T(U(x, c')) with c' = transpose(c padded to rank r, p⁻¹)
 ///    (broadcasting acts axis by axis, so permuting every operand the same way commutes with it), and the other
 ///    Transposes dropped. Concat of single-use Transposes with the same p likewise, with axis a → p[a].
-/// t must not be a graph output for 1–4 (the value would change). Rule 4 always moves a Transpose past an op, so
+/// t keeps its value: rule 2 and 4 do not apply to graph outputs. Rule 4 always moves a Transpose past an op, so
 /// the rewriting terminates; it never adds nodes. Main graph only.
 public struct TransposeSinking: Pass {
     public var name: String { "transpose-sinking" }
@@ -62,13 +63,17 @@ public struct TransposeSinking: Pass {
     private func rewrite(_ t: Node, rw: GraphRewriter) -> Bool {
         guard t.outputs.count == 1, let x = t.input(0), let p = permutation(of: t) else { return false }
         let out = t.outputs[0]
-        guard !rw.isGraphOutput(out) else { return false }
+        let visible = rw.isGraphOutput(out)
         if p == Array(0..<p.count) {
-            out.replaceAllUses(with: x)
+            if !visible {
+                out.replaceAllUses(with: x)
+            } else if !takeOver(out, from: x, rw: rw) {
+                return false
+            }
             rw.remove([t])
             return true
         }
-        if let data = rw.constant(x), data.rank == p.count, let folded = transposed(data, perm: p) {
+        if !visible, let data = rw.constant(x), data.rank == p.count, let folded = transposed(data, perm: p) {
             let value = rw.addInitializer("\(out.name)_folded", folded)
             value.type = out.type ?? folded.valueType
             out.replaceAllUses(with: value)
@@ -78,20 +83,33 @@ public struct TransposeSinking: Pass {
         if let inner = x.producer, inner.opType == "Transpose", isONNX(inner), let p2 = permutation(of: inner),
            p2.count == p.count, let x2 = inner.input(0) {
             let q = p.map { p2[$0] }
-            if q == Array(0..<q.count) {
+            let identity = q == Array(0..<q.count)
+            if identity && !visible {
                 out.replaceAllUses(with: x2)
                 rw.remove([t])
                 if x.uses.isEmpty && !rw.isGraphOutput(x) { rw.remove([inner]) }
                 return true
             }
-            if rw.isOnlyUse(x, by: t) {
+            if rw.isOnlyUse(x, by: t) || identity {
+                // One transpose instead of two (an identity one left on a graph output goes with rule 1 next).
                 t.setInput(0, x2)
                 t.setAttribute(Attribute("perm", .ints(q.map(Int64.init))))
-                rw.remove([inner])
+                if x.uses.isEmpty && !rw.isGraphOutput(x) { rw.remove([inner]) }
                 return true
             }
         }
         return sink(t, perm: p, rw: rw)
+    }
+
+    /// The producer of `x` (read only by the identity transpose that produces the graph output `out`) produces
+    /// `out` directly.
+    private func takeOver(_ out: Value, from x: Value, rw: GraphRewriter) -> Bool {
+        guard let producer = x.producer, x.uses.count == 1, !rw.isGraphOutput(x), !rw.isGraphInput(x) else { return false }
+        var outputs = producer.outputs
+        guard let index = outputs.firstIndex(where: { $0 === x }) else { return false }
+        outputs[index] = out
+        producer.setOutputs(outputs)
+        return true
     }
 
     private func sink(_ t: Node, perm p: [Int], rw: GraphRewriter) -> Bool {
