@@ -30,12 +30,13 @@ public enum Pipelines {
     }
 
     /// Passes -O2 adds, in order. The user's preprocessing and input layout go first, while the input still feeds
-    /// the model's own first layers; folds follow; FP16 weight casting comes last so it sees the folded weights
-    /// (weights are rounded once, as `mo` did).
+    /// the model's own first layers. Activations fuse before the linear folds, which would otherwise take the
+    /// trailing "/ 6" of a decomposed hard-swish into the next convolution and break the pattern. FP16 weight
+    /// casting comes last so it sees the folded weights (weights are rounded once, as `mo` did).
     static var optimize: [any Pass] {
         [
-            NormalizationFolding(), LayoutTransform(), TransposeSinking(), BatchNormFolding(), ConvBiasFolding(),
-            ActivationFusion(), FP16Casting(),
+            NormalizationFolding(), LayoutTransform(), TransposeSinking(), ActivationFusion(), BatchNormFolding(),
+            ConvBiasFolding(), FP16Casting(),
         ]
     }
 }

@@ -116,3 +116,28 @@ final class BatchNormFoldingTests: XCTestCase {
         XCTAssertEqual(opCounts(training)["BatchNormalization"], 1)
     }
 }
+
+/// Rule 5: a positive BN scale moves through Relu/LeakyRelu into the conv; only the shift stays (oww_embedding).
+final class BatchNormThroughActivationTests: XCTestCase {
+    func testPositiveScaleGoesThroughLeakyReluIntoConv() throws {
+        let b = ModelBuilder()
+        let x = b.input("x", [1, 3, 5, 5])
+        let y = b.node("LeakyRelu", [b.node("Conv", [x, b.random("w", [4, 3, 3, 3])])], [float("alpha", 0.2)])
+        b.output(b.node("BatchNormalization", [y, b.random("gamma", [4], in: 0.5...2), b.random("beta", [4]),
+                                               b.random("mean", [4]), b.random("var", [4], in: 0.1...2)], name: "bn"))
+        let model = try b.model()
+        XCTAssertTrue(try checkEquivalent(BatchNormFolding(), on: model, inputs: [b.rng.tensor([1, 3, 5, 5])]))
+        XCTAssertEqual(opCounts(model), ["Conv": 1, "LeakyRelu": 1, "Add": 1])
+    }
+
+    func testNegativeScaleCannotPassTheActivation() throws {
+        let b = ModelBuilder()
+        let x = b.input("x", [1, 3, 5, 5])
+        let y = b.node("Relu", [b.node("Conv", [x, b.random("w", [4, 3, 3, 3])])])
+        b.output(b.node("BatchNormalization", [y, b.constant("gamma", [1, -1, 1, 1], [4]), b.random("beta", [4]),
+                                               b.random("mean", [4]), b.random("var", [4], in: 0.1...2)], name: "bn"))
+        let model = try b.model()
+        XCTAssertTrue(try checkEquivalent(BatchNormFolding(), on: model, inputs: [b.rng.tensor([1, 3, 5, 5])]))
+        XCTAssertEqual(opCounts(model), ["Conv": 1, "Relu": 1, "Mul": 1, "Add": 1])
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import IR
+import Interpreter
+import Passes
+import TestSupport
+import XCTest
+
+/// Every corpus model (MANIFEST static shapes) through the -O2 pipeline, verifier after each pass: interpreter
+/// outputs on the reference inputs match the onnxruntime references within the corpus tolerance (see
+/// `CorpusHarness.mismatches`), and the model has no more nodes than before. Prints what each pass changed.
+final class CorpusOptimizeTests: XCTestCase {
+    func testEveryCorpusModelThroughO2MatchesReferences() throws {
+        let manifest = try CorpusManifest.load()
+        var failures: [String] = []
+        for entry in manifest.models {
+            do {
+                let model = try CorpusHarness.load(entry)
+                let before = model.graph.allNodes().count
+                let (log, context) = try CorpusHarness.optimize(model, Pipelines.o2)
+                let after = model.graph.allNodes().count
+                if after > before { failures.append("\(entry.name): \(after) nodes after -O2, \(before) before") }
+                let inputs = try entry.inputs.map { try CorpusHarness.reference($0.ref) }
+                failures += try CorpusHarness.mismatches(try Interpreter(model: model).run(inputs), entry)
+                print("O2 \(entry.name): nodes \(before) -> \(after); \(log.summary)")
+                for warning in context.warnings { print("O2 \(entry.name) warning: \(warning)") }
+            } catch {
+                failures.append("\(entry.name): \(error)")
+            }
+        }
+        XCTAssertEqual(failures, [])
+    }
+}
