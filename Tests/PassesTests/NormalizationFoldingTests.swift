@@ -203,3 +203,28 @@ final class NormalizationFoldingTests: XCTestCase {
         }
     }
 }
+
+/// Normalization and layout requested together, through the whole -O2 pipeline: the compiled model takes raw BGR
+/// pixels in NHWC and equals the original on normalized RGB NCHW data (tolerance as above).
+final class PreprocessingPipelineTests: XCTestCase {
+    func testNormalizationAndLayoutTogether() throws {
+        let b = ModelBuilder(seed: 21)
+        let x = b.input("x", [1, 3, 6, 5])
+        let conv = b.node("Conv", [x, b.random("w", [4, 3, 3, 3]), b.random("b", [4])], [ints("pads", [1, 1, 1, 1])])
+        b.output(b.node("Relu", [conv]))
+        let model = try b.model()
+        var rng = SeededGenerator(seed: 5)
+        let raw = rng.tensor([1, 3, 6, 5], in: 0...255)
+        let mean = NormalizationFoldingTests.imagenetMean, scale = NormalizationFoldingTests.imagenetScale
+        let expected = try evaluate(model, [NormalizationFoldingTests.normalize(raw, axis: 1, mean: mean, scale: scale, reverse: true)])
+        var options = PassOptions()
+        options.normalization = ["x": InputNormalization(mean: mean, scale: scale, encodingFrom: "RGB", encodingTo: "BGR")]
+        options.inputLayouts = ["x": "NHWC"]
+        var manager = PassManager(verifyEach: true)
+        try manager.run(Pipelines.o2, on: model, context: PassContext(opset: 17, options: options))
+        XCTAssertEqual(model.graph.inputs[0].shape, Shape([1, 6, 5, 3]))
+        XCTAssertEqual(opCounts(model), ["Transpose": 1, "Sub": 1, "Conv": 1, "Relu": 1])
+        let nhwc = try XCTUnwrap(transposedForTest(raw, perm: [0, 2, 3, 1]))
+        assertClose(try evaluate(model, [nhwc]), expected)
+    }
+}
