@@ -155,7 +155,7 @@ public struct NormalizationFolding: Pass {
         guard plan.hasMean, padded else { return }
         let base = conv.name.isEmpty ? x.name : conv.name
         if meansEqual {
-            insertPad(value: mean[0], pads: pads, before: conv, input: x, base: base, rw: rw)
+            rw.padExplicitly(conv, input: x, pads: pads, value: mean[0], base: base)
         } else {
             let rank = weights.shape.count
             let rawMean = plan.reverse ? (0..<c).map { mean[plan.source($0)] } : mean
@@ -164,37 +164,6 @@ public struct NormalizationFolding: Pass {
             rw.insert(rw.makeNode("Sub", name: "\(base)_subtract_mean", inputs: [x, constant], outputs: [centered]), before: conv)
             conv.setInput(0, centered)
         }
-    }
-
-    /// Pads the conv's input explicitly with `value` and makes the conv pad-free.
-    private func insertPad(value: Double, pads: [Int], before conv: Node, input x: Value, base: String, rw: GraphRewriter) {
-        let spatial = pads.count / 2
-        let allPads = [0, 0] + pads[..<spatial] + [0, 0] + pads[spatial...]
-        var type = x.type
-        if case .tensor(let e, let shape?) = x.type, shape.rank == spatial + 2 {
-            var dims = shape.dims
-            for a in 0..<spatial {
-                if let d = dims[a + 2].value { dims[a + 2] = .known(d + pads[a] + pads[a + spatial]) } else { dims[a + 2] = .unknown }
-            }
-            type = .tensor(e, Shape(dims))
-        }
-        let padded = rw.makeValue("\(base)_input_padded", type: type)
-        let node: Node
-        if rw.opset >= 11 {
-            let padsValue = rw.addInt64Initializer("\(base)_input_pads", allPads.map(Int64.init))
-            let fill = rw.addFloatInitializer("\(base)_input_pad_value", [value], shape: [])
-            node = rw.makeNode("Pad", name: "\(base)_pad_with_mean", inputs: [x, padsValue, fill], outputs: [padded],
-                               attributes: [Attribute("mode", .string(Array("constant".utf8)))])
-        } else {
-            node = rw.makeNode("Pad", name: "\(base)_pad_with_mean", inputs: [x], outputs: [padded], attributes: [
-                Attribute("mode", .string(Array("constant".utf8))), Attribute("pads", .ints(allPads.map(Int64.init))),
-                Attribute("value", .float(Float(value))),
-            ])
-        }
-        rw.insert(node, before: conv)
-        conv.setInput(0, padded)
-        conv.removeAttribute("auto_pad")
-        conv.setAttribute(Attribute("pads", .ints(Array(repeating: 0, count: pads.count))))
     }
 
     // MARK: Explicit ops

@@ -116,4 +116,35 @@ final class ConvBiasFoldingTests: XCTestCase {
         XCTAssertFalse(try checkEquivalent(ConvBiasFolding(), on: model, inputs: [b.rng.tensor([1, 2, 4, 4])]))
         XCTAssertEqual(opCounts(model), before)
     }
+
+    func testScalarShiftBeforePaddedConvBecomesAnExplicitPad() throws {
+        // PP-LCNetV3's "learnable affine block": x·s + b (scalars) before a padded depthwise conv.
+        for opset: Int64 in [10, 17] {
+            let b = ModelBuilder(opset: opset)
+            let x = b.input("x", [1, 4, 6, 5])
+            let affine = b.node("Add", [b.node("Mul", [b.scalar("s", 0.8), x]), b.constant("t", [2.5], [1])])
+            b.output(b.node("Conv", [affine, b.random("w", [4, 1, 3, 3]), b.random("b", [4])],
+                            [int("group", 4), ints("pads", [1, 2, 1, 0]), ints("strides", [2, 1])]))
+            let model = try b.model()
+            XCTAssertTrue(try checkEquivalent(ConvBiasFolding(), on: model, inputs: [b.rng.tensor([1, 4, 6, 5], in: -4...4)]))
+            XCTAssertEqual(opCounts(model), ["Pad": 1, "Conv": 1], "opset \(opset)")
+            let conv = try XCTUnwrap(model.graph.nodes.last)
+            XCTAssertEqual(conv.attribute("pads")?.ints, [0, 0, 0, 0])
+            XCTAssertTrue(model.graph.nodes[0].input(0) === x)
+        }
+    }
+
+    func testScaleThroughAnExistingPad() throws {
+        // Zero fill: any per-channel scale passes; non-zero fill: only a scale equal on all channels.
+        for (fill, scale, folds) in [(Float(0), [Float(0.5), 2, -1], true), (1.5, [2, 2, 2], true), (1.5, [0.5, 2, -1], false)] {
+            let b = ModelBuilder(opset: 13)
+            let x = b.input("x", [1, 3, 4, 4])
+            let scaled = b.node("Mul", [x, b.constant("s", scale, [3, 1, 1])])
+            let padded = b.node("Pad", [scaled, b.int64s("pads", [0, 0, 1, 1, 0, 0, 2, 1]), b.scalar("fill", fill)])
+            b.output(b.node("Conv", [padded, b.random("w", [2, 3, 3, 3])]))
+            let model = try b.model()
+            XCTAssertEqual(try checkEquivalent(ConvBiasFolding(), on: model, inputs: [b.rng.tensor([1, 3, 4, 4])]), folds)
+            XCTAssertEqual(opCounts(model), folds ? ["Pad": 1, "Conv": 1] : ["Mul": 1, "Pad": 1, "Conv": 1], "fill \(fill) scale \(scale)")
+        }
+    }
 }

@@ -120,6 +120,77 @@ extension GraphRewriter {
     }
 }
 
+// MARK: - Explicit padding
+
+extension GraphRewriter {
+    /// Pads `conv`'s input `x` explicitly (constant mode, `value`) by the conv's own `pads` (begins then ends per
+    /// spatial axis) and makes the conv pad-free: Pad-11+ takes pads and value as inputs, Pad-2..10 as attributes.
+    func padExplicitly(_ conv: Node, input x: Value, pads: [Int], value: Double, base: String) {
+        let spatial = pads.count / 2
+        let allPads = [0, 0] + pads[..<spatial] + [0, 0] + pads[spatial...]
+        var type = x.type
+        if case .tensor(let e, let shape?) = x.type, shape.rank == spatial + 2 {
+            var dims = shape.dims
+            for a in 0..<spatial {
+                dims[a + 2] = dims[a + 2].value.map { .known($0 + pads[a] + pads[a + spatial]) } ?? .unknown
+            }
+            type = .tensor(e, Shape(dims))
+        }
+        let padded = makeValue("\(base)_input_padded", type: type)
+        let mode = Attribute("mode", .string(Array("constant".utf8)))
+        let node: Node
+        if opset >= 11 {
+            let padsValue = addInt64Initializer("\(base)_input_pads", allPads.map(Int64.init))
+            let fill = addFloatInitializer("\(base)_input_pad_value", [value], shape: [])
+            node = makeNode("Pad", name: "\(base)_pad", inputs: [x, padsValue, fill], outputs: [padded], attributes: [mode])
+        } else {
+            node = makeNode("Pad", name: "\(base)_pad", inputs: [x], outputs: [padded], attributes: [
+                mode, Attribute("pads", .ints(allPads.map(Int64.init))), Attribute("value", .float(Float(value))),
+            ])
+        }
+        insert(node, before: conv)
+        conv.setInput(0, padded)
+        conv.removeAttribute("auto_pad")
+        conv.setAttribute(Attribute("pads", .ints(Array(repeating: 0, count: pads.count))))
+    }
+
+    /// The fill value of a constant-mode Pad that leaves axes 0 and 1 alone (so it commutes with per-channel
+    /// scaling), or nil for other pads (reflect/edge modes, non-constant pads, an `axes` input).
+    func constantSpatialPadValue(_ pad: Node) -> Double? {
+        guard pad.opType == "Pad", isONNX(pad), (pad.attribute("mode")?.string ?? "constant") == "constant" else { return nil }
+        let pads: [Int64]
+        var value = 0.0
+        if opset >= 11 {
+            guard pad.input(3) == nil, let p = constant(pad.input(1)), p.elementType == .int64 else { return nil }
+            pads = p.int64Values()
+            if pad.input(2) != nil {
+                guard let v = scalarConstant(pad.input(2)) else { return nil }
+                value = v
+            }
+        } else {
+            guard let p = pad.attribute("pads")?.ints else { return nil }
+            pads = p
+            value = Double(pad.attribute("value")?.float ?? 0)
+        }
+        let rank = pads.count / 2
+        guard rank >= 2, pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0 else { return nil }
+        return value
+    }
+
+    /// Sets a constant-mode Pad's fill value.
+    func setPadValue(_ pad: Node, _ value: Double) {
+        if opset >= 11 {
+            let base = pad.name.isEmpty ? (pad.outputs.first?.name ?? "pad") : pad.name
+            let old = pad.input(2)
+            while pad.inputs.count < 3 { pad.appendInput(nil) }
+            pad.setInput(2, addFloatInitializer("\(base)_value", [value], shape: []))
+            removeIfDead(old)
+        } else {
+            pad.setAttribute(Attribute("value", .float(Float(value))))
+        }
+    }
+}
+
 /// A Gemm bias C broadcast against [N] (numpy rules, C of rank ≤ 2): the resulting values and shape, or nil when
 /// C does not broadcast.
 func broadcastAgainstColumns(_ values: [Double], shape: [Int], columns n: Int) -> (values: [Double], shape: [Int])? {
