@@ -71,7 +71,7 @@ public struct ActivationFusion: Pass {
     /// Clip bounds from inputs (opset ≥ 11) or attributes; nil when a bound is not a constant scalar.
     private func clipBounds(_ clip: Node, rw: GraphRewriter) -> (lo: Double?, hi: Double?)? {
         if rw.opset < 11 || clip.attribute("min") != nil || clip.attribute("max") != nil {
-            return (clip.attribute("min")?.float.map(Double.init), clip.attribute("max")?.float.map(Double.init))
+            return (clip.floatAttribute("min").map(Double.init), clip.floatAttribute("max").map(Double.init))
         }
         var bounds: [Double?] = [nil, nil]
         for i in 1...2 where clip.input(i) != nil {
@@ -158,7 +158,7 @@ public struct ActivationFusion: Pass {
         for (d, h) in [(0, 1), (1, 0)] {
             guard let x = node.input(d), let gate = node.input(h), let sigmoid = gate.producer,
                   sigmoid.opType == "HardSigmoid", isONNX(sigmoid), sigmoid.input(0) === x, rw.isOnlyUse(gate, by: node),
-                  isSixth(sigmoid.attribute("alpha")?.float.map(Double.init)), sigmoid.attribute("beta")?.float == 0.5
+                  isSixth(sigmoid.floatAttribute("alpha").map(Double.init)), sigmoid.floatAttribute("beta") == 0.5
             else { continue }
             node.setOutputs([])
             emitHardSwish(x, output: result, name: node.name, before: node, rw: rw)

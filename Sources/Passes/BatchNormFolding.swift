@@ -60,12 +60,12 @@ public struct BatchNormFolding: Pass {
     /// (a, b) per channel, or nil when the BN is not an inference-mode BN with constant parameters.
     private func affine(of bn: Node, rw: GraphRewriter) -> ([Double], [Double])? {
         guard bn.outputs.filter({ !$0.isAbsent }).count == 1, !bn.outputs[0].isAbsent,
-              (bn.attribute("training_mode")?.int ?? 0) == 0, (bn.attribute("spatial")?.int ?? 1) == 1,
+              (bn.intAttribute("training_mode") ?? 0) == 0, (bn.intAttribute("spatial") ?? 1) == 1,
               let scale = rw.floatConstant(bn.input(1)), let bias = rw.floatConstant(bn.input(2)),
               let mean = rw.floatConstant(bn.input(3)), let variance = rw.floatConstant(bn.input(4)) else { return nil }
         let c = scale.values.count
         guard c > 0, [scale, bias, mean, variance].allSatisfy({ $0.shape == [c] }) else { return nil }
-        let epsilon = Double(bn.attribute("epsilon")?.float ?? 1e-5)
+        let epsilon = Double(bn.floatAttribute("epsilon") ?? 1e-5)
         var a = [Double](repeating: 0, count: c), b = a
         for i in 0..<c {
             let denominator = (variance.values[i] + epsilon).squareRoot()

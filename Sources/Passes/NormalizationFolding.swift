@@ -114,8 +114,9 @@ public struct NormalizationFolding: Pass {
     /// Follows single-use Transposes from `use` to a Conv reading the channel axis at axis 1.
     private func convPath(from use: Use, axis: Int, plan: Plan, rw: GraphRewriter) -> (conv: Node, value: Value)? {
         var node = use.node, index = use.index, axis = axis
+        guard node.graph === rw.graph else { return nil }
         while node.opType == "Transpose", isONNX(node), index == 0, node.outputs.count == 1 {
-            guard let perm = node.attribute("perm")?.ints.map({ $0.map(Int.init) }), perm.count == plan.rank,
+            guard let perm = node.intsAttribute("perm").map({ $0.map(Int.init) }), perm.count == plan.rank,
                   let next = perm.firstIndex(of: axis), let out = node.outputs.first, let consumer = rw.soleConsumer(of: out)
             else { return nil }
             axis = next

@@ -51,7 +51,7 @@ public struct TransposeSinking: Pass {
     }
 
     private func permutation(of node: Node) -> [Int]? {
-        if let perm = node.attribute("perm")?.ints {
+        if let perm = node.intsAttribute("perm") {
             let p = perm.map(Int.init)
             guard Set(p) == Set(0..<p.count) else { return nil }
             return p
@@ -154,7 +154,7 @@ public struct TransposeSinking: Pass {
                 }
             }
             if u.opType == "Concat" {
-                guard let axis = u.attribute("axis")?.int, axis >= -Int64(r), axis < Int64(r) else { return false }
+                guard let axis = u.intAttribute("axis"), axis >= -Int64(r), axis < Int64(r) else { return false }
                 let a = Int(axis < 0 ? axis + Int64(r) : axis)
                 attributes = [Attribute("axis", .int(Int64(p[a])))]
             }

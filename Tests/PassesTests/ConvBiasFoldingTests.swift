@@ -147,4 +147,27 @@ final class ConvBiasFoldingTests: XCTestCase {
             XCTAssertEqual(opCounts(model), folds ? ["Pad": 1, "Conv": 1] : ["Mul": 1, "Pad": 1, "Conv": 1], "fill \(fill) scale \(scale)")
         }
     }
+
+    func testReadersInsideSubgraphsAreNotAbsorbed() throws {
+        // The conv output's only reader is an Add inside an If branch: it must stay there.
+        let b = ModelBuilder()
+        let x = b.input("x", [1, 2, 3, 3])
+        let cond = b.input("cond", [], .bool)
+        let y = b.node("Conv", [x, b.random("w", [2, 2, 1, 1])])
+        let thenBranch = Graph(name: "then")
+        let thenOut = Value(name: "then_out")
+        let shift = Value(name: "shift", initializer: Tensor(floats: [1, 2], shape: [1, 2, 1, 1]))
+        thenBranch.initializers = [shift]
+        thenBranch.append(Node("Add", name: "inner_add", inputs: [y, shift], outputs: [thenOut]))
+        thenBranch.outputs = [thenOut]
+        let elseBranch = Graph(name: "else")
+        let elseOut = Value(name: "else_out")
+        elseBranch.append(Node("Neg", name: "inner_neg", inputs: [x], outputs: [elseOut]))
+        elseBranch.outputs = [elseOut]
+        b.output(b.node("If", [cond], [Attribute("then_branch", .graph(thenBranch)), Attribute("else_branch", .graph(elseBranch))]))
+        let model = try b.model()
+        let condition = Tensor(.bool, shape: [], values: [UInt8(1)])
+        XCTAssertFalse(try checkEquivalent(ConvBiasFolding(), on: model, inputs: [b.rng.tensor([1, 2, 3, 3]), condition]))
+        XCTAssertEqual(thenBranch.nodes.map(\.opType), ["Add"])
+    }
 }

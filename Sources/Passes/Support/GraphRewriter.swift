@@ -12,6 +12,9 @@ final class GraphRewriter {
     private let inputs: Set<ObjectIdentifier>
     private var outputs: Set<ObjectIdentifier>
     private var removed: Set<ObjectIdentifier> = []
+    /// Removed nodes stay referenced while the rewriter lives: a freed node's address (its ObjectIdentifier) could
+    /// otherwise be reused by a new node, which would then look removed.
+    private var graveyard: [Node] = []
 
     init(model: Model) {
         self.model = model
@@ -44,11 +47,11 @@ final class GraphRewriter {
         if let tensor = value.initializer { return tensor }
         guard let node = value.producer, node.opType == "Constant", node.domain.isEmpty || node.domain == "ai.onnx"
         else { return nil }
-        if let t = node.attribute("value")?.tensor { return t }
-        if let f = node.attribute("value_float")?.float { return Tensor(scalar: f) }
-        if let fs = node.attribute("value_floats")?.floats { return Tensor(floats: fs, shape: [fs.count]) }
-        if let i = node.attribute("value_int")?.int { return Tensor(int64s: [i], shape: []) }
-        if let i = node.attribute("value_ints")?.ints { return Tensor(int64s: i, shape: [i.count]) }
+        if let a = node.attribute("value"), case .tensor(let t) = a.value { return t }
+        if let f = node.floatAttribute("value_float") { return Tensor(scalar: f) }
+        if let a = node.attribute("value_floats"), case .floats(let fs) = a.value { return Tensor(floats: fs, shape: [fs.count]) }
+        if let i = node.intAttribute("value_int") { return Tensor(int64s: [i], shape: []) }
+        if let i = node.intsAttribute("value_ints") { return Tensor(int64s: i, shape: [i.count]) }
         return nil
     }
 
@@ -70,9 +73,10 @@ final class GraphRewriter {
         value.uses.count == 1 && value.uses[0].node === node && !isGraphOutput(value)
     }
 
-    /// The node reading `value` when it is that value's only use (and not a graph output).
+    /// The main-graph node reading `value` when it is that value's only use (and not a graph output); nodes of
+    /// subgraphs that read the value from the enclosing scope do not count.
     func soleConsumer(of value: Value) -> Node? {
-        guard value.uses.count == 1, !isGraphOutput(value) else { return nil }
+        guard value.uses.count == 1, !isGraphOutput(value), value.uses[0].node.graph === graph else { return nil }
         return value.uses[0].node
     }
 
@@ -135,6 +139,7 @@ final class GraphRewriter {
     func remove(_ nodes: [Node]) {
         let inputs = nodes.flatMap { $0.inputs.compactMap { $0 } }
         for node in nodes { removed.insert(ObjectIdentifier(node)) }
+        graveyard += nodes
         graph.remove(nodes)
         for value in inputs { removeIfDead(value) }
     }
@@ -144,6 +149,7 @@ final class GraphRewriter {
         guard let value, value.uses.isEmpty, !isGraphOutput(value), !isGraphInput(value) else { return }
         if let node = value.producer, node.opType == "Constant", node.outputs.allSatisfy({ $0.uses.isEmpty }) {
             removed.insert(ObjectIdentifier(node))
+            graveyard.append(node)
             graph.remove([node])
         } else if value.initializer != nil, value.producer == nil {
             graph.initializers.removeAll { $0 === value }
@@ -182,4 +188,32 @@ func isONNX(_ node: Node) -> Bool { node.domain.isEmpty || node.domain == "ai.on
 extension Value {
     /// Rank from the value's type, when known.
     var knownRank: Int? { shape?.rank }
+}
+
+/// Attribute reads without optional chaining: Swift 6.3's release optimizer crashed (ownership verifier,
+/// CopyPropagation) on `node.attribute(name)?.float.map(...)` chains.
+extension Node {
+    func floatAttribute(_ name: String) -> Float? {
+        guard let a = attribute(name) else { return nil }
+        switch a.value {
+        case .float(let v): return v
+        case .int(let v): return Float(v)
+        default: return nil
+        }
+    }
+
+    func intAttribute(_ name: String) -> Int64? {
+        guard let a = attribute(name), case .int(let v) = a.value else { return nil }
+        return v
+    }
+
+    func intsAttribute(_ name: String) -> [Int64]? {
+        guard let a = attribute(name), case .ints(let v) = a.value else { return nil }
+        return v
+    }
+
+    func stringAttribute(_ name: String) -> String? {
+        guard let a = attribute(name), case .string(let v) = a.value else { return nil }
+        return String(decoding: v, as: UTF8.self)
+    }
 }

@@ -29,7 +29,7 @@ extension GraphRewriter {
             guard let kind = LinearWeights.Kind.of(layer) else { return nil }
             return LinearWeights(kind: kind, shape: w.shape, values: w.values)
         case "Gemm":
-            return LinearWeights(kind: .gemm(transB: (layer.attribute("transB")?.int ?? 0) != 0), shape: w.shape, values: w.values)
+            return LinearWeights(kind: .gemm(transB: (layer.intAttribute("transB") ?? 0) != 0), shape: w.shape, values: w.values)
         case "MatMul":
             return LinearWeights(kind: .matMul, shape: w.shape, values: w.values)
         default: return nil
@@ -57,7 +57,7 @@ extension GraphRewriter {
             setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil,
                           bias: Tensor(floats: newBias.map { Float($0) }, shape: [n]))
         case "Gemm":
-            let beta = Double(layer.attribute("beta")?.float ?? 1)
+            let beta = Double(layer.floatAttribute("beta") ?? 1)
             var c: (values: [Double], shape: [Int])?
             if let given = layer.input(2) {
                 guard let raw = floatConstant(given),
@@ -157,7 +157,7 @@ extension GraphRewriter {
     /// The fill value of a constant-mode Pad that leaves axes 0 and 1 alone (so it commutes with per-channel
     /// scaling), or nil for other pads (reflect/edge modes, non-constant pads, an `axes` input).
     func constantSpatialPadValue(_ pad: Node) -> Double? {
-        guard pad.opType == "Pad", isONNX(pad), (pad.attribute("mode")?.string ?? "constant") == "constant" else { return nil }
+        guard pad.opType == "Pad", isONNX(pad), (pad.stringAttribute("mode") ?? "constant") == "constant" else { return nil }
         let pads: [Int64]
         var value = 0.0
         if opset >= 11 {
@@ -168,9 +168,9 @@ extension GraphRewriter {
                 value = v
             }
         } else {
-            guard let p = pad.attribute("pads")?.ints else { return nil }
+            guard let p = pad.intsAttribute("pads") else { return nil }
             pads = p
-            value = Double(pad.attribute("value")?.float ?? 0)
+            value = Double(pad.floatAttribute("value") ?? 0)
         }
         let rank = pads.count / 2
         guard rank >= 2, pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0 else { return nil }

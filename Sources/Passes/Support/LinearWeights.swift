@@ -139,7 +139,7 @@ struct LinearWeights {
 extension LinearWeights.Kind {
     /// The kind of a Conv / ConvTranspose node's weight (input 1).
     static func of(_ node: Node) -> LinearWeights.Kind? {
-        let group = Int(node.attribute("group")?.int ?? 1)
+        let group = Int(node.intAttribute("group") ?? 1)
         switch node.opType {
         case "Conv": return .conv(group: group)
         case "ConvTranspose": return .convTranspose(group: group)
