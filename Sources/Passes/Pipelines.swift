@@ -24,16 +24,24 @@ public enum Pipelines {
         }
     }
 
-    /// Passes of -O1, in order.
-    static var simplify: [any Pass] {
-        []
+    /// Names of every pass any pipeline runs, sorted (for `--print-after` validation and help).
+    public static var passNames: [String] {
+        Array(Set((simplify + optimize).map(\.name))).sorted()
+    }
+
+    /// Passes of -O1, in order: shape queries become constants, constants fold (with those shapes), pass-through
+    /// nodes and shape/transpose chains collapse (which can leave new identities and duplicates for the next round),
+    /// duplicates merge, and the cleanup passes drop whatever lost its last reader.
+    public static var simplify: [any Pass] {
+        [ShapeFolding(), ConstantFolding(), IdentityElimination(), ReshapeChains(), CommonSubexpressionElimination(),
+         DeadCodeElimination(), UnusedInitializerRemoval()]
     }
 
     /// Passes -O2 adds, in order. The user's preprocessing and input layout go first, while the input still feeds
     /// the model's own first layers. Activations fuse before the linear folds, which would otherwise take the
     /// trailing "/ 6" of a decomposed hard-swish into the next convolution and break the pattern. FP16 weight
     /// casting comes last so it sees the folded weights (weights are rounded once, as `mo` did).
-    static var optimize: [any Pass] {
+    public static var optimize: [any Pass] {
         [
             NormalizationFolding(), LayoutTransform(), TransposeSinking(), ActivationFusion(), BatchNormFolding(),
             ConvBiasFolding(), FP16Casting(),
