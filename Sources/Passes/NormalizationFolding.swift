@@ -9,9 +9,10 @@ import IR
 /// options) when applied, so later pipeline rounds do not apply it twice. The graph input keeps its name, shape
 /// and float element type; only what it means changes.
 ///
-/// Channel axis: the first of axis 1 and the last axis (rank 4: NCHW before NHWC; rank 3: axis 0 before 2) whose
-/// static size is the channel count the options need (3 for a reversal, else the length of mean/scale); with only
-/// single values and no reversal no axis is needed.
+/// Channel axis: `channelAxis` when the driver resolved it (ModelConverter's layout guess); otherwise the first of
+/// axis 1 and the last axis (rank 4: NCHW before NHWC; rank 3: axis 0 before 2) whose static size is the channel
+/// count the options need (3 for a reversal, else the length of mean/scale); with only single values and no
+/// reversal no axis is needed.
 ///
 /// Folded form, when every use of the input reaches input 0 of a Conv through zero or more single-use Transposes
 /// that bring the channel axis to axis 1, and each Conv has constant weights (group 1 when reversing):
@@ -83,7 +84,16 @@ public struct NormalizationFolding: Pass {
             guard counts.count <= 1 else {
                 throw MCCError.usage("input '\(name)': mean has \(meanValues.count) values, scale \(scaleValues.count)\(reverse ? " and the channel reversal needs 3" : ""); they must agree")
             }
-            if let needed = counts.first {
+            if let given = spec.channelAxis {
+                guard given >= 0, given < rank else {
+                    throw MCCError.usage("input '\(name)': channel axis \(given) is outside its rank \(rank)")
+                }
+                if let needed = counts.first, dims[given].value != needed {
+                    throw MCCError.usage("input '\(name)' of shape \(input.shape.map { "\($0)" } ?? "?"): axis \(given) does not have the \(needed) channels its preprocessing needs")
+                }
+                axis = given
+                channels = counts.first ?? 1
+            } else if let needed = counts.first {
                 let candidates = rank == 3 ? [0, 2] : rank >= 4 ? [1, rank - 1] : [rank - 1]
                 guard let axis = candidates.first(where: { dims[$0].value == needed }) else {
                     let why = "mean has \(meanValues.count) values, scale \(scaleValues.count)\(reverse ? ", the channel reversal needs 3" : "")"

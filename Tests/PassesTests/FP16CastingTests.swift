@@ -94,3 +94,22 @@ final class FP16CastingTests: XCTestCase {
         XCTAssertEqual(try evaluate(m, [input])[0].shape, [2, 4])
     }
 }
+
+/// FP16 weights survive the whole -O2 pipeline: its trailing constant folding must not fold the decompression
+/// Casts back into float32 initializers.
+final class FP16PipelineTests: XCTestCase {
+    func testCastsSurviveTheO2Pipeline() throws {
+        let b = ModelBuilder(seed: 4)
+        let x = b.input("x", [1, 3, 5, 5])
+        let conv = b.node("Conv", [x, b.random("w", [4, 3, 3, 3]), b.random("b", [4])], [ints("pads", [1, 1, 1, 1])])
+        b.output(b.node("PRelu", [conv, b.random("slope", [4, 1, 1])]))
+        let model = try b.model()
+        var options = PassOptions()
+        options.castToFP16 = true
+        var manager = PassManager(verifyEach: true)
+        try manager.run(Pipelines.o2, on: model, context: PassContext(opset: 17, options: options))
+        XCTAssertEqual(opCounts(model), ["Cast": 3, "Conv": 1, "PRelu": 1])
+        XCTAssertEqual(model.graph.initializers.map { $0.initializer?.elementType }, [.float16, .float16, .float16])
+        XCTAssertFalse(manager.timings.last { $0.pass == "constant-folding" }?.changed ?? true)
+    }
+}

@@ -168,6 +168,19 @@ final class NormalizationFoldingTests: XCTestCase {
         XCTAssertEqual(opCounts(reversed), ["Gather": 1, "Sub": 1, "Div": 1, "Conv": 1])
     }
 
+    func testGivenChannelAxisWins() throws {
+        // [1, 3, 5, 3]: both axis 1 and 3 have 3 entries; the driver's axis 3 must be used (explicit ops here, as
+        // the input does not reach a conv with its channels at axis 1).
+        let b = ModelBuilder(seed: 2)
+        let x = b.input("x", [1, 3, 5, 3])
+        b.output(b.node("Relu", [x]))
+        let model = try b.model()
+        try checkFolding(model, InputNormalization(mean: [1, 2, 3], scale: [4, 5, 6], encodingFrom: "RGB", encodingTo: "BGR",
+                                                   channelAxis: 3), axis: 3)
+        XCTAssertEqual(model.graph.nodes[0].attribute("axis")?.int, 3)
+        XCTAssertEqual(model.graph.nodes[1].input(1)?.initializer?.shape, [1, 1, 1, 3])
+    }
+
     func testIdentityAndAbsentOptionsChangeNothing() throws {
         let model = try convModel(input: [1, 3, 4, 4], weights: [2, 3, 3, 3], attributes: [])
         XCTAssertFalse(try NormalizationFolding().run(on: model, context: PassContext(opset: 17)))
