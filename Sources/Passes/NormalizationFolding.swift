@@ -23,13 +23,15 @@ import IR
 /// - when it pads and the means differ per channel: ONNX Pad has one scalar value, so the mean stays an explicit
 ///   `Sub(x, mean in raw order)` before the Conv (exactly what OpenVINO's preprocessing leaves) while reversal and
 ///   scale still fold into the weights.
-/// Otherwise explicit ops follow the input: Gather(indices [C−1…0], channel axis) for reversal, Sub(mean), then
+/// Otherwise (and always with `foldIntoConvolutions` false) explicit ops follow the input: Gather(indices [C−1…0], channel axis) for reversal, Sub(mean), then
 /// Div(scale) (Div, not Mul by 1/scale, to match the formula bit for bit), constants shaped [1, C, 1, 1]-style.
 /// Main graph only.
 public struct NormalizationFolding: Pass {
     public var name: String { "normalization-folding" }
+    /// When false (-O0) the preprocessing always becomes the explicit ops.
+    public var foldIntoConvolutions: Bool
 
-    public init() {}
+    public init(foldIntoConvolutions: Bool = true) { self.foldIntoConvolutions = foldIntoConvolutions }
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         guard !context.options.normalization.isEmpty else { return false }
@@ -47,11 +49,11 @@ public struct NormalizationFolding: Pass {
             }
             let uses = input.uses
             let paths = uses.map { convPath(from: $0, axis: plan.axis, plan: plan, rw: rw) }
-            if !paths.isEmpty, paths.allSatisfy({ $0 != nil }) {
+            if foldIntoConvolutions, !paths.isEmpty, paths.allSatisfy({ $0 != nil }) {
                 for path in paths.compactMap({ $0 }) { fold(plan, into: path.conv, at: path.value, rw: rw) }
             } else {
                 insertExplicitOps(plan, after: input, uses: uses, rw: rw)
-                context.warn("input '\(name)': preprocessing kept as explicit ops (the input does not feed only convolutions)")
+                if foldIntoConvolutions { context.warn("input '\(name)': preprocessing kept as explicit ops (the input does not feed only convolutions)") }
             }
             changed = true
         }

@@ -241,3 +241,28 @@ final class PreprocessingPipelineTests: XCTestCase {
         assertClose(try evaluate(model, [nhwc]), expected)
     }
 }
+
+/// Every -O level applies the user's preprocessing and layout (a silently ignored --mean would give a model that
+/// expects different input); -O0 keeps the preprocessing as explicit ops.
+final class RequestedPassesAtEveryLevelTests: XCTestCase {
+    func testEveryLevelTakesRawNHWCPixels() throws {
+        for level in 0...2 {
+            let b = ModelBuilder(seed: 8)
+            let x = b.input("x", [1, 3, 5, 4])
+            b.output(b.node("Conv", [x, b.random("w", [2, 3, 3, 3]), b.random("b", [2])], [ints("pads", [1, 1, 1, 1])]))
+            let model = try b.model()
+            var rng = SeededGenerator(seed: 3)
+            let raw = rng.tensor([1, 3, 5, 4], in: 0...255)
+            let mean: [Float] = [127.5], scale: [Float] = [58]
+            let expected = try evaluate(model, [NormalizationFoldingTests.normalize(raw, axis: 1, mean: mean, scale: scale, reverse: true)])
+            var options = PassOptions()
+            options.normalization = ["x": InputNormalization(mean: mean, scale: scale, encodingFrom: "BGR", encodingTo: "RGB")]
+            options.inputLayouts = ["x": "NHWC"]
+            var manager = PassManager(verifyEach: true)
+            try manager.run(Pipelines.level(level), on: model, context: PassContext(opset: 17, options: options))
+            let nhwc = try XCTUnwrap(transposedForTest(raw, perm: [0, 2, 3, 1]))
+            assertClose(try evaluate(model, [nhwc]), expected, "-O\(level)")
+            XCTAssertEqual(opCounts(model)["Gather"] != nil, level == 0, "-O\(level): explicit reversal only at -O0")
+        }
+    }
+}
