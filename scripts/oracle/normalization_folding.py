@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Oracle for folded input preprocessing (issue 4): for each image model of the corpus, compile with
-`mcc MODEL -target onnx -O2 --shape ... --mean ... --scale ... --encoding FROM:TO` using the MANIFEST's mean/std
+`mcc MODEL -target onnx -O2 --shape ... --mean ... --scale ... --encoding FROM:TO` (and the other levels given with
+--levels: -O0 keeps the preprocessing as explicit ops) using the MANIFEST's mean/std
 scaled to 0..255 pixels and a channel reversal, feed onnxruntime raw pixels in the reversed colour order, and
 match the reference outputs within |a-b| <= 1e-4*max(1,max|ref|) + 1e-3*|ref| (the corpus tolerance).
 
@@ -47,18 +48,19 @@ def main():
     ap.add_argument("--shared", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--only", nargs="*", help="model names to check")
+    ap.add_argument("--levels", nargs="+", default=["2"], help="optimization levels to check (-O<level> each)")
     args = ap.parse_args()
     corpus = os.path.join(args.shared, "corpus")
     manifest = json.load(open(os.path.join(corpus, "MANIFEST.json")))
     os.makedirs(args.work, exist_ok=True)
     passed = failed = 0
-    for entry in manifest["models"]:
+    runs = [(level, entry) for level in args.levels for entry in manifest["models"]
+            if not args.only or entry["name"] in args.only]
+    for level, entry in runs:
         name = entry["name"]
-        if args.only and name not in args.only:
-            continue
         reason = skip_reason(entry)
         if reason:
-            print(f"skip {name}: {reason}")
+            print(f"skip {name} (-O{level}): {reason}")
             continue
         p = entry["preprocessing"]
         inp = entry["inputs"][0]
@@ -73,8 +75,8 @@ def main():
         pixels = reference.astype(np.float64) * scale.reshape(shape) + mean.reshape(shape)
         raw = np.ascontiguousarray(np.flip(pixels, axis=axis)).astype(np.float32)
 
-        out_dir = os.path.join(args.work, f"{name}_O2_norm")
-        cmd = [args.mcc, os.path.join(corpus, entry["file"]), "-target", "onnx", "-O2", "-o", out_dir,
+        out_dir = os.path.join(args.work, f"{name}_O{level}_norm")
+        cmd = [args.mcc, os.path.join(corpus, entry["file"]), "-target", "onnx", f"-O{level}", "-o", out_dir,
                "--mean", ",".join(repr(float(v)) for v in mean), "--scale", ",".join(repr(float(v)) for v in scale),
                "--encoding", f"{source}:{target}"]
         if inp["dynamic_dims"]:
@@ -112,10 +114,10 @@ def main():
         label = f"{source}->{target}, mean {np.round(mean, 3).tolist()}, scale {np.round(scale, 3).tolist()}"
         if problems:
             failed += 1
-            print(f"FAIL {name} ({label}, {elapsed:.2f}s): " + "; ".join(problems))
+            print(f"FAIL {name} (-O{level}, {label}, {elapsed:.2f}s): " + "; ".join(problems))
         else:
             passed += 1
-            print(f"ok   {name} ({label}, {elapsed:.2f}s, nodes {nodes})")
+            print(f"ok   {name} (-O{level}, {label}, {elapsed:.2f}s, nodes {nodes})")
     print(f"oracle: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
