@@ -74,11 +74,12 @@ public struct ConvBiasFolding: Pass {
 
     private func foldPreceding(_ conv: Node, rw: GraphRewriter) -> Bool {
         guard let x = conv.input(0), let previous = x.producer, isONNX(previous), rw.isOnlyUse(x, by: conv),
-              previous.outputs.count == 1, var weights = rw.weights(of: conv) else { return false }
+              previous.outputs.count == 1, ["Pad", "Mul", "Div", "Add", "Sub"].contains(previous.opType),
+              let layout = rw.weightLayout(of: conv), var weights = rw.weights(of: conv) else { return false }
         if previous.opType == "Pad" { return foldScale(through: previous, into: conv, weights: &weights, rw: rw) }
         guard previous.inputs.count == 2 else { return false }
-        let channels = weights.inputChannels
-        let rank = weights.shape.count
+        let channels = layout.inputs
+        let rank = layout.shape.count
         for (dataIndex, constIndex) in [(0, 1), (1, 0)] {
             guard let u = previous.input(dataIndex), let c = rw.floatConstant(previous.input(constIndex)),
                   rw.constant(u) == nil, u.knownRank == rank || c.shape.count < rank,

@@ -136,11 +136,11 @@ public struct NormalizationFolding: Pass {
             index = out.uses[0].index
         }
         guard node.opType == "Conv", isONNX(node), index == 0, axis == 1 || plan.channels == 1, let x = node.input(0),
-              let weights = rw.weights(of: node), weights.inputChannels == plan.channels || plan.channels == 1 else { return nil }
-        if plan.reverse, case .conv(let group) = weights.kind, group != 1 { return nil }
+              let layout = rw.weightLayout(of: node), layout.inputs == plan.channels || plan.channels == 1 else { return nil }
+        if plan.reverse, case .conv(let group) = layout.kind, group != 1 { return nil }
         if node.input(2) != nil, rw.floatConstant(node.input(2)) == nil { return nil }
         // Padding must be known to decide between the exact forms.
-        guard resolvedPads(of: node, input: x, kernel: Array(weights.shape.dropFirst(2))) != nil else { return nil }
+        guard resolvedPads(of: node, input: x, kernel: Array(layout.shape.dropFirst(2))) != nil else { return nil }
         return (node, x)
     }
 

@@ -18,22 +18,30 @@ extension GraphRewriter {
         }
     }
 
-    /// Number of output channels of a linear layer whose weights are constant.
-    func outputChannels(of layer: Node) -> Int? { weights(of: layer)?.outputChannels }
-
-    /// The constant weights of a linear layer, with their channel mapping.
-    func weights(of layer: Node) -> LinearWeights? {
-        guard isONNX(layer), let w = floatConstant(layer.input(1)) else { return nil }
+    /// Kind, shape and channel counts of a linear layer's constant float weights, without converting their values.
+    func weightLayout(of layer: Node) -> (kind: LinearWeights.Kind, shape: [Int], inputs: Int, outputs: Int)? {
+        guard isONNX(layer), let w = constant(layer.input(1)), w.elementType == .float else { return nil }
+        let kind: LinearWeights.Kind
         switch layer.opType {
         case "Conv", "ConvTranspose":
-            guard let kind = LinearWeights.Kind.of(layer) else { return nil }
-            return LinearWeights(kind: kind, shape: w.shape, values: w.values)
-        case "Gemm":
-            return LinearWeights(kind: .gemm(transB: (layer.intAttribute("transB") ?? 0) != 0), shape: w.shape, values: w.values)
-        case "MatMul":
-            return LinearWeights(kind: .matMul, shape: w.shape, values: w.values)
+            guard let k = LinearWeights.Kind.of(layer) else { return nil }
+            kind = k
+        case "Gemm": kind = .gemm(transB: (layer.intAttribute("transB") ?? 0) != 0)
+        case "MatMul": kind = .matMul
         default: return nil
         }
+        guard LinearWeights.fits(kind: kind, shape: w.shape) else { return nil }
+        return (kind, w.shape, LinearWeights.inputChannels(kind: kind, shape: w.shape),
+                LinearWeights.outputChannels(kind: kind, shape: w.shape))
+    }
+
+    /// Number of output channels of a linear layer whose weights are constant.
+    func outputChannels(of layer: Node) -> Int? { weightLayout(of: layer)?.outputs }
+
+    /// The constant weights of a linear layer, with their channel mapping (values converted to double).
+    func weights(of layer: Node) -> LinearWeights? {
+        guard let layout = weightLayout(of: layer), let w = floatConstant(layer.input(1)) else { return nil }
+        return LinearWeights(kind: layout.kind, shape: layout.shape, values: w.values)
     }
 
     /// Rewrites `layer`'s parameters so its output becomes `scale·y + shift` per output channel (either may be nil).

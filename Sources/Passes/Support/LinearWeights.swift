@@ -23,24 +23,30 @@ struct LinearWeights {
 
     /// Nil when the shape does not fit the kind (wrong rank, channels not divisible by the group).
     init?(kind: Kind, shape: [Int], values: [Double]) {
+        guard Self.fits(kind: kind, shape: shape), values.count == shape.reduce(1, *) else { return nil }
         self.kind = kind
         self.shape = shape
         self.values = values
-        guard values.count == shape.reduce(1, *) else { return nil }
+    }
+
+    /// Whether a weight shape fits the layer kind.
+    static func fits(kind: Kind, shape: [Int]) -> Bool {
         switch kind {
         case .conv(let g), .convTranspose(let g):
-            guard shape.count >= 3, g >= 1, shape.allSatisfy({ $0 > 0 }) else { return nil }
-            if case .conv = kind, shape[0] % g != 0 { return nil }
-            if case .convTranspose = kind, shape[0] % g != 0 { return nil }
+            return shape.count >= 3 && g >= 1 && shape.allSatisfy { $0 > 0 } && shape[0] % g == 0
         case .gemm, .matMul:
-            guard shape.count == 2 else { return nil }
+            return shape.count == 2
         }
     }
 
     /// Elements per (row, column) pair of the first two axes: the kernel size for convolutions, 1 otherwise.
     private var kernelSize: Int { shape.count > 2 ? shape[2...].reduce(1, *) : 1 }
 
-    var outputChannels: Int {
+    var outputChannels: Int { Self.outputChannels(kind: kind, shape: shape) }
+    var inputChannels: Int { Self.inputChannels(kind: kind, shape: shape) }
+
+    /// Output channels for a shape that `fits` the kind.
+    static func outputChannels(kind: Kind, shape: [Int]) -> Int {
         switch kind {
         case .conv: shape[0]
         case .convTranspose(let g): shape[1] * g
@@ -49,7 +55,8 @@ struct LinearWeights {
         }
     }
 
-    var inputChannels: Int {
+    /// Input channels for a shape that `fits` the kind.
+    static func inputChannels(kind: Kind, shape: [Int]) -> Int {
         switch kind {
         case .conv(let g): shape[1] * g
         case .convTranspose: shape[0]
