@@ -9,6 +9,7 @@ import Interpreter
 /// reads outer constants folds into an initializer of the subgraph).
 ///
 /// Not folded:
+/// - weight decompression `Cast(float16 initializer, to: FLOAT)` (see `isWeightDecompression`);
 /// - nodes holding subgraphs (If/Loop/Scan: their bodies may read non-constant outer values), nodes outside the
 ///   default domain, random ops (each run must draw new numbers), string outputs;
 /// - nodes producing a graph output (a graph output that is an initializer is legal ONNX but trips some runtimes;
@@ -91,11 +92,21 @@ public struct ConstantFolding: Pass {
               !Self.nondeterministicOps.contains(node.opType),
               node.outputs.contains(where: { !$0.isAbsent }),
               !node.outputs.contains(where: { graphOutputs.contains(ObjectIdentifier($0)) }) else { return false }
+        if Self.isWeightDecompression(node) { return false }
         for input in node.inputs {
             guard let input, !input.isAbsent else { continue }
             guard input.initializer != nil, !overridable.contains(ObjectIdentifier(input)) else { return false }
         }
         return true
+    }
+
+    /// `Cast(float16 initializer, to: FLOAT)`: weights stored as float16 on purpose (FP16Casting, or an fp16
+    /// model), which the OpenVINO emitter maps to an f16 Const + Convert(decompression). Folding it would undo the
+    /// compression, so it stays.
+    static func isWeightDecompression(_ node: Node) -> Bool {
+        guard node.opType == "Cast", let source = node.input(0), let data = source.initializer, data.elementType == .float16,
+              let to = node.attribute("to"), case .int(let code) = to.value else { return false }
+        return code == Int64(ElementType.float.rawValue)
     }
 
     /// Checks the growth limit from the inferred output sizes (before evaluating) or from the results.
