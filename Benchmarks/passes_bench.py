@@ -37,6 +37,10 @@ def compile_model(mcc, path, level, shapes, out, verbose=False):
 def onnxsim_count(path, static_shapes, notes):
     if onnxsim is None:
         return "not installed"
+    # onnxsim prints tracebacks of the constant folds it skips to stderr (fd 2, from C++ and Python): silence them.
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     try:
         model = onnx.load(path)
         simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=static_shapes)
@@ -44,6 +48,11 @@ def onnxsim_count(path, static_shapes, notes):
     except Exception as e:  # onnxsim fails on some models; the reason goes below the table
         notes.append(f"onnxsim on {os.path.basename(path)}: {type(e).__name__}: {str(e).strip().splitlines()[0][:160]}")
         return "error"
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def main():
@@ -56,8 +65,8 @@ def main():
     manifest = json.load(open(os.path.join(corpus, "MANIFEST.json")))
     work = tempfile.mkdtemp(prefix="mcc-passes-bench-")
     print(f"mcc -O2 wall time: median of {args.repeats} runs of the process (import, shape inference, passes, export)\n")
-    print("| model | nodes in | mcc -O1 | mcc -O2 | onnxsim | -O2 wall ms | passes ms | passes share |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | nodes in | mcc -O1 | mcc -O2 | onnxsim | -O2 wall ms | passes ms | passes share | slowest pass |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     shares, notes = [], []
     for entry in manifest["models"]:
         name = entry["name"]
@@ -81,11 +90,13 @@ def main():
                 walls.append(wall)
                 passes.append(float(match.group(1)) if match else float("nan"))
             wall, pass_ms = statistics.median(walls), statistics.median(passes)
+            per_pass = [(float(ms), p) for p, ms in re.findall(r"mcc:   pass ([\w-]+): ([0-9.]+) ms", log)]
+            slowest = max(per_pass) if per_pass else (float("nan"), "?")
             share = pass_ms / wall
             shares.append(share)
-            row = f"{counts[1]} | {counts[2]} | {onnxsim_count(path, static, notes)} | {wall:.0f} | {pass_ms:.1f} | {100 * share:.1f}%"
+            row = f"{counts[1]} | {counts[2]} | {onnxsim_count(path, static, notes)} | {wall:.0f} | {pass_ms:.1f} | {100 * share:.1f}% | {slowest[1]} {slowest[0]:.1f} ms"
         except Exception as e:
-            row = f"error: {str(e)[:80]} | | | | |"
+            row = f"error: {str(e)[:80]} | | | | | | |"
         print(f"| {name} | {count_nodes(onnx.load(path).graph)} | {row} |", flush=True)
     for note in notes:
         print(f"\n{note}")

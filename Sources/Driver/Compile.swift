@@ -110,14 +110,18 @@ struct Compile: ParsableCommand {
         try clock.measure("passes (\(pipeline.name))") {
             try manager.run(pipeline, on: model, context: context)
         }
+        if verbose { printPassTimings(manager.timings, nodesBefore: nodesBefore, nodesAfter: model.graph.allNodes().count) }
         // Passes keep the model valid by contract; one verification guards the output (a compiler bug must not
         // write a broken model). Timed apart: it is not a pass.
         if !verifyEach && !pipeline.passes.isEmpty { try clock.measure("verify") { try Verifier.verify(model) } }
-        guard verbose, !manager.timings.isEmpty else { return }
-        // One line per pass name (a pipeline may run a pass several times), in first-run order.
+    }
+
+    /// One line per pass name (a pipeline may run a pass several times), in first-run order.
+    private func printPassTimings(_ timings: [PassManager.Timing], nodesBefore: Int, nodesAfter: Int) {
+        guard !timings.isEmpty else { return }
         var order: [String] = []
         var totals: [String: (runs: Int, ms: Double, changes: Int)] = [:]
-        for timing in manager.timings {
+        for timing in timings {
             if totals[timing.pass] == nil { order.append(timing.pass) }
             var entry = totals[timing.pass] ?? (0, 0, 0)
             entry.runs += 1
@@ -129,7 +133,7 @@ struct Compile: ParsableCommand {
             guard let entry = totals[pass] else { continue }
             printToStandardError("mcc:   pass \(pass): \(String(format: "%.1f", entry.ms)) ms (\(entry.runs) runs, \(entry.changes) changed)\n")
         }
-        printToStandardError("mcc:   nodes: \(nodesBefore) -> \(model.graph.allNodes().count)\n")
+        printToStandardError("mcc:   nodes: \(nodesBefore) -> \(nodesAfter)\n")
     }
 
     private func defaultOutputName(stem: String) -> String {
