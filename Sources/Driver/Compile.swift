@@ -26,11 +26,12 @@ struct Compile: ParsableCommand {
             help: ArgumentHelp("Fix an input's dims: NAME=d0,d1,... (repeatable).", valueName: "shape"))
     var shapes: [String] = []
 
-    @Option(name: .customLong("mean"), parsing: .singleValue,
+    // Means may be negative ("--mean -1,0,1"): take the next argument even though it starts with a dash.
+    @Option(name: .customLong("mean"), parsing: .unconditionalSingleValue,
             help: ArgumentHelp("Fold input normalization: NAME=v0,v1,v2 or v (every image input); y = (x - mean) / scale.", valueName: "mean"))
     var means: [String] = []
 
-    @Option(name: .customLong("scale"), parsing: .singleValue,
+    @Option(name: .customLong("scale"), parsing: .unconditionalSingleValue,
             help: ArgumentHelp("Scale values, as --mean (non-zero).", valueName: "scale"))
     var scales: [String] = []
 
