@@ -28,17 +28,20 @@ struct Compile: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Report each stage and its time.") var verbose = false
 
+    @OptionGroup(title: "rvc2 options") var rvc2: RVC2Options
+
     func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
         }
         let overrides = try shapes.map(ShapeOverride.init(parsing:))
-        guard target == .onnx else {
-            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx)")
+        guard target == .onnx || target == .rvc2 else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2)")
         }
-        guard optimizationLevel == 0 else {
-            throw MCCError.unsupported("-O\(optimizationLevel) is not available in this version of mcc (available: -O0)")
+        if target != .rvc2, rvc2.anyGiven {
+            throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
         }
+        let rvc2Settings = target == .rvc2 ? try rvc2.validated() : nil
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
         var clock = StageClock(verbose: verbose)
@@ -56,11 +59,28 @@ struct Compile: ParsableCommand {
             forgetInferredTypesInsideSubgraphs(loaded.graph)
             try Verifier.verify(loaded)
         }
-        try clock.measure("export") {
-            try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+        let pipeline = Pipelines.level(optimizationLevel)
+        let context = PassContext(opset: loaded.defaultOpset)
+        context.options.castToFP16 = target == .rvc2 && !rvc2.noFP16
+        var passManager = PassManager()
+        _ = try clock.measure("passes -O\(optimizationLevel)") { try passManager.run(pipeline, on: loaded, context: context) }
+        for warning in context.warnings { printWarning(warning) }
+
+        var produced: [String]
+        if let rvc2Settings {
+            let rvc2Target = RVC2Target(
+                options: rvc2, toolchain: rvc2Settings.toolchain, shaves: rvc2Settings.shaves,
+                optimizationLevel: optimizationLevel,
+                pipelineCastsToFP16: pipeline.passes.contains { $0.name.lowercased().contains("fp16") })
+            produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
+        } else {
+            try clock.measure("export") {
+                try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+            }
+            produced = ["\(stem).onnx"]
         }
         try output.commit()
-        print(output.destination.appendingPathComponent("\(stem).onnx").path)
+        for file in produced { print(output.destination.appendingPathComponent(file).path) }
     }
 
     private func defaultOutputName(stem: String) -> String {
