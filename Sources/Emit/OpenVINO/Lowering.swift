@@ -196,6 +196,15 @@ final class Lowering {
         return reshape(port, to: shape, name: "\(value.name)/reshape")
     }
 
+    /// Makes output 0 of `node` the constant `tensor` (materialized as a Const where it is used).
+    func bindConstant(_ node: Node, _ tensor: Tensor) throws {
+        guard let output = node.outputs.first else { return }
+        if let declared = output.shape?.staticSizes, declared != tensor.shape {
+            throw MCCError.failure("\(node.label): computed shape \(tensor.shape) differs from inferred \(declared)")
+        }
+        constants[ObjectIdentifier(output)] = tensor
+    }
+
     func isConstant(_ value: Value) -> Bool {
         constants[ObjectIdentifier(value)] != nil || compressedConstants[ObjectIdentifier(value)] != nil
     }

@@ -55,6 +55,50 @@ extension Lowering {
                        data: [("block_size", String(node.attribute("blocksize")?.int ?? 1)), ("mode", "blocks_first")],
                        inputs: [try l.input(node, 0)])
         }
+        // Shape computations on static shapes are constants (what -O1's folding would make of them).
+        table["Shape"] = { node, l in
+            let dims = try l.shape(node.input(0), of: node).map(Int64.init)
+            let rank = Int64(dims.count)
+            func clamp(_ v: Int64) -> Int { Int(min(max(v < 0 ? v + rank : v, 0), rank)) }
+            let start = clamp(node.attribute("start")?.int ?? 0), end = clamp(node.attribute("end")?.int ?? rank)
+            let slice = start < end ? Array(dims[start..<end]) : []
+            try l.bindConstant(node, Tensor(int64s: slice, shape: [slice.count]))
+        }
+        table["Size"] = { node, l in
+            try l.bindConstant(node, Tensor(int64s: [Int64(try l.shape(node.input(0), of: node).reduce(1, *))], shape: []))
+        }
+        table["ConstantOfShape"] = { node, l in
+            let type = try l.outputType(node)
+            let fill = node.attribute("value")?.tensor?.floatValues().first ?? 0
+            let count = type.dims.reduce(1, *)
+            guard type.elementType == .float || type.elementType == .int64 else {
+                throw MCCError.unsupported("\(node.label): ConstantOfShape of \(type.elementType)")
+            }
+            let tensor = type.elementType == .float
+                ? Tensor(floats: Array(repeating: fill, count: count), shape: type.dims)
+                : Tensor(int64s: Array(repeating: Int64(fill), count: count), shape: type.dims)
+            try l.bindConstant(node, tensor)
+        }
+        table["Range"] = { node, l in
+            let start = try l.constantFloats(node, 0, what: "start").first ?? 0
+            let limit = try l.constantFloats(node, 1, what: "limit").first ?? 0
+            let delta = try l.constantFloats(node, 2, what: "delta").first ?? 1
+            let type = try l.outputType(node)
+            let count = type.dims.first ?? 0
+            guard delta != 0, count == max(Int((Double(limit - start) / Double(delta)).rounded(.up)), 0) else {
+                throw MCCError.failure("\(node.label): Range size does not match its inferred shape")
+            }
+            if type.elementType == .float {
+                try l.bindConstant(node, Tensor(floats: (0..<count).map { start + Float($0) * delta }, shape: [count]))
+            } else {
+                let s = try l.constantInts(node, 0, what: "start").first ?? 0
+                let d = try l.constantInts(node, 2, what: "delta").first ?? 1
+                let values = (0..<Int64(count)).map { s + $0 * d }
+                try l.bindConstant(node, type.elementType == .int32
+                    ? Tensor(.int32, shape: [count], values: values.map { Int32(truncatingIfNeeded: $0) })
+                    : Tensor(int64s: values, shape: [count]))
+            }
+        }
         return table
     }()
 
