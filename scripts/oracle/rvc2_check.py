@@ -57,7 +57,7 @@ def main() -> int:
     manifest = {m["name"]: m for m in json.loads((shared / "corpus" / "MANIFEST.json").read_text())["models"]}
     py = sys.executable
     ov2022 = Path(args.ov_legacy_bin) / "ov2022_tool"
-    compile_tool = tools / "ov_legacy" / "compile_tool"   # wrapper: runs the built stand-in from $OV_LEGACY_BIN
+    compile_tool = Path(args.ov_legacy_bin) / "compile_tool"   # built by shared/tools/ov_legacy/build.sh
 
     missing = []
     try:
