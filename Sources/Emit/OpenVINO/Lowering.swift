@@ -140,11 +140,12 @@ final class Lowering {
     /// `Cast(to=FLOAT)` of an f16 constant is the FP16 pass's marker for "keep these weights in f16": it becomes an
     /// f16 Const + decompression Convert where it is used (openvino-ir.md §3).
     private func findDecompressionCasts() {
+        let floatCode = Int64(ElementType.float.rawValue)
         for node in model.graph.nodes where node.opType == "Cast" {
-            guard node.attribute("to")?.int == Int64(ElementType.float.rawValue),
-                  let input = node.input(0), let tensor = constants[ObjectIdentifier(input)],
-                  tensor.elementType == .float16, let output = node.outputs.first,
-                  !graphOutputs.contains(ObjectIdentifier(output)) else { continue }
+            guard let to = node.attribute("to"), let code = to.int, code == floatCode else { continue }
+            guard let input = node.input(0), let output = node.outputs.first else { continue }
+            guard let tensor = constants[ObjectIdentifier(input)], tensor.elementType == .float16 else { continue }
+            if graphOutputs.contains(ObjectIdentifier(output)) { continue }
             compressedConstants[ObjectIdentifier(output)] = tensor
             absorbed.insert(ObjectIdentifier(node))
         }
