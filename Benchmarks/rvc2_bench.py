@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 """-target rvc2 front end: `mcc MODEL -target rvc2 -O2` (IR only: no compile_tool on PATH) vs OpenVINO's own converter
 `ovc MODEL --compress_to_fp16=True` with telemetry declined (as ../shared/tools/time_ovc.py times it), on every corpus
-model, in one run. Each command runs under /usr/bin/time -v; wall = median of --runs, peak RSS = max over runs.
+model, in one run. Wall = median of --runs (perf_counter around the child process), peak RSS = the child's
+ru_maxrss from wait4, max over runs.
 Goal (issue 5): mcc >= 20x faster, and mcc peak RSS <= 1.2 x ONNX size + 30 MB. Prints a markdown table."""
-import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 
 def timed(cmd, env):
-    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env)
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", r.stderr)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)
-    if r.returncode != 0 or not wall or not rss:
-        lines = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith("\t")]
-        return None, None, (lines[-1] if lines else f"exit {r.returncode}")
-    seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
-    return seconds, int(rss.group(1)) / 1024.0, None
+    """Wall seconds (perf_counter around the child) and the child's own peak RSS in MB (wait4), or an error line."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        lines = [l for l in err.decode(errors="replace").splitlines() if l.strip()]
+        return None, None, (lines[-1] if lines else f"exit {code}")
+    return seconds, usage.ru_maxrss / 1024.0, None
 
 
 def main():

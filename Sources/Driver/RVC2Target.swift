@@ -66,7 +66,10 @@ struct RVC2Target {
         try clock.measure("write outputs") {
             try output.write(ir.xml, to: xmlName)
             try output.write(ir.weights, to: binName)
-            try ONNXWriter.write(model, to: output.stagedPath("intermediate_outputs/\(stem).onnx"))
+            // Weights as external data (<stem>.onnx.data) are written straight from the loaded tensors, without
+            // packing a second in-memory copy of the model (peak RSS budget: 1.2 × ONNX + 30 MB).
+            try ONNXWriter.write(model, to: output.stagedPath("intermediate_outputs/\(stem).onnx"),
+                                 options: ONNXWriter.Options(externalData: .always))
         }
         var commands: [String: [String]] = ["mcc": ["mcc"] + Invocation.arguments]
         var info: [String: Any] = [

@@ -10,6 +10,8 @@
      → ov_check.py on that IR too (opset <= 7), then the blob that the real 2021.4 MYRIAD compiler produced is read
        with DepthAI (blob_info.py): input/output names equal the ONNX names, inputs are U8, 8 shaves / 8 slices.
 
+  3. once, on mtcnn_pnet: --superblob → DepthAI's SuperBlob reader rebuilds the 1-, 8- and 16-shave blobs.
+
 Each numbered item per model is one check. Prerequisites missing (openvino, depthai, the ov_legacy tools) make the
 checks that need them FAIL with the reason (never a silent pass). Ends with `oracle: N passed, M failed`.
 usage: rvc2_check.py --mcc BIN --shared DIR --work DIR [--models a,b] [--ov-legacy-bin DIR]
@@ -29,6 +31,18 @@ VISION = ["ppocrv4_det", "ppocrv4_rec", "ppocr_mobile_v2_cls", "rapid_orientatio
           "yolov8n_nudenet_320", "mtcnn_pnet", "mtcnn_onet"]
 
 
+SUPERBLOB_PROBE = r"""
+import json, sys
+import depthai as dai
+sb = dai.OpenVINO.SuperBlob(sys.argv[1])
+res = []
+for k in (1, 8, 16):
+    b = sb.getBlobWithNumShaves(k)
+    res.append({"shaves": int(b.numShaves), "slices": int(b.numSlices), "outputs": list(b.networkOutputs.keys())})
+print(json.dumps(res))
+"""
+
+
 def run(cmd, **kw):
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -46,6 +60,7 @@ def main() -> int:
     ap.add_argument("--shared", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--models", default=",".join(VISION))
+    ap.add_argument("--superblob-model", default="mtcnn_pnet", help="model for the superblob check ('' to skip)")
     ap.add_argument("--ov-legacy-bin", default=os.environ.get("OV_LEGACY_BIN", "/tmp/ov_legacy/bin"))
     args = ap.parse_args()
 
@@ -145,6 +160,36 @@ def main() -> int:
                       f"outputs {[(t['name'], t['shape']) for t in b['outputs']]}")
         verdict(not problems, f"{name} IR v10 (ov_check) → MYRIAD blob (names, U8, shaves)",
                 "; ".join(problems) if problems else detail)
+
+    # 3. --superblob on one small model: DepthAI's SuperBlob reader applies our bsdiff patches and gets blobs with
+    #    the requested shave counts and the ONNX names.
+    name = args.superblob_model
+    if name:
+        label = f"{name} --superblob → DepthAI SuperBlob (1, 8, 16 shaves)"
+        if missing:
+            verdict(False, label, "prerequisites missing: " + "; ".join(missing))
+        else:
+            entry = manifest[name]
+            shapes = []
+            for inp in entry["inputs"]:
+                shapes += ["--shape", f"{inp['name']}=" + ",".join(str(d) for d in inp["static_shape"])]
+            out = work / name / "superblob"
+            proc, secs = run([args.mcc, str(shared / "corpus" / entry["file"]), "-target", "rvc2", "-O2", *shapes,
+                              "--tool-version", "2021.4", "--superblob", "--compile-tool", str(compile_tool),
+                              "-o", str(out)])
+            sb = out / f"{name}.superblob"
+            if proc.returncode != 0 or not sb.exists():
+                verdict(False, label, f"exit {proc.returncode}: {tail(proc.stderr)}")
+            else:
+                probe = run([py, "-c", SUPERBLOB_PROBE, str(sb)], env={**os.environ, "DEPTHAI_LEVEL": "error"})[0]
+                try:
+                    got = json.loads(probe.stdout)
+                except json.JSONDecodeError:
+                    got = None
+                want_out = sorted(o["name"] for o in entry["outputs"])
+                ok = bool(got) and all(g["shaves"] == k and sorted(g["outputs"]) == want_out for k, g in zip((1, 8, 16), got))
+                verdict(ok, label, f"(mcc {secs:.0f} s) {sb.stat().st_size} bytes: {got}" if ok
+                        else tail(probe.stdout + probe.stderr))
 
     print(f"oracle: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

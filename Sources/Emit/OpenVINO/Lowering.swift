@@ -46,6 +46,13 @@ final class Lowering {
         self.opset = model.defaultOpset
         graphOutputs = Set(model.graph.outputs.map(ObjectIdentifier.init))
         builder.reservedNames = Set(model.graph.outputs.map(\.name))
+        // Room for every weight up front: growing the buffer would copy it (and fault in fresh pages) repeatedly.
+        // Pages of the unused part (half of it when weights are compressed) are never touched.
+        var weightBytes = model.graph.initializers.reduce(0) { $0 + ($1.initializer?.byteCount ?? 0) }
+        for node in model.graph.nodes where node.opType == "Constant" {
+            if let tensor = node.attributes.first?.tensor { weightBytes += tensor.byteCount }
+        }
+        weights = WeightsFile(reservingCapacity: weightBytes + 65536)
     }
 
     /// All op families' lowerings.
