@@ -24,13 +24,21 @@ public enum Pipelines {
         }
     }
 
-    /// Passes of -O1, in order.
-    static var simplify: [any Pass] {
-        []
+    /// Names of every pass any pipeline runs, sorted (for `--print-after` validation and help).
+    public static var passNames: [String] {
+        Array(Set((simplify + optimize).map(\.name))).sorted()
+    }
+
+    /// Passes of -O1, in order: shape queries become constants, constants fold (with those shapes), pass-through
+    /// nodes and shape/transpose chains collapse (which can leave new identities and duplicates for the next round),
+    /// duplicates merge, and the cleanup passes drop whatever lost its last reader.
+    public static var simplify: [any Pass] {
+        [ShapeFolding(), ConstantFolding(), IdentityElimination(), ReshapeChains(), CommonSubexpressionElimination(),
+         DeadCodeElimination(), UnusedInitializerRemoval()]
     }
 
     /// Passes -O2 adds, in order.
-    static var optimize: [any Pass] {
+    public static var optimize: [any Pass] {
         []
     }
 }
