@@ -225,3 +225,26 @@ extension Tensor {
         return Tensor(.float16, shape: shape, values: values)
     }
 }
+
+/// The emitter's own f32 → f16 rounding must agree bit for bit with Swift's `Float16(_:)` (round to nearest even),
+/// including subnormals, ties, overflow to inf and NaN.
+final class HalfPrecisionTests: XCTestCase {
+    func testMatchesFloat16InitializerOnASweepOfBitPatterns() {
+        var mismatches = 0
+        var pattern: UInt32 = 0
+        while true {
+            let f = Float(bitPattern: pattern)
+            let expected = Float16(f).bitPattern
+            let got = HalfPrecision.bits(of: f)
+            if f.isNaN ? (got & 0x7C00 != 0x7C00 || got & 0x3FF == 0) : got != expected { mismatches += 1 }
+            let (next, overflow) = pattern.addingReportingOverflow(997)
+            if overflow { break }
+            pattern = next
+        }
+        XCTAssertEqual(mismatches, 0)
+        // Exact ties around the subnormal/normal boundary and the largest finite value.
+        for f: Float in [65504, 65519.99, 65520, 6.1035156e-05, 5.9604645e-08, 2.9802322e-08, 2.9802326e-08, -0.0, 1.0009766] {
+            XCTAssertEqual(HalfPrecision.bits(of: f), Float16(f).bitPattern, "\(f)")
+        }
+    }
+}

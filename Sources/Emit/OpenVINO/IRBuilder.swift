@@ -156,82 +156,124 @@ final class IRBuilder {
         return name
     }
 
-    /// The `.xml` document. `rtInfo` goes into the model-level `<rt_info>` as `<key value="..."/>`.
+    /// The `.xml` document. `rtInfo` goes into the model-level `<rt_info>` as `<key value="..."/>`. Written as
+    /// bytes (no string interpolation): for large models this is the emitter's hottest loop.
     func xml(netName: String, irVersion: Int, rtInfo: [(String, String)]) -> Data {
-        var out = "<?xml version=\"1.0\"?>\n"
-        out += "<net name=\"\(escape(netName))\" version=\"\(irVersion)\">\n"
-        out += "\t<layers>\n"
+        var out = XMLBytes(capacity: layers.count * 600 + edges.count * 80 + 1024)
+        out.raw("<?xml version=\"1.0\"?>\n<net name=\""); out.escaped(netName)
+        out.raw("\" version=\""); out.int(irVersion); out.raw("\">\n\t<layers>\n")
         for layer in layers {
-            out += "\t\t<layer id=\"\(layer.id)\" name=\"\(escape(layer.name))\" type=\"\(layer.type)\" version=\"\(layer.version)\">\n"
+            out.raw("\t\t<layer id=\""); out.int(layer.id)
+            out.raw("\" name=\""); out.escaped(layer.name)
+            out.raw("\" type=\""); out.escaped(layer.type)
+            out.raw("\" version=\""); out.escaped(layer.version); out.raw("\">\n")
             if !layer.data.isEmpty {
-                out += "\t\t\t<data"
-                for (key, value) in layer.data { out += " \(key)=\"\(escape(value))\"" }
-                out += " />\n"
+                out.raw("\t\t\t<data")
+                for (key, value) in layer.data {
+                    out.raw(" "); out.text(key); out.raw("=\""); out.escaped(value); out.raw("\"")
+                }
+                out.raw(" />\n")
             }
             if !layer.rtInfo.isEmpty {
-                out += "\t\t\t<rt_info>\n"
-                for attribute in layer.rtInfo { out += "\t\t\t\t<attribute name=\"\(attribute)\" version=\"0\" />\n" }
-                out += "\t\t\t</rt_info>\n"
+                out.raw("\t\t\t<rt_info>\n")
+                for attribute in layer.rtInfo {
+                    out.raw("\t\t\t\t<attribute name=\""); out.escaped(attribute); out.raw("\" version=\"0\" />\n")
+                }
+                out.raw("\t\t\t</rt_info>\n")
             }
             if !layer.inputs.isEmpty {
-                out += "\t\t\t<input>\n"
+                out.raw("\t\t\t<input>\n")
                 for (i, port) in layer.inputs.enumerated() { writePort(&out, id: i, port, names: []) }
-                out += "\t\t\t</input>\n"
+                out.raw("\t\t\t</input>\n")
             }
             if !layer.outputs.isEmpty {
-                out += "\t\t\t<output>\n"
+                out.raw("\t\t\t<output>\n")
                 for (i, port) in layer.outputs.enumerated() {
                     writePort(&out, id: layer.inputs.count + i, port, names: layer.outputNames[i])
                 }
-                out += "\t\t\t</output>\n"
+                out.raw("\t\t\t</output>\n")
             }
-            out += "\t\t</layer>\n"
+            out.raw("\t\t</layer>\n")
         }
-        out += "\t</layers>\n\t<edges>\n"
+        out.raw("\t</layers>\n\t<edges>\n")
         for edge in edges {
-            out += "\t\t<edge from-layer=\"\(edge.from.layer)\" from-port=\"\(edge.from.port)\" to-layer=\"\(edge.toLayer)\" to-port=\"\(edge.toPort)\" />\n"
+            out.raw("\t\t<edge from-layer=\""); out.int(edge.from.layer)
+            out.raw("\" from-port=\""); out.int(edge.from.port)
+            out.raw("\" to-layer=\""); out.int(edge.toLayer)
+            out.raw("\" to-port=\""); out.int(edge.toPort); out.raw("\" />\n")
         }
-        out += "\t</edges>\n"
+        out.raw("\t</edges>\n")
         if !rtInfo.isEmpty {
-            out += "\t<rt_info>\n"
-            for (key, value) in rtInfo { out += "\t\t<\(key) value=\"\(escape(value))\" />\n" }
-            out += "\t</rt_info>\n"
+            out.raw("\t<rt_info>\n")
+            for (key, value) in rtInfo {
+                out.raw("\t\t<"); out.escaped(key); out.raw(" value=\""); out.escaped(value); out.raw("\" />\n")
+            }
+            out.raw("\t</rt_info>\n")
         }
-        out += "</net>\n"
-        return Data(out.utf8)
+        out.raw("</net>\n")
+        return Data(out.bytes)
     }
 
-    private func writePort(_ out: inout String, id: Int, _ type: IRTensorType, names: [String]) {
-        var line = "\t\t\t\t<port id=\"\(id)\" precision=\"\(type.precision)\""
+    private func writePort(_ out: inout XMLBytes, id: Int, _ type: IRTensorType, names: [String]) {
+        out.raw("\t\t\t\t<port id=\""); out.int(id); out.raw("\" precision=\""); out.text(type.precision); out.raw("\"")
         if !names.isEmpty {
             // Sorted, comma-joined; a comma inside a name is escaped as "\," (openvino-ir.md §1.3).
             let joined = names.sorted().map { $0.replacingOccurrences(of: ",", with: "\\,") }.joined(separator: ",")
-            line += " names=\"\(escape(joined))\""
+            out.raw(" names=\""); out.escaped(joined); out.raw("\"")
         }
         if type.dims.isEmpty {
-            out += line + " />\n"
+            out.raw(" />\n")
             return
         }
-        out += line + ">\n"
-        for d in type.dims { out += "\t\t\t\t\t<dim>\(d)</dim>\n" }
-        out += "\t\t\t\t</port>\n"
+        out.raw(">\n")
+        for d in type.dims { out.raw("\t\t\t\t\t<dim>"); out.int(d); out.raw("</dim>\n") }
+        out.raw("\t\t\t\t</port>\n")
+    }
+}
+
+/// UTF-8 output buffer with XML attribute escaping.
+struct XMLBytes {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    private func escape(_ s: String) -> String {
-        guard s.contains(where: { "&<>\"'".contains($0) || $0.asciiValue.map { $0 < 0x20 } == true }) else { return s }
-        var r = ""
-        for c in s.unicodeScalars {
+    mutating func text(_ s: String) { bytes.append(contentsOf: s.utf8) }
+
+    mutating func int(_ value: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var v = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            for i in stride(from: n - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
+        }
+    }
+
+    /// Attribute text: & < > " ' and control characters escaped.
+    mutating func escaped(_ s: String) {
+        for c in s.utf8 {
             switch c {
-            case "&": r += "&amp;"
-            case "<": r += "&lt;"
-            case ">": r += "&gt;"
-            case "\"": r += "&quot;"
-            case "'": r += "&apos;"
-            default:
-                if c.value < 0x20 { r += "&#\(c.value);" } else { r.unicodeScalars.append(c) }
+            case UInt8(ascii: "&"): raw("&amp;")
+            case UInt8(ascii: "<"): raw("&lt;")
+            case UInt8(ascii: ">"): raw("&gt;")
+            case UInt8(ascii: "\""): raw("&quot;")
+            case UInt8(ascii: "'"): raw("&apos;")
+            case 0..<0x20:
+                raw("&#"); int(Int(c)); raw(";")
+            default: bytes.append(c)
             }
         }
-        return r
     }
 }
 

@@ -385,12 +385,12 @@ final class Lowering {
     static func toFloat16(_ tensor: Tensor) -> Tensor? {
         let n = tensor.elementCount
         var half = Tensor(zeros: .float16, shape: tensor.shape)
-        let out = half.storage.mutableBaseAddress.assumingMemoryBound(to: Float16.self)
+        let out = half.storage.mutableBaseAddress.assumingMemoryBound(to: UInt16.self)
         let fits = tensor.withUnsafeBufferPointer(as: Float.self) { src -> Bool in
             for i in 0..<n {
                 let v = src[i]
                 if v.isFinite && abs(v) > 65504 { return false }
-                out[i] = Float16(v)
+                out[i] = HalfPrecision.bits(of: v)
             }
             return true
         }
