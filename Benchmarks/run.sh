@@ -13,3 +13,7 @@ echo "## Model load (ONNXReader.load vs onnx.load)"
 echo
 echo "## Interpreter latency (mcc reference interpreter vs onnxruntime)"
 "$venv/bin/python" interpreter_bench.py --bench .build/release/mcc-bench --shared "$shared"
+echo
+echo "## -target rvc2 front end (mcc -O2, IR only) vs ovc --compress_to_fp16=True (telemetry off)"
+(cd .. && swift build -c release --product mcc 2>&1 | grep -E "error|complete")
+"$venv/bin/python" rvc2_bench.py --mcc ../.build/release/mcc --shared "$shared"
