@@ -54,6 +54,8 @@ struct Compile: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Report each stage and pass and its time.") var verbose = false
 
+    @OptionGroup(title: "rvc2 options") var rvc2: RVC2Options
+
     func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
@@ -64,9 +66,13 @@ struct Compile: ParsableCommand {
         for name in printAfter where name != "*" && !knownPasses.contains(name) {
             throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
         }
-        guard target == .onnx else {
-            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx)")
+        guard target == .onnx || target == .rvc2 else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2)")
         }
+        if target != .rvc2, rvc2.anyGiven {
+            throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
+        }
+        let rvc2Settings = target == .rvc2 ? try rvc2.validated() : nil
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
         var clock = StageClock(verbose: verbose)
@@ -83,19 +89,32 @@ struct Compile: ParsableCommand {
             InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
             try Verifier.verify(loaded)
         }
-        let options = try preprocessing.resolve(against: loaded.graph)
+        var options = try preprocessing.resolve(against: loaded.graph)
+        // rvc2 runs in FP16: the FP16 pass (where the pipeline has one) stores weights as f16 + Cast.
+        options.castToFP16 = target == .rvc2 && !rvc2.noFP16
         try runPasses(on: loaded, options: options, clock: &clock)
         forgetInferredTypesInsideSubgraphs(loaded.graph)
         if dumpIR { printToStandardError(IRPrinter().print(loaded)) }
-        try clock.measure("export") {
-            try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+        var produced: [String]
+        if let rvc2Settings {
+            let pipeline = Pipelines.level(optimizationLevel)
+            let rvc2Target = RVC2Target(
+                options: rvc2, toolchain: rvc2Settings.toolchain, shaves: rvc2Settings.shaves,
+                optimizationLevel: optimizationLevel,
+                pipelineCastsToFP16: pipeline.passes.contains { $0.name == "fp16-casting" })
+            produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
+        } else {
+            try clock.measure("export") {
+                try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+            }
+            produced = ["\(stem).onnx"]
         }
         try output.commit()
         if verbose {
             let total = clock.timings.reduce(0) { $0 + $1.1 }
             printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
         }
-        print(output.destination.appendingPathComponent("\(stem).onnx").path)
+        for file in produced { print(output.destination.appendingPathComponent(file).path) }
     }
 
     /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.
