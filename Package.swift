@@ -53,7 +53,8 @@ let package = Package(
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
-        .testTarget(name: "PassesTests", dependencies: ["IR", "Interpreter", "Passes", "TestSupport"]),
+        .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
+        .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
         .testTarget(name: "QuantTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Quant", "Emit", "TestSupport"]),
     ]

@@ -26,7 +26,35 @@ struct Compile: ParsableCommand {
             help: ArgumentHelp("Fix an input's dims: NAME=d0,d1,... (repeatable).", valueName: "shape"))
     var shapes: [String] = []
 
-    @Flag(name: .shortAndLong, help: "Report each stage and its time.") var verbose = false
+    // Means may be negative ("--mean -1,0,1"): take the next argument even though it starts with a dash.
+    @Option(name: .customLong("mean"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Fold input normalization: NAME=v0,v1,v2 or v (every image input); y = (x - mean) / scale.", valueName: "mean"))
+    var means: [String] = []
+
+    @Option(name: .customLong("scale"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Scale values, as --mean (non-zero).", valueName: "scale"))
+    var scales: [String] = []
+
+    @Option(name: .customLong("encoding"), parsing: .singleValue,
+            help: ArgumentHelp("Colour encoding FROM:TO (model's, fed), e.g. RGB:BGR; NAME=FROM:TO for one input.", valueName: "encoding"))
+    var encodings: [String] = []
+
+    @Option(name: .customLong("layout"), parsing: .singleValue,
+            help: ArgumentHelp("Layout the compiled model is fed: NCHW or NHWC (NAME=NHWC for one input).", valueName: "layout"))
+    var layouts: [String] = []
+
+    @Flag(name: .customLong("verify-each"), help: "Run the IR verifier after every pass that changed the model.")
+    var verifyEach = false
+
+    @Option(name: .customLong("print-after"), parsing: .singleValue,
+            help: ArgumentHelp("Print the IR to stderr after pass PASS ('*' for every pass; repeatable).", valueName: "pass"))
+    var printAfter: [String] = []
+
+    @Flag(name: .customLong("dump-ir"), help: "Print the final IR to stderr.") var dumpIR = false
+
+    @Flag(name: .shortAndLong, help: "Report each stage and pass and its time.") var verbose = false
+
+    @OptionGroup(title: "rvc2 options") var rvc2: RVC2Options
 
     @OptionGroup(title: "rvc4 target") var rvc4: RVC4Options
 
@@ -35,12 +63,18 @@ struct Compile: ParsableCommand {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
         }
         let overrides = try shapes.map(ShapeOverride.init(parsing:))
-        guard target == .onnx || target == .rvc4 else {
-            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc4)")
+        let preprocessing = try PreprocessingOptions(mean: means, scale: scales, encoding: encodings, layout: layouts)
+        let knownPasses = Pipelines.passNames
+        for name in printAfter where name != "*" && !knownPasses.contains(name) {
+            throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
         }
-        guard optimizationLevel == 0 else {
-            throw MCCError.unsupported("-O\(optimizationLevel) is not available in this version of mcc (available: -O0)")
+        guard target == .onnx || target == .rvc2 || target == .rvc4 else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2, rvc4)")
         }
+        if target != .rvc2, rvc2.anyGiven {
+            throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
+        }
+        let rvc2Settings = target == .rvc2 ? try rvc2.validated() : nil
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
         var clock = StageClock(verbose: verbose)
@@ -55,22 +89,77 @@ struct Compile: ParsableCommand {
                 }
             }
             InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
-            forgetInferredTypesInsideSubgraphs(loaded.graph)
             try Verifier.verify(loaded)
         }
-        if target == .rvc4 {
-            try clock.measure("rvc4") {
-                try RVC4Target(options: rvc4, verbose: verbose).emit(loaded, stem: stem, output: output, passOptions: PassOptions())
+        var options = try preprocessing.resolve(against: loaded.graph)
+        // rvc2 runs in FP16: the FP16 pass (where the pipeline has one) stores weights as f16 + Cast.
+        options.castToFP16 = target == .rvc2 && !rvc2.noFP16
+        try runPasses(on: loaded, options: options, clock: &clock)
+        forgetInferredTypesInsideSubgraphs(loaded.graph)
+        if dumpIR { printToStandardError(IRPrinter().print(loaded)) }
+        var produced: [String]
+        if let rvc2Settings {
+            let pipeline = Pipelines.level(optimizationLevel)
+            let rvc2Target = RVC2Target(
+                options: rvc2, toolchain: rvc2Settings.toolchain, shaves: rvc2Settings.shaves,
+                optimizationLevel: optimizationLevel,
+                pipelineCastsToFP16: pipeline.passes.contains { $0.name == "fp16-casting" })
+            produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
+        } else if target == .rvc4 {
+            produced = try clock.measure("rvc4") {
+                try RVC4Target(options: rvc4, verbose: verbose).emit(loaded, stem: stem, output: output, passOptions: options)
             }
-            try output.commit()
-            print(output.destination.path)
-            return
-        }
-        try clock.measure("export") {
-            try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+        } else {
+            try clock.measure("export") {
+                try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+            }
+            produced = ["\(stem).onnx"]
         }
         try output.commit()
-        print(output.destination.appendingPathComponent("\(stem).onnx").path)
+        if verbose {
+            let total = clock.timings.reduce(0) { $0 + $1.1 }
+            printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
+        }
+        for file in produced { print(output.destination.appendingPathComponent(file).path) }
+    }
+
+    /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.
+    private func runPasses(on model: Model, options: PassOptions, clock: inout StageClock) throws {
+        let pipeline = Pipelines.level(optimizationLevel)
+        let context = PassContext(opset: model.defaultOpset, options: options)
+        let printAfter = Set(printAfter)
+        var manager = PassManager(verifyEach: verifyEach, printAfter: printAfter) { pass, model in
+            printToStandardError("; IR after \(pass)\n" + IRPrinter().print(model))
+        }
+        let nodesBefore = model.graph.allNodes().count
+        defer { for warning in context.warnings { printWarning(warning) } }
+        try clock.measure("passes (\(pipeline.name))") {
+            try manager.run(pipeline, on: model, context: context)
+        }
+        if verbose { printPassTimings(manager.timings, nodesBefore: nodesBefore, nodesAfter: model.graph.allNodes().count) }
+        // Passes keep the model valid by contract; one verification guards the output (a compiler bug must not
+        // write a broken model). Timed apart: it is not a pass.
+        if !verifyEach && !pipeline.passes.isEmpty { try clock.measure("verify") { try Verifier.verify(model) } }
+    }
+
+    /// One line per pass name (a pipeline may run a pass several times), in first-run order.
+    private func printPassTimings(_ timings: [PassManager.Timing], nodesBefore: Int, nodesAfter: Int) {
+        guard !timings.isEmpty else { return }
+        var order: [String] = []
+        var totals: [String: (runs: Int, ms: Double, changes: Int)] = [:]
+        for timing in timings {
+            if totals[timing.pass] == nil { order.append(timing.pass) }
+            var entry = totals[timing.pass] ?? (0, 0, 0)
+            entry.runs += 1
+            entry.ms += timing.milliseconds
+            entry.changes += timing.changed ? 1 : 0
+            totals[timing.pass] = entry
+        }
+        for pass in order {
+            guard let entry = totals[pass] else { continue }
+            printToStandardError("mcc:   pass \(pass): \(String(format: "%.1f", entry.ms)) ms (\(entry.runs) runs, \(entry.changes) changed)\n")
+        }
+        printToStandardError("mcc:   nodes: \(nodesBefore) -> \(nodesAfter)\n")
     }
 
     private func defaultOutputName(stem: String) -> String {

@@ -92,14 +92,18 @@ struct RVC4Target {
             if let to = normalization?.encodingTo ?? normalization?.encodingFrom, let e = ColorEncoding(name: to) {
                 encoding = e
             } else {
-                encoding = channels == 1 ? .gray : (channels == 3 ? .bgr : .none)
+                // Without --encoding the graph keeps the model's own colour order, which mcc cannot know; RGB is
+                // the common one (ModelConverter also assumes RGB-trained models).
+                encoding = channels == 1 ? .gray : (channels == 3 ? .rgb : .none)
             }
             return CalibrationInput(name: input.name, shape: dims, elementType: type, layout: passOptions.inputLayouts[input.name],
                                     encoding: encoding, resize: resize)
         }
     }
 
-    func emit(_ model: Model, stem: String, output: OutputDirectory, passOptions: PassOptions) throws {
+    /// Writes the outputs into `output`; returns the main files written (relative paths) for the command's summary.
+    func emit(_ model: Model, stem: String, output: OutputDirectory, passOptions: PassOptions) throws -> [String] {
+        var produced: [String] = []
         guard let mode = RVC4QuantizationMode(name: options.quantizationMode) else {
             throw MCCError.usage("--quantization-mode \(options.quantizationMode): expected one of \(RVC4QuantizationMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -116,6 +120,7 @@ struct RVC4Target {
         ConstantNodeLifting.run(on: model)
         let floatName = "\(stem).onnx"
         try ONNXWriter.write(model, to: output.stagedPath(floatName))
+        produced.append(floatName)
 
         var encodingsName: String?
         var inputListName: String?
@@ -138,6 +143,7 @@ struct RVC4Target {
                 }
             }
             try ONNXWriter.write(try result.qdqModel(), to: output.stagedPath("\(stem).qdq.onnx"))
+            produced.append("\(stem).qdq.onnx")
             let encodings = AIMETEncodings(model: model, points: result.points, plan: result.plan, options: configuration.options)
             let json = try encodings.json()
             let problems = AIMETEncodings.validate(json)
@@ -146,11 +152,13 @@ struct RVC4Target {
             try output.write(json, to: encodingsName!)
             inputListName = "input_list.txt"
             try writeInputList(dataset: dataset, samples: result.calibrationSamples, output: output, listName: inputListName!)
+            produced += [encodingsName!, inputListName!]
             if let report = result.report {
                 try output.write(try report.json(), to: "report.json")
                 try output.write(Data(report.table().utf8), to: "report.txt")
                 try output.write(Data(report.html().utf8), to: "report.html")
-                print(report.table(maxLayers: 0), terminator: "")
+                FileHandle.standardError.write(Data(report.table(maxLayers: 0).utf8))
+                produced.append("report.html")
             }
         }
 
@@ -159,7 +167,12 @@ struct RVC4Target {
         let script = "#!/bin/sh\n# SNPE/QAIRT commands for this model (ModelConverter's RVC4 sequence).\nset -e\ncd \"$(dirname \"$0\")\"\n"
             + commands.all.map(\.shellLine).joined(separator: "\n") + "\n"
         try output.write(Data(script.utf8), to: "snpe_commands.sh")
-        try runSNPETools(commands, output: output, inputListName: inputListName)
+        if try runSNPETools(commands, output: output, inputListName: inputListName) {
+            produced.append("\(stem).dlc")
+        } else {
+            produced.append("snpe_commands.sh")
+        }
+        return produced
     }
 
     func calibrationDataset(_ inputs: [CalibrationInput]) throws -> CalibrationDataset {
@@ -201,13 +214,14 @@ struct RVC4Target {
             preparedDLC: "\(root)/\(stem).dlc")
     }
 
-    /// Runs the SNPE tools inside the staging directory when all are on PATH; otherwise says so and keeps the inputs.
-    func runSNPETools(_ commands: SNPECommands, output: OutputDirectory, inputListName: String?) throws {
+    /// Runs the SNPE tools inside the staging directory when all are on PATH (returns true); otherwise says so and
+    /// keeps their inputs (returns false).
+    func runSNPETools(_ commands: SNPECommands, output: OutputDirectory, inputListName: String?) throws -> Bool {
         let tools = commands.all.map(\.executable)
         let missing = tools.filter { findExecutable($0) == nil }
         guard missing.isEmpty else {
             printNote("SNPE tools not on PATH (\(missing.joined(separator: ", "))): wrote their inputs and snpe_commands.sh; run that script where the QAIRT SDK is installed")
-            return
+            return false
         }
         // The tools run before the output is committed: point every path at the staging directory.
         let root = output.destination.path, staged = output.staging.path
@@ -241,6 +255,7 @@ struct RVC4Target {
             }
         }
         try? FileManager.default.removeItem(atPath: staged + "/snpe/input_list.staged.txt")
+        return true
     }
 }
 
@@ -252,10 +267,6 @@ func findExecutable(_ name: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }
     return nil
-}
-
-func printNote(_ message: String) {
-    FileHandle.standardError.write(Data("mcc: note: \(message)\n".utf8))
 }
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal.
