@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
-        .testTarget(name: "QuantTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Quant", "Emit", "TestSupport"]),
+        .testTarget(name: "QuantTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Quant", "Emit", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -8,6 +8,11 @@ public struct CalibrationStatistics: Sendable {
     public var observers: [any RangeObserver]
     /// Mean of x² over every element seen, per activation point.
     public var meanSquares: [Double]
+    /// Elements per sample of each activation point.
+    public var elementsPerSample: [Int] = []
+    /// Extremes of each activation point over the first half of the samples: how much they still grew over the
+    /// second half says how far unseen inputs may reach beyond the calibrated range.
+    public var halfwayRanges: [CalibrationRange?] = []
     /// Per-channel input means of weighted ops, keyed by the input value's identity.
     public var channelMeans: [ObjectIdentifier: [Double]]
     public var sampleCount: Int
@@ -82,7 +87,9 @@ public final class Calibrator {
         }
         defer { interpreter.observer = nil }
         var loadNanoseconds: UInt64 = 0
+        var halfway: [CalibrationRange?] = Array(repeating: nil, count: observers.count)
         for (done, index) in indices.enumerated() {
+            if done == (indices.count + 1) / 2 { halfway = observers.map(\.observedRange) }
             let started = DispatchTime.now().uptimeNanoseconds
             let inputs = try dataset.load(index)
             loadNanoseconds += DispatchTime.now().uptimeNanoseconds - started
@@ -94,10 +101,13 @@ public final class Calibrator {
             let n = max(channelCounts[id] ?? 1, 1)
             means[id] = sums.map { $0 / n }
         }
-        return CalibrationStatistics(observers: observers,
-                                     meanSquares: zip(sumSquares, counts).map { $1 > 0 ? $0 / $1 : 0 },
-                                     channelMeans: means, sampleCount: indices.count,
-                                     loadMilliseconds: Double(loadNanoseconds) / 1e6)
+        var statistics = CalibrationStatistics(observers: observers,
+                                               meanSquares: zip(sumSquares, counts).map { $1 > 0 ? $0 / $1 : 0 },
+                                               channelMeans: means, sampleCount: indices.count,
+                                               loadMilliseconds: Double(loadNanoseconds) / 1e6)
+        statistics.elementsPerSample = counts.map { Int($0) / max(indices.count, 1) }
+        statistics.halfwayRanges = indices.count >= 2 ? halfway : Array(repeating: nil, count: observers.count)
+        return statistics
     }
 }
 

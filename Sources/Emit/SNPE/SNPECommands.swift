@@ -55,6 +55,11 @@ public struct ToolInvocation: Equatable, Sendable {
     public var executable: String
     public var arguments: [String]
 
+    public init(executable: String, arguments: [String]) {
+        self.executable = executable
+        self.arguments = arguments
+    }
+
     /// The command as a shell line (arguments quoted when needed).
     public var shellLine: String {
         ([executable] + arguments).map { arg in

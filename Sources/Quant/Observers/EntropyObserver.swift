@@ -43,7 +43,7 @@ public struct EntropyObserver: RangeObserver {
     }
 
     /// Index-space threshold (in bins, upper edge) minimizing KL(P || Q).
-    static func threshold(_ hist: [Double], levels: Int) -> Int {
+    public static func threshold(_ hist: [Double], levels: Int) -> Int {
         let n = hist.count
         guard levels < n else { return n }
         var suffix = [Double](repeating: 0, count: n + 1)

@@ -27,13 +27,13 @@ public struct MSEObserver: RangeObserver {
 }
 
 /// The error model of `MSEObserver` evaluated in O(1) per candidate from prefix sums of the histogram.
-struct MSESearch {
+public struct MSESearch {
     let histogram: StreamingHistogram
     let bits: Int
     let all: (n: [Double], s1: [Double], s2: [Double])
     let nonZero: [Double]
 
-    init(histogram: StreamingHistogram, bits: Int) {
+    public init(histogram: StreamingHistogram, bits: Int) {
         self.histogram = histogram
         self.bits = bits
         all = histogram.moments(excludingZeros: false)
@@ -47,7 +47,7 @@ struct MSESearch {
     }
 
     /// Expected total squared error of quantizing to `[a, b]` with `levels` steps.
-    func error(_ a: Double, _ b: Double, levels: Double) -> Double {
+    public func error(_ a: Double, _ b: Double, levels: Double) -> Double {
         let B = histogram.binCount
         let iA = binsBelow(a), iB = max(iA, binsBelow(b.nextUp))
         let below = all.s2[iA] - 2 * a * all.s1[iA] + a * a * all.n[iA]
@@ -58,7 +58,7 @@ struct MSESearch {
         return max(below, 0) + max(above, 0) + inside
     }
 
-    func best(full: CalibrationRange, symmetric: Bool) -> CalibrationRange {
+    public func best(full: CalibrationRange, symmetric: Bool) -> CalibrationRange {
         let fractions = stride(from: 1.0, through: 0.02, by: -0.02).map { $0 }
         let lo = Double(min(full.min, 0)), hi = Double(max(full.max, 0))
         if symmetric {

@@ -16,9 +16,17 @@ public struct QuantizationOptions: Sendable, Equatable {
     public var perChannelWeights = true
     /// Shift biases by the mean output change that weight rounding causes (from calibration input means).
     public var biasCorrection = true
-    /// 16-bit activation ranges are stretched by this factor away from zero: the finer grid makes the lost
-    /// resolution negligible, while the calibration set's extremes understate what unseen inputs reach.
-    public var highPrecisionHeadroom: Float = 2
+    /// Bounds on the stretch of 16-bit activation ranges. Unseen inputs exceed the calibration set's extremes, and
+    /// clipping then costs far more than rounding, while a 16-bit grid loses little to a wider range. Each side of
+    /// the range grows by the factor its extreme still grew by between the first half of the calibration samples
+    /// and all of them (a range that stopped growing is trusted; one still growing is extrapolated), within these
+    /// bounds. Small tensors (at most `sparseTensorElements` values per sample: pooled vectors, fully connected
+    /// outputs) rest on a handful of values per sample, so neither clipping nor their growth can be trusted: at any
+    /// bitwidth they get their full observed range stretched by `sparseHeadroom`.
+    public var minimumHeadroom: Float = 1.5
+    public var maximumHeadroom: Float = 4
+    public var sparseHeadroom: Float = 2
+    public var sparseTensorElements = 4096
 
     public init() {}
 }
@@ -66,11 +74,22 @@ public final class PlanBuilder {
     }
 
     func computeActivationEncoding(_ i: Int, bits: Int) -> QuantEncoding {
-        var range = statistics.observers[i].range(bits: bits, symmetric: options.symmetricActivations)
-        if bits > 8 {
-            range = CalibrationRange(min: range.min * options.highPrecisionHeadroom, max: range.max * options.highPrecisionHeadroom)
+        let symmetric = options.symmetricActivations
+        var range = statistics.observers[i].range(bits: bits, symmetric: symmetric)
+        let sparse = i < statistics.elementsPerSample.count && statistics.elementsPerSample[i] <= options.sparseTensorElements
+        if sparse, let full = statistics.observers[i].observedRange {
+            // A few values per sample: no clipping at any width, and room beyond the observed extremes.
+            let wide = symmetric ? CalibrationRange(min: -full.absMax, max: full.absMax) : full
+            range = CalibrationRange(min: wide.min * options.sparseHeadroom, max: wide.max * options.sparseHeadroom)
+        } else if bits > 8 {
+            let half = i < statistics.halfwayRanges.count ? statistics.halfwayRanges[i] : nil
+            func growth(_ full: Float, _ early: Float?) -> Float {
+                guard let early, abs(early) > 0 else { return options.maximumHeadroom }
+                return min(max(abs(full) / abs(early), options.minimumHeadroom), options.maximumHeadroom)
+            }
+            range = CalibrationRange(min: range.min * growth(range.min, half?.min), max: range.max * growth(range.max, half?.max))
         }
-        if options.symmetricActivations { return .symmetricActivation(absMax: range.absMax, bits: bits) }
+        if symmetric { return .symmetricActivation(absMax: range.absMax, bits: bits) }
         return .asymmetric(min: range.min, max: range.max, bits: bits)
     }
 

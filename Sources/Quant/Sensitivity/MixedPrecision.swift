@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import IR
 import Interpreter
@@ -12,6 +11,10 @@ public struct MixedPrecisionOptions: Sendable, Equatable {
     /// (judged from the calibration pass), at least 2.
     public var probeSamples: Int?
     public var probeMilliseconds: Double = 200
+    /// Contiguous groups whose sensitivity is measured (one evaluation each).
+    public var segments = 8
+    /// Budget-correction evaluations.
+    public var rounds = 3
 
     public init() {}
 }
@@ -32,7 +35,7 @@ public struct MixedPrecisionSummary: Codable, Sendable {
 /// layers poorly (quantization noise is far from the linear regime, and error concentrates in the first layers of
 /// the network). The search therefore
 /// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer);
-/// 2. splits the points (activations and weights, in graph order) into up to 16 contiguous segments and measures,
+/// 2. splits the points (activations and weights, in graph order) into up to 8 contiguous segments and measures,
 ///    per segment, the output noise added by dropping only that segment to 8 bits from the all-16-bit plan;
 /// 3. spreads each segment's noise over its members in proportion to their local 8-bit noise-to-signal ratio;
 /// 4. keeps 8 bits for the points with the smallest estimated noise while the estimates fit the noise budget, then
@@ -64,7 +67,7 @@ public struct MixedPrecision {
                     progress: ((Int, Int) -> Void)? = nil) throws -> (QuantizationPlan, MixedPrecisionSummary) {
         let points = builder.points
         let evaluator = try ProbeEvaluator(model: model, plan: initial, dataset: dataset, samples: probe, threads: threads)
-        let segmentCount = 16, rounds = 4
+        let segmentCount = options.segments, rounds = options.rounds
         let totalSteps = 2 + segmentCount + rounds
         var step = 0
         func evaluate(_ plan: QuantizationPlan) throws -> Double {
@@ -211,10 +214,7 @@ final class ProbeEvaluator {
     /// Per-output error accumulators of `plan` over the probe samples.
     func errors(_ plan: QuantizationPlan) throws -> [ErrorAccumulator] {
         evaluations += 1
-        let t0 = DispatchTime.now().uptimeNanoseconds
         try simulation.apply(plan)
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        defer { if ProcessInfo.processInfo.environment["MCC_DEBUG_MP"] != nil { print("eval apply \(Double(t1 - t0) / 1e6) ms, run \(Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e6) ms") } }
         var acc = [ErrorAccumulator](repeating: .init(), count: references.first?.count ?? 0)
         for (x, reference) in zip(inputs, references) {
             let outputs = try simulation.run(x)
