@@ -71,8 +71,12 @@ extension Image8 {
 
 /// Pillow's separable convolution resampling (libImaging/Resample.c) for 8-bit images: per output pixel a filter
 /// window scaled by the reduction factor (antialiasing when shrinking), weights normalized and converted to 22-bit
-/// fixed point, a horizontal pass into an 8-bit intermediate and then a vertical pass, each rounding and clamping.
-/// Following it step by step makes calibration inputs match ModelConverter's PIL preprocessing.
+/// fixed point, one pass per axis into an 8-bit intermediate, each rounding and clamping. Following it step by step
+/// makes calibration inputs match ModelConverter's PIL preprocessing value for value.
+///
+/// Pass order: Resample.c runs the horizontal pass first, but current Pillow (13.0, checked against it on random
+/// sizes) runs the vertical pass first when the height shrinks by more than twice as many pixels as the width does
+/// (H_in − H_out > 2·(W_in − W_out), H shrinking); the order changes rounding by at most one level, so it is copied.
 enum PILResample {
     static let precisionBits = 32 - 8 - 2
 
@@ -137,6 +141,11 @@ enum PILResample {
     /// `Image.resize((width, height), Image.BICUBIC)`.
     static func bicubic(_ image: Image8, width: Int, height: Int) -> Image8 {
         guard width != image.width || height != image.height else { return image }
+        if width != image.width, height < image.height, image.height - height > 2 * (image.width - width) {
+            // Vertical first: resample columns to the new height, then rows to the new width.
+            let tall = bicubic(image, width: image.width, height: height)
+            return bicubic(tall, width: width, height: height)
+        }
         let channels = image.channels
         let horizontal = coefficients(inSize: image.width, outSize: width)
         var vertical = coefficients(inSize: image.height, outSize: height)
