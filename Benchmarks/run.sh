@@ -20,3 +20,7 @@ echo "## Pass pipeline (node counts vs onnxsim, -O2 compile time and the passes'
 echo
 echo "## -target rvc2 front end (mcc -O2, IR only) vs ovc --compress_to_fp16=True (telemetry off)"
 "$venv/bin/python" rvc2_bench.py --mcc ../.build/release/mcc --shared "$shared"
+echo
+echo "## -target rvc4 quantization vs onnxruntime quantize_static / NNCF (anchors need nncf: set QUANT_ANCHOR_PYTHON)"
+"$venv/bin/python" quant_bench.py --mcc ../.build/release/mcc --shared "$shared" --out "${TMPDIR:-/tmp}/mcc_quant_bench" \
+  --anchor-python "${QUANT_ANCHOR_PYTHON:-$venv/bin/python}" --anchors "${QUANT_ANCHORS:-full}"

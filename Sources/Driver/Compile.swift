@@ -107,7 +107,9 @@ struct Compile: ParsableCommand {
             produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
         } else if target == .rvc4 {
             produced = try clock.measure("rvc4") {
-                try RVC4Target(options: rvc4, verbose: verbose).emit(loaded, stem: stem, output: output, passOptions: options)
+                var rvc4Target = RVC4Target(options: rvc4, verbose: verbose)
+                rvc4Target.optimizationLevel = optimizationLevel
+                return try rvc4Target.emit(loaded, stem: stem, output: output, passOptions: options)
             }
         } else {
             try clock.measure("export") {

@@ -50,6 +50,9 @@ struct RVC4Options: ParsableArguments {
 struct RVC4Target {
     let options: RVC4Options
     let verbose: Bool
+    /// -O level the model was compiled at (quantizing an unfolded graph gives every BatchNorm/activation its own
+    /// encodings, which the HTP would fuse away).
+    var optimizationLevel = 2
 
     /// Quantizer settings from the command line.
     func configuration(mode: RVC4QuantizationMode) throws -> QuantizerConfiguration {
@@ -124,6 +127,9 @@ struct RVC4Target {
 
         var encodingsName: String?
         var inputListName: String?
+        if mode.isQuantized && optimizationLevel < 2 {
+            printWarning("quantizing at -O\(optimizationLevel): BatchNorm and activation patterns are not folded and get encodings of their own; -O2 quantizes the folded graph as the HTP runs it")
+        }
         if mode.isQuantized {
             let dataset = try calibrationDataset(inputs)
             let configuration = try configuration(mode: mode)

@@ -84,8 +84,8 @@ public final class Quantizer {
         if configuration.mixedPrecision.enabled {
             let search = MixedPrecision(model: model, builder: builder, options: configuration.mixedPrecision,
                                         threads: configuration.threads)
-            let perSample = (timings.last?.1 ?? 0) / Double(max(calibration.count, 1))
-            let affordable = perSample > 0 ? Int(configuration.mixedPrecision.probeMilliseconds / perSample) : calibration.count
+            let perSample = max(1, statistics.elementsPerSample.reduce(0, +))
+            let affordable = configuration.mixedPrecision.probeElements / perSample
             let count = min(calibration.count, configuration.mixedPrecision.probeSamples ?? max(2, affordable))
             // Spread over the calibration set for variety.
             let probe = (0..<count).map { calibration[($0 * calibration.count) / max(count, 1)] }

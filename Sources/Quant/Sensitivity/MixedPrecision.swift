@@ -7,10 +7,11 @@ public struct MixedPrecisionOptions: Sendable, Equatable {
     public var enabled = true
     /// Worst-output SQNR (dB) the search aims for on the probe samples.
     public var targetSQNR: Double = 30
-    /// Calibration samples the search evaluates on; nil picks as many as fit `probeMilliseconds` per evaluation
-    /// (judged from the calibration pass), at least 2.
+    /// Calibration samples the search evaluates on; nil picks as many as keep one evaluation within
+    /// `probeElements` quantized activation values (the model's size, not a clock, decides: same inputs give the same
+    /// plan on any machine), at least 2.
     public var probeSamples: Int?
-    public var probeMilliseconds: Double = 200
+    public var probeElements = 16_000_000
     /// Contiguous groups whose sensitivity is measured (one evaluation each).
     public var segments = 8
     /// Budget-correction evaluations.
