@@ -115,9 +115,10 @@ def main():
         mean = [float(m) / p for m in pp.get("mean", [0.0] * channels)]
         scale = [float(s) / p for s in pp.get("std", [1.0] * channels)]
         order = pp.get("color_order", "RGB").upper()
+        resize = "PAD" if pp.get("resize") == "letterbox" else "RESIZE"
         b = mcc_run(args.mcc, [model, "-target", "rvc4", "-O2", "-v", "--calib", str(mdir / "calib_img"), "--shape", shape,
                                "--mean", ",".join(f"{v:.9g}" for v in mean), "--scale", ",".join(f"{v:.9g}" for v in scale),
-                               "--encoding", f"{order}:{order}", "-o", str(mdir / "mcc_img")] + extra)
+                               "--encoding", f"{order}:{order}", "--calib-resize", resize, "-o", str(mdir / "mcc_img")] + extra)
         if b["rc"] == 0:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "oracle"))
             import rvc4_quant  # noqa: E402  (the oracle's adapter)

@@ -38,6 +38,9 @@ struct RVC4Options: ParsableArguments {
             help: "Raise the most sensitive layers to 16 bits until the simulated worst-output SQNR reaches this many dB (0 turns the 16-bit fallback off).")
     var targetSQNR: Double?
 
+    @Flag(name: .customLong("no-bias-correction"), help: "Keep biases as they are (default: shift them by the mean output change weight rounding causes).")
+    var noBiasCorrection = false
+
     @Flag(name: .customLong("report"), help: "Hold back some calibration samples and write report.json/.txt/.html: simulated accuracy per output and layer.")
     var report = false
 
@@ -64,6 +67,7 @@ struct RVC4Target {
             }
             configuration.options.observer = kind
         }
+        configuration.options.biasCorrection = !options.noBiasCorrection
         if let target = options.targetSQNR {
             guard target.isFinite, target >= 0 else { throw MCCError.usage("--target-sqnr must be a non-negative number of dB") }
             configuration.mixedPrecision.enabled = target > 0

@@ -118,28 +118,29 @@ struct TensorSummary {
     var sumOfSquares: Double
 
     init(_ x: UnsafeBufferPointer<Float>) {
-        typealias V = SIMD16<Float>
-        var lo = V(repeating: .infinity), hi = V(repeating: -.infinity), sq = V.zero
+        typealias V = SIMD8<Float>
+        var lo = V(repeating: .infinity), hi = V(repeating: -.infinity)
         var total = 0.0
         var i = 0
         let n = x.count
         if let base = x.baseAddress {
             let raw = UnsafeRawPointer(base)
-            var block = 0
-            while i + 16 <= n {
-                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-                // NaN compares false: it never replaces a bound.
-                lo = lo.replacing(with: v, where: v .< lo)
-                hi = hi.replacing(with: v, where: v .> hi)
-                sq += v * v
-                i += 16
-                block += 1
-                // Flush the float accumulator into double every 4096 vectors to keep precision.
-                if block == 4096 { total += Double(sq.sum()); sq = .zero; block = 0 }
+            while i + 8 <= n {
+                // Blocks of up to 4096 values accumulate squares in float, then flush into double.
+                var sq = V.zero
+                let end = Swift.min(n, i + 4096)
+                while i + 8 <= end {
+                    let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+                    // NaN compares false and never replaces a bound.
+                    lo = v.replacing(with: lo, where: lo .<= v)
+                    hi = v.replacing(with: hi, where: hi .>= v)
+                    sq += v * v
+                    i += 8
+                }
+                total += Double(sq.sum())
             }
         }
         var mn = lo.min(), mx = hi.max()
-        total += Double(sq.sum())
         while i < n {
             let v = x[i]
             if v < mn { mn = v }
@@ -165,12 +166,19 @@ struct TensorSummary {
         let channels = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         var sums = [Double](repeating: 0, count: channels)
+        guard let base = x.baseAddress else { return sums }
+        let raw = UnsafeRawPointer(base)
         for o in 0..<outer {
             for c in 0..<channels {
-                let base = (o * channels + c) * inner
-                var s: Float = 0
+                let start = (o * channels + c) * inner
+                var acc = SIMD8<Float>.zero
                 var k = 0
-                while k < inner { s += x[base + k]; k += 1 }
+                while k + 8 <= inner {
+                    acc += raw.loadUnaligned(fromByteOffset: (start + k) * 4, as: SIMD8<Float>.self)
+                    k += 8
+                }
+                var s = acc.sum()
+                while k < inner { s += x[start + k]; k += 1 }
                 sums[c] += Double(s)
             }
         }

@@ -151,10 +151,12 @@ def main():
         layout = entry["preprocessing"].get("layout", "NCHW")
         channel_axis = 1 if layout == "NCHW" else 3
         mean, scale, order = normalization(entry, static[channel_axis])
+        # ModelConverter's nearest resize method to the model's own preprocessing: letterbox → PAD, else RESIZE.
+        resize = "PAD" if entry["preprocessing"].get("resize") == "letterbox" else "RESIZE"
         out = work / name
         cmd = [args.mcc, str(corpus / "models" / f"{name}.onnx"), "-target", "rvc4", "-O2", "--calib", str(calib_dir),
                "--shape", f"{inp['name']}=" + ",".join(map(str, static)), "--mean", ",".join(f"{v:.9g}" for v in mean),
-               "--scale", ",".join(f"{v:.9g}" for v in scale), "--encoding", f"{order}:{order}", "-o", str(out)]
+               "--scale", ",".join(f"{v:.9g}" for v in scale), "--encoding", f"{order}:{order}", "--calib-resize", resize, "-o", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             report(False, f"{name}: mcc exited {r.returncode}: {r.stderr.strip().splitlines()[-1:]}")

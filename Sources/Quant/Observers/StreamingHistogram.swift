@@ -16,7 +16,7 @@ public struct StreamingHistogram: Sendable {
     public private(set) var exactZeros: Double = 0
     public private(set) var total: Double = 0
 
-    public init(binCount: Int = 2048, maxSamples: Int = 1 << 16) {
+    public init(binCount: Int = 2048, maxSamples: Int = 1 << 15) {
         precondition(binCount >= 16 && binCount % 2 == 0)
         self.binCount = binCount
         self.maxSamples = max(1, maxSamples)
@@ -35,22 +35,27 @@ public struct StreamingHistogram: Sendable {
         cover(Double(minimum), Double(maximum))
         var stride = (values.count + maxSamples - 1) / maxSamples
         if stride > 1 && stride % 2 == 0 { stride += 1 }
-        let inverse = 1 / width, lo = lower, last = binCount - 1
-        var zeros = 0.0, added = 0.0
-        counts.withUnsafeMutableBufferPointer { bins in
+        // Float index math and integer counts keep the per-element cost to a few instructions (this loop sits on
+        // every activation of every calibration sample); the bins themselves stay Double for exact merging.
+        let inverse = Float(1 / width), lo = Float(lower), last = Float(binCount - 1)
+        var local = [UInt32](repeating: 0, count: binCount)
+        var zeros: UInt32 = 0, added: UInt32 = 0
+        local.withUnsafeMutableBufferPointer { bins in
             var i = 0
             while i < values.count {
                 let x = values[i]
                 i += stride
-                guard x.isFinite else { continue }
-                added += 1
-                if x == 0 { zeros += 1 }
-                let k = Int((Double(x) - lo) * inverse)
-                bins[min(max(k, 0), last)] += 1
+                var k = (x - lo) * inverse
+                guard k == k, x.isFinite else { continue }  // NaN and ±inf carry no range information
+                k = k < 0 ? 0 : (k > last ? last : k)
+                bins[Int(k)] &+= 1
+                added &+= 1
+                if x == 0 { zeros &+= 1 }
             }
         }
-        exactZeros += zeros
-        total += added
+        for k in 0..<binCount where local[k] != 0 { counts[k] += Double(local[k]) }
+        exactZeros += Double(zeros)
+        total += Double(added)
     }
 
     /// Grows the range to contain `[lo, hi]`.

@@ -11,7 +11,7 @@ public struct MixedPrecisionOptions: Sendable, Equatable {
     /// `probeElements` quantized activation values (the model's size, not a clock, decides: same inputs give the same
     /// plan on any machine), at least 2.
     public var probeSamples: Int?
-    public var probeElements = 16_000_000
+    public var probeElements = 8_000_000
     /// Contiguous groups whose sensitivity is measured (one evaluation each).
     public var segments = 8
     /// Budget-correction evaluations.
