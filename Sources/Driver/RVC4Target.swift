@@ -38,6 +38,9 @@ struct RVC4Options: ParsableArguments {
             help: "Raise the most sensitive layers to 16 bits until the simulated worst-output SQNR reaches this many dB (0 turns the 16-bit fallback off).")
     var targetSQNR: Double?
 
+    @Flag(name: .customLong("symmetric-activations"), help: "Symmetric activation grids (SNPE's --act_quantizer symmetric); default asymmetric.")
+    var symmetricActivations = false
+
     @Flag(name: .customLong("no-bias-correction"), help: "Keep biases as they are (default: shift them by the mean output change weight rounding causes).")
     var noBiasCorrection = false
 
@@ -68,6 +71,7 @@ struct RVC4Target {
             configuration.options.observer = kind
         }
         configuration.options.biasCorrection = !options.noBiasCorrection
+        configuration.options.symmetricActivations = options.symmetricActivations
         if let target = options.targetSQNR {
             guard target.isFinite, target >= 0 else { throw MCCError.usage("--target-sqnr must be a non-negative number of dB") }
             configuration.mixedPrecision.enabled = target > 0

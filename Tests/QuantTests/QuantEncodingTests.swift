@@ -31,6 +31,18 @@ final class QuantEncodingTests: XCTestCase {
         XCTAssertEqual(e.quantize(-5, channel: 0), -127)  // saturates
     }
 
+    func testSymmetricActivationsCenterTheUnsignedGrid() {
+        // SNPE's symmetric activations: uint8 with offset -128, scale = absMax / 127.
+        let e = QuantEncoding.symmetricActivation(absMax: 1.27, bits: 8)
+        XCTAssertEqual(e.zeroPoints, [128])
+        XCTAssertEqual(e.scales[0], 0.01, accuracy: 1e-9)
+        XCTAssertEqual(e.dequantize(255), 1.27, accuracy: 1e-6)
+        XCTAssertEqual(e.dequantize(0), -1.28, accuracy: 1e-6)
+        let wide = QuantEncoding.symmetricActivation(absMax: 3.2767, bits: 16)
+        XCTAssertEqual(wide.storage, .uint16)
+        XCTAssertEqual(wide.zeroPoints, [32768])
+    }
+
     func testFakeQuantizeRoundsHalfToEvenAndSaturates() {
         // scale 0.5, zero point 10, uint8: x/s = 1.25 → 1 (+10 = 11) → 0.5; 0.75/0.5 = 1.5 → 2 (even) → 1.0;
         // 1.25/0.5 = 2.5 → 2 (even) → 1.0; -10/0.5 + 10 = -10 → clamps to 0 → -5.0; 200/0.5 + 10 → 255 → 122.5.
