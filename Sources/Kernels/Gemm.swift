@@ -5,12 +5,49 @@ import CBLAS
 /// `op(A)` is M×K and `op(B)` is K×N; `lda`, `ldb` and `ldc` are the row strides of the stored (untransposed)
 /// matrices, so for `transA == false` A is M×K with `lda >= K`, and for `transA == true` A is stored K×M with
 /// `lda >= M`. When `beta == 0`, C is not read (it may hold garbage or NaN).
+///
+/// Threading: OpenBLAS itself always runs single-threaded (see `KernelConfig`); large products are split here into
+/// column (or row) blocks over `parallelFor`, so BLAS and our other kernels share one pool of threads.
 public func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     guard m > 0, n > 0 else { return }
+    let threads = KernelConfig.threads
+    // Below ~1 MFLOP a thread hop costs more than it saves.
+    guard threads > 1, m * n * max(k, 1) >= 1 << 19, max(m, n) >= 32 else {
+        sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                    beta: beta, c: c, ldc: ldc)
+        return
+    }
+    if n >= m || n >= 16 * threads {
+        // Column blocks of C: C[:, j0..<j1] = op(A) · op(B)[:, j0..<j1]. Multiples of 16 keep SIMD tails rare.
+        let blocks = (n + 15) / 16
+        parallelFor(blocks) { range in
+            let j0 = range.lowerBound * 16, j1 = min(n, range.upperBound * 16)
+            sgemmSerial(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+                        b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
+        }
+    } else {
+        // Row blocks of C: C[i0..<i1, :] = op(A)[i0..<i1, :] · op(B).
+        parallelFor(m) { range in
+            let i0 = range.lowerBound
+            sgemmSerial(transA: transA, transB: transB, m: range.count, n: n, k: k, alpha: alpha,
+                        a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta,
+                        c: c + i0 * ldc, ldc: ldc)
+        }
+    }
+}
+
+/// `sgemm` on the calling thread only (for callers that already run in parallel).
+public func sgemmSerial(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    guard m > 0, n > 0 else { return }
+    KernelConfig.ensureSingleThreadedBLAS()
     if k == 0 {
         // BLAS would handle this, but an explicit path keeps the beta == 0 "C not read" promise obvious.
         scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
