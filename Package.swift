@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
-        .testTarget(name: "PassesTests", dependencies: ["IR", "Interpreter", "Passes", "TestSupport"]),
+        .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
     ]
 )

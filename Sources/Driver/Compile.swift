@@ -26,18 +26,45 @@ struct Compile: ParsableCommand {
             help: ArgumentHelp("Fix an input's dims: NAME=d0,d1,... (repeatable).", valueName: "shape"))
     var shapes: [String] = []
 
-    @Flag(name: .shortAndLong, help: "Report each stage and its time.") var verbose = false
+    @Option(name: .customLong("mean"), parsing: .singleValue,
+            help: ArgumentHelp("Fold input normalization: NAME=v0,v1,v2 or v (every image input); y = (x - mean) / scale.", valueName: "mean"))
+    var means: [String] = []
+
+    @Option(name: .customLong("scale"), parsing: .singleValue,
+            help: ArgumentHelp("Scale values, as --mean (non-zero).", valueName: "scale"))
+    var scales: [String] = []
+
+    @Option(name: .customLong("encoding"), parsing: .singleValue,
+            help: ArgumentHelp("Colour encoding FROM:TO (model's, fed), e.g. RGB:BGR; NAME=FROM:TO for one input.", valueName: "encoding"))
+    var encodings: [String] = []
+
+    @Option(name: .customLong("layout"), parsing: .singleValue,
+            help: ArgumentHelp("Layout the compiled model is fed: NCHW or NHWC (NAME=NHWC for one input).", valueName: "layout"))
+    var layouts: [String] = []
+
+    @Flag(name: .customLong("verify-each"), help: "Run the IR verifier after every pass that changed the model.")
+    var verifyEach = false
+
+    @Option(name: .customLong("print-after"), parsing: .singleValue,
+            help: ArgumentHelp("Print the IR to stderr after pass PASS ('*' for every pass; repeatable).", valueName: "pass"))
+    var printAfter: [String] = []
+
+    @Flag(name: .customLong("dump-ir"), help: "Print the final IR to stderr.") var dumpIR = false
+
+    @Flag(name: .shortAndLong, help: "Report each stage and pass and its time.") var verbose = false
 
     func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
         }
         let overrides = try shapes.map(ShapeOverride.init(parsing:))
+        let preprocessing = try PreprocessingOptions(mean: means, scale: scales, encoding: encodings, layout: layouts)
+        let knownPasses = Pipelines.passNames
+        for name in printAfter where name != "*" && !knownPasses.contains(name) {
+            throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
+        }
         guard target == .onnx else {
             throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx)")
-        }
-        guard optimizationLevel == 0 else {
-            throw MCCError.unsupported("-O\(optimizationLevel) is not available in this version of mcc (available: -O0)")
         }
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
@@ -53,14 +80,55 @@ struct Compile: ParsableCommand {
                 }
             }
             InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
-            forgetInferredTypesInsideSubgraphs(loaded.graph)
             try Verifier.verify(loaded)
         }
+        let options = try preprocessing.resolve(against: loaded.graph)
+        try runPasses(on: loaded, options: options, clock: &clock)
+        forgetInferredTypesInsideSubgraphs(loaded.graph)
+        if dumpIR { printToStandardError(IRPrinter().print(loaded)) }
         try clock.measure("export") {
             try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
         }
         try output.commit()
+        if verbose {
+            let total = clock.timings.reduce(0) { $0 + $1.1 }
+            printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
+        }
         print(output.destination.appendingPathComponent("\(stem).onnx").path)
+    }
+
+    /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.
+    private func runPasses(on model: Model, options: PassOptions, clock: inout StageClock) throws {
+        let pipeline = Pipelines.level(optimizationLevel)
+        let context = PassContext(opset: model.defaultOpset, options: options)
+        let printAfter = Set(printAfter)
+        var manager = PassManager(verifyEach: verifyEach, printAfter: printAfter) { pass, model in
+            printToStandardError("; IR after \(pass)\n" + IRPrinter().print(model))
+        }
+        let nodesBefore = model.graph.allNodes().count
+        defer { for warning in context.warnings { printWarning(warning) } }
+        try clock.measure("passes (\(pipeline.name))") {
+            try manager.run(pipeline, on: model, context: context)
+            // Passes keep the model valid by contract; the verifier is cheap next to them and guards the output.
+            if !verifyEach { try Verifier.verify(model) }
+        }
+        guard verbose, !manager.timings.isEmpty else { return }
+        // One line per pass name (a pipeline may run a pass several times), in first-run order.
+        var order: [String] = []
+        var totals: [String: (runs: Int, ms: Double, changes: Int)] = [:]
+        for timing in manager.timings {
+            if totals[timing.pass] == nil { order.append(timing.pass) }
+            var entry = totals[timing.pass] ?? (0, 0, 0)
+            entry.runs += 1
+            entry.ms += timing.milliseconds
+            entry.changes += timing.changed ? 1 : 0
+            totals[timing.pass] = entry
+        }
+        for pass in order {
+            guard let entry = totals[pass] else { continue }
+            printToStandardError("mcc:   pass \(pass): \(String(format: "%.1f", entry.ms)) ms (\(entry.runs) runs, \(entry.changes) changed)\n")
+        }
+        printToStandardError("mcc:   nodes: \(nodesBefore) -> \(model.graph.allNodes().count)\n")
     }
 
     private func defaultOutputName(stem: String) -> String {

@@ -48,3 +48,7 @@ func printError(_ message: String) {
 func printWarning(_ message: String) {
     FileHandle.standardError.write(Data("mcc: warning: \(message)\n".utf8))
 }
+
+func printToStandardError(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}

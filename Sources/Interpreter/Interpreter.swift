@@ -53,6 +53,19 @@ public final class Interpreter {
         return Dictionary(zip(model.graph.outputs.map(\.name), outputs), uniquingKeysWith: { a, _ in a })
     }
 
+    /// Evaluates one node of `model` on given input tensors with this interpreter's kernels (constant folding).
+    /// `opset` is the version of the node's domain. The node stays where it is; results are fresh tensors (or
+    /// views of the inputs for data-movement ops). Subgraph-holding nodes run too but may only read `inputs`.
+    public static func evaluate(node: Node, inputs: [Tensor?], opset: Int64, registry: OpRegistry = .standard) throws -> [Tensor] {
+        guard let kernel = registry.kernel(for: node) else {
+            throw MCCError.unsupported("\(node.label): unsupported op \(node.opType) in the interpreter")
+        }
+        let host = try Interpreter(model: Model(graph: Graph()), registry: registry)
+        let context = OpContext(node: node, inputs: inputs, opset: opset, pool: host.pool, interpreter: host,
+                                scope: Scope(parent: nil))
+        return try kernel(context)
+    }
+
     private func check(_ tensor: Tensor, against value: Value) throws {
         guard case .tensor(let elementType, let shape)? = value.type else { return }
         guard tensor.elementType == elementType else {

@@ -34,9 +34,11 @@ public final class PassContext {
 
 /// User-level options that reach passes. Everything here comes from the command line or config file.
 public struct PassOptions: Sendable {
-    /// Per graph-input preprocessing to fold into the model (`--mean`, `--scale`, `--encoding`).
+    /// Per graph-input preprocessing to fold into the model (`--mean`, `--scale`, `--encoding`), keyed by input name;
+    /// the driver resolves unnamed flags ("every image input") to names and validates counts against channels.
     public var normalization: [String: InputNormalization] = [:]
-    /// Per graph-input layout the user will feed (`--layout NAME=NHWC`); absent means the model's own layout.
+    /// Per graph-input layout the user will feed (`--layout NAME=NHWC`), "NCHW" or "NHWC" (upper case), only for
+    /// rank-4 inputs; absent means the model's own layout.
     public var inputLayouts: [String: String] = [:]
     /// Whether an FP16 pass may cast weights (set by targets that run in FP16, e.g. rvc2).
     public var castToFP16 = false
@@ -54,12 +56,18 @@ public struct InputNormalization: Sendable, Equatable {
     /// e.g. "RGB", "BGR", "GRAY", "NONE". A reversal is folded when both are 3-channel and differ.
     public var encodingFrom: String?
     public var encodingTo: String?
+    /// Axis of the input (in the model's own layout) that holds the channels `mean`/`scale` index, as the driver
+    /// resolved it (ModelConverter's layout guess: 1 for NCHW, 3 for NHWC). The driver always sets it; `mean` and
+    /// `scale`, when present, have exactly one value per channel (a single CLI value is broadcast).
+    public var channelAxis: Int?
 
-    public init(mean: [Float]? = nil, scale: [Float]? = nil, encodingFrom: String? = nil, encodingTo: String? = nil) {
+    public init(mean: [Float]? = nil, scale: [Float]? = nil, encodingFrom: String? = nil, encodingTo: String? = nil,
+                channelAxis: Int? = nil) {
         self.mean = mean
         self.scale = scale
         self.encodingFrom = encodingFrom
         self.encodingTo = encodingTo
+        self.channelAxis = channelAxis
     }
 
     public var reversesChannels: Bool {

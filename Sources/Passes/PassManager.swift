@@ -16,6 +16,11 @@ public struct Pipeline: Sendable {
 }
 
 /// Runs pipelines: verifier between passes, per-pass timing, IR dumps after chosen passes.
+///
+/// Types: shape inference runs once, before the pipeline (driver), and is not re-run between passes. Whole-model
+/// inference costs about as much as the whole -O1 pipeline, and each pass knows the types of the few values it
+/// creates, so the `Pass` contract makes passes type what they create. With `verifyEach` the manager checks that
+/// contract: a changing pass must not leave a main-graph node output untyped when the node's inputs are typed.
 public struct PassManager {
     /// Verify the model after every pass that changed it (always on in tests; `--verify-each` on the CLI).
     public var verifyEach: Bool
@@ -46,6 +51,7 @@ public struct PassManager {
         for _ in 0..<pipeline.maxRounds {
             var roundChange = false
             for pass in pipeline.passes {
+                let untypedBefore = verifyEach ? Set(Self.untypedOutputs(in: model.graph).map(ObjectIdentifier.init)) : []
                 let start = DispatchTime.now().uptimeNanoseconds
                 let changed = try pass.run(on: model, context: context)
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -53,6 +59,9 @@ public struct PassManager {
                 if changed && verifyEach {
                     do { try Verifier.verify(model) } catch let error as MCCError {
                         throw MCCError.failure("internal error: the model is invalid after pass '\(pass.name)': \(error.message)")
+                    }
+                    if let untyped = Self.untypedOutputs(in: model.graph).first(where: { !untypedBefore.contains(ObjectIdentifier($0)) }) {
+                        throw MCCError.failure("internal error: pass '\(pass.name)' left '\(untyped.name)' without a type although its inputs have types")
                     }
                 }
                 if printAfter.contains(pass.name) || printAfter.contains("*") { dump(pass.name, model) }
@@ -62,5 +71,15 @@ public struct PassManager {
             if !roundChange { break }
         }
         return anyChange
+    }
+
+    /// Main-graph node outputs without a type whose node's inputs all have types; the ones a pass newly leaves
+    /// untyped breach the `Pass` contract (unknown custom ops are untyped from the start and stay so).
+    static func untypedOutputs(in graph: Graph) -> [Value] {
+        var result: [Value] = []
+        for node in graph.nodes where node.inputs.allSatisfy({ $0.map { $0.isAbsent || $0.type != nil } ?? true }) {
+            result += node.outputs.filter { !$0.isAbsent && $0.type == nil }
+        }
+        return result
     }
 }

@@ -128,9 +128,19 @@ public func runMCC(_ arguments: [String]) throws -> CommandResult {
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    // Read before waiting so a full pipe cannot block the child.
+    // Drain stderr on another thread while reading stdout: a child filling either pipe (IR dumps go to stderr)
+    // must never block on the other one.
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let drained = DispatchSemaphore(value: 0)
+    let errHandle = err.fileHandleForReading
+    DispatchQueue.global().async {
+        errBox.data = errHandle.readDataToEndOfFile()
+        drained.signal()
+    }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    drained.wait()
+    let stderr = errBox.data
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))

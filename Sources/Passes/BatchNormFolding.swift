@@ -1,0 +1,99 @@
+import IR
+
+/// Folds inference-mode BatchNormalization into the layer that produces its input, or lowers it to Mul + Add.
+///
+/// BN(x) = a·x + b per channel (axis 1) with a = scale / sqrt(var + epsilon) and b = B − mean·a, computed in
+/// double precision and rounded to float once.
+///
+/// Preconditions for any rewrite: default domain; a single output (inference form: `training_mode` absent or 0,
+/// no running-statistics outputs); opset < 9 `spatial` absent or 1; scale, B, mean and var constant float 1-D
+/// tensors of one length C. Rules, first match wins:
+/// In 1–4 the layer's output channel axis must be the BN's axis 1 (so MatMul only with a rank-2 output).
+/// 1. x = Conv(u, W[, bias]) with constant W (and bias), x read by the BN only and not a graph output:
+///    W'[m, …] = a[m]·W[m, …], bias'[m] = a[m]·bias[m] + b[m] (bias 0 when absent).
+/// 2. x = ConvTranspose(u, W[, bias]), same conditions; W is [C_in, C_out/group, k…] and element [ci, j, …] feeds
+///    output channel (ci / (C_in/group))·(C_out/group) + j, which is the factor it is scaled by.
+/// 3. x = Gemm(A, B[, C]) with constant B (and C), output [M, N] with N = C: column n of op(B) scaled by a[n];
+///    the bias becomes C' = a·(beta·C) + b (numpy broadcast of C against [N]) and beta := 1.
+/// 4. x = MatMul(A, B) with A of known rank 2 and constant B [K, N]: becomes Gemm(A, B·a, b).
+/// 5. x = Relu(y) or LeakyRelu(y) read by the BN only, y from a layer as in 1–4, and every a[c] > 0: these
+///    activations are positively homogeneous (f(a·y) = a·f(y) for a > 0), so a folds into the layer as in 1–4
+///    and the BN becomes Add(x, b) with a [1, C, 1, …] constant (rank of x).
+/// 6. Otherwise, when x's rank r ≥ 2 is known: BN → Mul(x, a) → Add(·, b) with constants of shape [1, C, 1, …]
+///    (rank r); emitters map that to a per-channel scale-shift, and ConvBiasFolding may fold it further.
+/// The BN's output value (name, uses, graph-output role) is then produced by the folded layer or the final Add.
+/// Main graph only.
+public struct BatchNormFolding: Pass {
+    public var name: String { "batch-norm-folding" }
+
+    public init() {}
+
+    public func run(on model: Model, context: PassContext) throws -> Bool {
+        let rw = GraphRewriter(model: model)
+        var changed = false
+        for bn in rw.graph.nodes where bn.opType == "BatchNormalization" && isONNX(bn) && rw.isAlive(bn) {
+            guard let (a, b) = affine(of: bn, rw: rw), let x = bn.input(0) else { continue }
+            if let layer = foldableLayer(producing: x, reader: bn, rw: rw), rw.foldOutputAffine(into: layer, scale: a, shift: b) {
+                rw.absorb(bn, into: layer)
+                changed = true
+            } else if a.allSatisfy({ $0 > 0 }), let activation = x.producer, ["Relu", "LeakyRelu"].contains(activation.opType),
+                      isONNX(activation), rw.isOnlyUse(x, by: bn), let y = activation.input(0),
+                      let layer = foldableLayer(producing: y, reader: activation, rw: rw),
+                      rw.foldOutputAffine(into: layer, scale: a, shift: nil) {
+                changed = lower(bn, scale: nil, shift: b, rw: rw) || changed
+            } else if lower(bn, scale: a, shift: b, rw: rw) {
+                changed = true
+            }
+        }
+        return changed
+    }
+
+    /// The Conv/ConvTranspose/Gemm/MatMul producing `x` when `reader` is x's only reader and the layer's channel
+    /// axis is axis 1 (the BN's).
+    private func foldableLayer(producing x: Value, reader: Node, rw: GraphRewriter) -> Node? {
+        guard let layer = x.producer, rw.isOnlyUse(x, by: reader), layer.outputs.count == 1,
+              ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(layer.opType), rw.outputLayout(of: layer)?.axis == 1
+        else { return nil }
+        return layer
+    }
+
+    /// (a, b) per channel, or nil when the BN is not an inference-mode BN with constant parameters.
+    private func affine(of bn: Node, rw: GraphRewriter) -> ([Double], [Double])? {
+        guard bn.outputs.filter({ !$0.isAbsent }).count == 1, !bn.outputs[0].isAbsent,
+              (bn.intAttribute("training_mode") ?? 0) == 0, (bn.intAttribute("spatial") ?? 1) == 1,
+              let scale = rw.floatConstant(bn.input(1)), let bias = rw.floatConstant(bn.input(2)),
+              let mean = rw.floatConstant(bn.input(3)), let variance = rw.floatConstant(bn.input(4)) else { return nil }
+        let c = scale.values.count
+        guard c > 0, [scale, bias, mean, variance].allSatisfy({ $0.shape == [c] }) else { return nil }
+        let epsilon = Double(bn.floatAttribute("epsilon") ?? 1e-5)
+        var a = [Double](repeating: 0, count: c), b = a
+        for i in 0..<c {
+            let denominator = (variance.values[i] + epsilon).squareRoot()
+            guard denominator > 0, denominator.isFinite else { return nil }
+            a[i] = scale.values[i] / denominator
+            b[i] = bias.values[i] - mean.values[i] * a[i]
+        }
+        return (a, b)
+    }
+
+    /// BN → Mul(x, scale) → Add(·, shift) with [1, C, 1, …] constants (either step left out when nil).
+    private func lower(_ bn: Node, scale: [Double]?, shift: [Double], rw: GraphRewriter) -> Bool {
+        guard let x = bn.input(0), let rank = x.knownRank, rank >= 2 else { return false }
+        if let channels = x.shape?.dims[1].value, channels != shift.count { return false }
+        let shape = channelShape(rank: rank, axis: 1, channels: shift.count)
+        let base = bn.name.isEmpty ? bn.outputs[0].name : bn.name
+        let output = bn.outputs[0]
+        var current = x
+        if let scale {
+            let factors = rw.addFloatInitializer("\(base)_scale", scale, shape: shape)
+            let scaled = rw.makeValue("\(base)_scaled", type: output.type)
+            rw.insert(rw.makeNode("Mul", name: "\(base)_mul", inputs: [x, factors], outputs: [scaled]), before: bn)
+            current = scaled
+        }
+        let offsets = rw.addFloatInitializer("\(base)_shift", shift, shape: shape)
+        bn.setOutputs([])
+        rw.insert(rw.makeNode("Add", name: "\(base)_add", inputs: [current, offsets], outputs: [output]), before: bn)
+        rw.remove([bn])
+        return true
+    }
+}

@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import IR
+
+/// Merges computations that are certainly equal.
+///
+/// Rewrites, per graph (subgraphs included, each on its own):
+/// - identical initializers: same element type, shape and bytes (compared byte for byte, after grouping by a hash)
+///   → readers of the later ones read the first, which keeps its name;
+/// - identical nodes: same op type, domain, attributes (compared exactly, floats by bit pattern) and the same input
+///   values in the same order → readers of the later node's outputs read the earlier node's, the later node goes.
+///
+/// Not merged: nodes holding subgraphs (bodies would need a graph comparison) or tensor/sparse attributes (Constant
+/// nodes become initializers in ConstantFolding first and merge there), random ops (two draws differ), nodes
+/// outside the default domain (may have effects), initializers that are graph inputs (overridable). A later node
+/// whose output is a graph output is merged only if the earlier output can take over its name (`Rewriting.substitute`).
+public struct CommonSubexpressionElimination: Pass {
+    public var name: String { "common-subexpression-elimination" }
+
+    public init() {}
+
+    public func run(on model: Model, context: PassContext) throws -> Bool { eliminate(in: model.graph) }
+
+    private func eliminate(in graph: Graph) -> Bool {
+        var changed = mergeInitializers(in: graph)
+        var seen: [NodeKey: Node] = [:]
+        var removed: [Node] = []
+        for node in graph.nodes {
+            for sub in node.subgraphs where eliminate(in: sub) { changed = true }
+            guard let key = NodeKey(node) else { continue }
+            guard let earlier = seen[key] else {
+                seen[key] = node
+                continue
+            }
+            guard canMerge(node, into: earlier, graph: graph) else { continue }
+            for (later, kept) in zip(node.outputs, earlier.outputs) where !later.isAbsent {
+                Rewriting.substitute(later, with: kept, in: graph)
+            }
+            removed.append(node)
+            changed = true
+        }
+        if !removed.isEmpty { graph.remove(removed) }
+        return changed
+    }
+
+    /// Every present output of `node` must be replaceable: the earlier node has it too, and graph outputs can be
+    /// handed over (at most one of the pair is a graph output).
+    private func canMerge(_ node: Node, into earlier: Node, graph: Graph) -> Bool {
+        for (later, kept) in zip(node.outputs, earlier.outputs) where !later.isAbsent {
+            if kept.isAbsent { return false }
+            let laterIsOutput = graph.outputs.contains { $0 === later }
+            if laterIsOutput && graph.outputs.contains(where: { $0 === kept }) { return false }
+        }
+        return true
+    }
+
+    private func mergeInitializers(in graph: Graph) -> Bool {
+        let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
+        // Group by type and shape first: only tensors that share both are hashed (most weights are unique in shape).
+        var byShape: [ShapeKey: [Value]] = [:]
+        var order: [ShapeKey] = []
+        for value in graph.initializers where !interface.contains(ObjectIdentifier(value)) {
+            guard let tensor = value.initializer, tensor.elementType != .string else { continue }
+            let key = ShapeKey(elementType: tensor.elementType, shape: tensor.shape)
+            if byShape[key] == nil { order.append(key) }
+            byShape[key, default: []].append(value)
+        }
+        var duplicates = Set<ObjectIdentifier>()
+        for key in order {
+            guard let candidates = byShape[key], candidates.count > 1 else { continue }
+            var groups: [UInt64: [Value]] = [:]
+            for value in candidates {
+                guard let tensor = value.initializer else { continue }
+                let digest = Self.digest(tensor)
+                if let match = groups[digest]?.first(where: { sameBytes($0.initializer, tensor) }) {
+                    value.replaceAllUses(with: match)
+                    duplicates.insert(ObjectIdentifier(value))
+                } else {
+                    groups[digest, default: []].append(value)
+                }
+            }
+        }
+        guard !duplicates.isEmpty else { return false }
+        graph.initializers.removeAll { duplicates.contains(ObjectIdentifier($0)) }
+        return true
+    }
+
+    /// FNV-1a over the tensor's bytes, 8 bytes at a time to keep large weights cheap.
+    private static func digest(_ tensor: Tensor) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let bytes = UnsafeRawBufferPointer(start: tensor.storage.baseAddress, count: min(tensor.byteCount, tensor.storage.byteCount))
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            hash = (hash ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01b3
+            offset += 8
+        }
+        while offset < bytes.count {
+            hash = (hash ^ UInt64(bytes[offset])) &* 0x100_0000_01b3
+            offset += 1
+        }
+        return hash
+    }
+
+    private func sameBytes(_ a: Tensor?, _ b: Tensor) -> Bool {
+        guard let a, a.elementType == b.elementType, a.shape == b.shape else { return false }
+        let count = b.byteCount
+        guard a.storage.byteCount >= count, b.storage.byteCount >= count else { return false }
+        return memcmp(a.storage.baseAddress, b.storage.baseAddress, count) == 0
+    }
+}
+
+private struct ShapeKey: Hashable {
+    var elementType: ElementType
+    var shape: [Int]
+}
+
+/// What makes two nodes compute the same thing: op, domain, attributes and input identities.
+private struct NodeKey: Hashable {
+    var op: String
+    var inputs: [ObjectIdentifier?]
+    var outputCount: Int
+    var attributes: [String]
+
+    init?(_ node: Node) {
+        guard Rewriting.isDefaultDomain(node), node.subgraphs.isEmpty,
+              !ConstantFolding.nondeterministicOps.contains(node.opType) else { return nil }
+        op = node.opType
+        inputs = node.inputs.map { value in value.flatMap { $0.isAbsent ? nil : ObjectIdentifier($0) } }
+        outputCount = node.outputs.count
+        var texts: [String] = []
+        for attribute in node.attributes.sorted(by: { $0.name < $1.name }) {
+            guard attribute.refAttrName == nil, let text = Self.text(attribute.value) else { return nil }
+            texts.append("\(attribute.name)=\(text)")
+        }
+        attributes = texts
+    }
+
+    /// Exact text of a plain attribute value; nil for tensors, graphs and other kinds not compared here.
+    private static func text(_ value: AttributeValue) -> String? {
+        switch value {
+        case .int(let v): return "i\(v)"
+        case .float(let v): return "f\(v.bitPattern)"
+        case .string(let v): return "s\(v)"
+        case .ints(let v): return "I\(v)"
+        case .floats(let v): return "F\(v.map(\.bitPattern))"
+        case .strings(let v): return "S\(v)"
+        case .type(let t): return "t\(t.map(\.description) ?? "?")"
+        default: return nil
+        }
+    }
+}

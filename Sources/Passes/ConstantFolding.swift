@@ -1,0 +1,147 @@
+import IR
+import Interpreter
+
+/// Evaluates nodes whose inputs are all constants and turns their outputs into initializers.
+///
+/// Rewrite: `%y = Op(%c1, ..., %cn)` with every present input an initializer (and `Constant` nodes, which have no
+/// inputs) becomes the initializer `%y = <Op evaluated by the interpreter's kernels>`. The value keeps its name and
+/// its uses, so nothing downstream is renamed. Applied in every graph, subgraphs included (a subgraph node that
+/// reads outer constants folds into an initializer of the subgraph).
+///
+/// Not folded:
+/// - weight decompression `Cast(float16 initializer, to: FLOAT)` (see `isWeightDecompression`);
+/// - nodes holding subgraphs (If/Loop/Scan: their bodies may read non-constant outer values), nodes outside the
+///   default domain, random ops (each run must draw new numbers), string outputs;
+/// - nodes producing a graph output (a graph output that is an initializer is legal ONNX but trips some runtimes;
+///   the node stays and keeps the output's producer);
+/// - initializers that are also graph inputs (IR < 4 style) are not constants: the caller may override them;
+/// - folds that would grow the model: when the outputs hold more than `maxGrowthBytes` bytes beyond the inputs
+///   (e.g. ConstantOfShape/Expand/Tile broadcasting a scalar to an activation-sized tensor).
+///
+/// Why 1 MiB of growth: every shape computation and small broadcast table (anchors, position grids of a 320x320
+/// detector: 2100x2 floats = 16 KiB) stays far below it, while a broadcast to an activation (ConstantOfShape
+/// [1,64,160,160] = 6.5 MiB) would bloat the file with data a device computes for free; the node then stays.
+/// Outputs whose static size is known beforehand (from shape inference) are checked before evaluating, so a
+/// broadcast to billions of elements is never materialised.
+public struct ConstantFolding: Pass {
+    public var name: String { "constant-folding" }
+    public var maxGrowthBytes: Int
+
+    public init(maxGrowthBytes: Int = 1 << 20) { self.maxGrowthBytes = maxGrowthBytes }
+
+    /// Ops whose results are not a function of their inputs.
+    static let nondeterministicOps: Set<String> = [
+        "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
+    ]
+    /// Ops that can produce an output much larger than their inputs; folded only when the size is known upfront.
+    static let broadcastingOps: Set<String> = [
+        "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "EyeLike", "OneHot",
+    ]
+
+    public func run(on model: Model, context: PassContext) throws -> Bool {
+        var overridable = Set<ObjectIdentifier>()
+        func collectInputs(_ graph: Graph) {
+            for input in graph.inputs { overridable.insert(ObjectIdentifier(input)) }
+            for node in graph.nodes { for sub in node.subgraphs { collectInputs(sub) } }
+        }
+        collectInputs(model.graph)
+        return try fold(in: model.graph, model: model, overridable: overridable, context: context)
+    }
+
+    private func fold(in graph: Graph, model: Model, overridable: Set<ObjectIdentifier>, context: PassContext) throws -> Bool {
+        var changed = false
+        var folded: [Node] = []
+        let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        for node in graph.nodes {
+            if !node.subgraphs.isEmpty {
+                for sub in node.subgraphs where try fold(in: sub, model: model, overridable: overridable, context: context) {
+                    changed = true
+                }
+                continue
+            }
+            guard isFoldable(node, graphOutputs: graphOutputs, overridable: overridable) else { continue }
+            let inputs = node.inputs.map { value in value.flatMap { $0.isAbsent ? nil : $0.initializer } }
+            guard fitsGrowthLimit(node, inputs: inputs, precomputed: nil) else { continue }
+            let opset = model.opsetVersion(for: node.domain) ?? model.defaultOpset
+            let results: [Tensor]
+            do {
+                results = try Interpreter.evaluate(node: node, inputs: inputs, opset: opset)
+            } catch let error as MCCError {
+                // The node would fail at run time too; leave it for the runtime to report, but tell the user.
+                context.warn("\(node.label): not folded, evaluating it on its constant inputs failed: \(error.message)")
+                continue
+            }
+            guard fitsGrowthLimit(node, inputs: inputs, precomputed: results),
+                  let assignments = assign(results, to: node) else { continue }
+            for (value, tensor) in assignments {
+                value.initializer = tensor
+                value.type = tensor.valueType
+            }
+            let outputs = node.outputs
+            node.setOutputs([])
+            for value in outputs where !value.isAbsent { graph.initializers.append(value) }
+            folded.append(node)
+            changed = true
+        }
+        if !folded.isEmpty { graph.remove(folded) }
+        return changed
+    }
+
+    private func isFoldable(_ node: Node, graphOutputs: Set<ObjectIdentifier>, overridable: Set<ObjectIdentifier>) -> Bool {
+        guard node.domain.isEmpty || node.domain == "ai.onnx",
+              !Self.nondeterministicOps.contains(node.opType),
+              node.outputs.contains(where: { !$0.isAbsent }),
+              !node.outputs.contains(where: { graphOutputs.contains(ObjectIdentifier($0)) }) else { return false }
+        if Self.isWeightDecompression(node) { return false }
+        for input in node.inputs {
+            guard let input, !input.isAbsent else { continue }
+            guard input.initializer != nil, !overridable.contains(ObjectIdentifier(input)) else { return false }
+        }
+        return true
+    }
+
+    /// `Cast(float16 initializer, to: FLOAT)`: weights stored as float16 on purpose (FP16Casting, or an fp16
+    /// model), which the OpenVINO emitter maps to an f16 Const + Convert(decompression). Folding it would undo the
+    /// compression, so it stays.
+    static func isWeightDecompression(_ node: Node) -> Bool {
+        guard node.opType == "Cast", let source = node.input(0), let data = source.initializer, data.elementType == .float16,
+              let to = node.attribute("to"), case .int(let code) = to.value else { return false }
+        return code == Int64(ElementType.float.rawValue)
+    }
+
+    /// Checks the growth limit from the inferred output sizes (before evaluating) or from the results.
+    private func fitsGrowthLimit(_ node: Node, inputs: [Tensor?], precomputed results: [Tensor]?) -> Bool {
+        let inputBytes = inputs.reduce(0) { $0 + ($1?.byteCount ?? 0) }
+        if let results {
+            return results.reduce(0) { $0 + $1.byteCount } <= inputBytes + maxGrowthBytes
+        }
+        var outputBytes = 0
+        for output in node.outputs where !output.isAbsent {
+            guard let type = output.type, let sizes = type.shape?.staticSizes, let elementType = type.elementType,
+                  let count = checkedElementCount(sizes) else {
+                // Unknown size: only ops that cannot blow up are evaluated blind.
+                return !Self.broadcastingOps.contains(node.opType)
+            }
+            outputBytes += elementType.byteCount(for: count)
+        }
+        return outputBytes <= inputBytes + maxGrowthBytes
+    }
+
+    /// Pairs results with the node's present outputs; nil when the kernel left a present output out or a result
+    /// contradicts the output's declared element type (then the node is better left alone).
+    private func assign(_ results: [Tensor], to node: Node) -> [(Value, Tensor)]? {
+        var pairs: [(Value, Tensor)] = []
+        for (index, value) in node.outputs.enumerated() where !value.isAbsent {
+            guard index < results.count else { return nil }
+            let tensor = results[index]
+            guard tensor.elementType != .string else { return nil }
+            if let declared = value.type?.elementType, declared != tensor.elementType { return nil }
+            if let shape = value.type?.shape, shape.rank != tensor.rank
+                || zip(shape.dims, tensor.shape).contains(where: { d, s in d.value.map { $0 != s } ?? false }) {
+                return nil
+            }
+            pairs.append((value, tensor))
+        }
+        return pairs
+    }
+}

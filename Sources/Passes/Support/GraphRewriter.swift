@@ -1,0 +1,219 @@
+import IR
+
+/// Graph-editing helpers the folding passes share: reading constants (initializers and `Constant` nodes), fresh
+/// names, adding initializers, inserting nodes next to others and dropping values that became dead.
+///
+/// Works on the main graph; names are allocated against every graph of the model so a new name never shadows one
+/// in a subgraph.
+final class GraphRewriter {
+    let model: Model
+    let graph: Graph
+    private var names: Set<String> = []
+    private let inputs: Set<ObjectIdentifier>
+    private var outputs: Set<ObjectIdentifier>
+    private var removed: Set<ObjectIdentifier> = []
+    /// Removed nodes stay referenced while the rewriter lives: a freed node's address (its ObjectIdentifier) could
+    /// otherwise be reused by a new node, which would then look removed.
+    private var graveyard: [Node] = []
+
+    init(model: Model) {
+        self.model = model
+        graph = model.graph
+        inputs = Set(graph.inputs.map(ObjectIdentifier.init))
+        outputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        func collect(_ g: Graph) {
+            for v in g.inputs { names.insert(v.name) }
+            for v in g.initializers { names.insert(v.name) }
+            for node in g.nodes {
+                names.insert(node.name)
+                for out in node.outputs { names.insert(out.name) }
+                for sub in node.subgraphs { collect(sub) }
+            }
+        }
+        collect(graph)
+    }
+
+    var opset: Int64 { model.defaultOpset }
+
+    // MARK: Facts
+
+    func isGraphInput(_ value: Value) -> Bool { inputs.contains(ObjectIdentifier(value)) }
+    func isGraphOutput(_ value: Value) -> Bool { outputs.contains(ObjectIdentifier(value)) }
+
+    /// The constant data behind `value`: an initializer that is not also a graph input (those can be overridden by
+    /// the caller), or the output of a `Constant` node.
+    func constant(_ value: Value?) -> Tensor? {
+        guard let value, !value.isAbsent, !isGraphInput(value) else { return nil }
+        if let tensor = value.initializer { return tensor }
+        guard let node = value.producer, node.opType == "Constant", node.domain.isEmpty || node.domain == "ai.onnx"
+        else { return nil }
+        if let a = node.attribute("value"), case .tensor(let t) = a.value { return t }
+        if let f = node.floatAttribute("value_float") { return Tensor(scalar: f) }
+        if let a = node.attribute("value_floats"), case .floats(let fs) = a.value { return Tensor(floats: fs, shape: [fs.count]) }
+        if let i = node.intAttribute("value_int") { return Tensor(int64s: [i], shape: []) }
+        if let i = node.intsAttribute("value_ints") { return Tensor(int64s: i, shape: [i.count]) }
+        return nil
+    }
+
+    /// A float32 constant's values in double precision (nil for other element types).
+    func floatConstant(_ value: Value?) -> (values: [Double], shape: [Int])? {
+        guard let t = constant(value), t.elementType == .float else { return nil }
+        return (t.floatValues().map(Double.init), t.shape)
+    }
+
+    /// The constant as one Double when it holds exactly one float element (any rank).
+    func scalarConstant(_ value: Value?) -> Double? {
+        guard let t = constant(value), t.elementType == .float || t.elementType == .double, t.elementCount == 1
+        else { return nil }
+        return Double(t.floatValues()[0])
+    }
+
+    /// Whether `value` is read by `node` alone (once) and is not a graph output, so rewriting it is invisible.
+    func isOnlyUse(_ value: Value, by node: Node) -> Bool {
+        value.uses.count == 1 && value.uses[0].node === node && !isGraphOutput(value)
+    }
+
+    /// The main-graph node reading `value` when it is that value's only use (and not a graph output); nodes of
+    /// subgraphs that read the value from the enclosing scope do not count.
+    func soleConsumer(of value: Value) -> Node? {
+        guard value.uses.count == 1, !isGraphOutput(value), value.uses[0].node.graph === graph else { return nil }
+        return value.uses[0].node
+    }
+
+    // MARK: Building
+
+    func freshName(_ base: String) -> String {
+        var candidate = base.isEmpty ? "mcc" : base
+        var k = 1
+        while names.contains(candidate) {
+            candidate = "\(base)_\(k)"
+            k += 1
+        }
+        names.insert(candidate)
+        return candidate
+    }
+
+    /// A new initializer named after `base` (made unique).
+    func addInitializer(_ base: String, _ tensor: Tensor) -> Value {
+        let value = Value(name: freshName(base), initializer: tensor)
+        graph.initializers.append(value)
+        return value
+    }
+
+    func addFloatInitializer(_ base: String, _ values: [Double], shape: [Int]) -> Value {
+        addInitializer(base, Tensor(floats: values.map { Float($0) }, shape: shape))
+    }
+
+    func addInt64Initializer(_ base: String, _ values: [Int64], shape: [Int]? = nil) -> Value {
+        addInitializer(base, Tensor(int64s: values, shape: shape ?? [values.count]))
+    }
+
+    func makeValue(_ base: String, type: ValueType?) -> Value { Value(name: freshName(base), type: type) }
+
+    func makeNode(_ op: String, name base: String, inputs: [Value?], outputs: [Value],
+                  attributes: [Attribute] = []) -> Node {
+        Node(op, name: freshName(base), inputs: inputs, outputs: outputs, attributes: attributes)
+    }
+
+    func insert(_ node: Node, before anchor: Node) { graph.insert(node, before: anchor) }
+
+    func insert(_ node: Node, after anchor: Node) {
+        var nodes = graph.nodes
+        let index = (nodes.firstIndex { $0 === anchor } ?? nodes.count - 1) + 1
+        nodes.insert(node, at: index)
+        graph.setNodes(nodes)
+    }
+
+    /// Replaces every use of `old` by `new` and, when `old` was a graph output, makes `new` take its place (the
+    /// caller must have given `new` the name the output had).
+    func replaceAllUses(of old: Value, with new: Value) {
+        old.replaceAllUses(with: new)
+    }
+
+    // MARK: Cleanup
+
+    /// Whether `node` is still in the graph (not removed through this rewriter).
+    func isAlive(_ node: Node) -> Bool { !removed.contains(ObjectIdentifier(node)) }
+
+    /// Removes `nodes` (their outputs must be unused) and then any constant inputs that became dead.
+    func remove(_ nodes: [Node]) {
+        let inputs = nodes.flatMap { $0.inputs.compactMap { $0 } }
+        for node in nodes { removed.insert(ObjectIdentifier(node)) }
+        graveyard += nodes
+        graph.remove(nodes)
+        for value in inputs { removeIfDead(value) }
+    }
+
+    /// Drops an unused constant: its `Constant` node or its initializer entry.
+    func removeIfDead(_ value: Value?) {
+        guard let value, value.uses.isEmpty, !isGraphOutput(value), !isGraphInput(value) else { return }
+        if let node = value.producer, node.opType == "Constant", node.outputs.allSatisfy({ $0.uses.isEmpty }) {
+            removed.insert(ObjectIdentifier(node))
+            graveyard.append(node)
+            graph.remove([node])
+        } else if value.initializer != nil, value.producer == nil {
+            graph.initializers.removeAll { $0 === value }
+        }
+    }
+}
+
+// MARK: - Broadcast analysis
+
+/// Values of a constant that varies at most along one axis of the tensor it is combined with.
+///
+/// `shape` is the constant's shape, `rank` the other operand's rank and `axis` its channel axis with `channels`
+/// entries. Returns one value per channel, or nil when the constant varies along another axis, has a higher rank
+/// (numpy broadcasting would then grow the result) or does not match `channels`.
+func perChannelValues(_ values: [Double], shape: [Int], rank: Int, axis: Int, channels: Int) -> [Double]? {
+    guard shape.count <= rank, axis >= 0, axis < rank else { return nil }
+    let padded = Array(repeating: 1, count: rank - shape.count) + shape
+    for (i, d) in padded.enumerated() where i != axis && d != 1 { return nil }
+    switch padded[axis] {
+    case 1 where values.count == 1: return Array(repeating: values[0], count: channels)
+    case channels where values.count == channels: return values
+    default: return nil
+    }
+}
+
+/// A shape of `rank` ones except `channels` at `axis` ([1, C, 1, 1] for NCHW).
+func channelShape(rank: Int, axis: Int, channels: Int) -> [Int] {
+    var shape = Array(repeating: 1, count: rank)
+    shape[axis] = channels
+    return shape
+}
+
+/// Whether the node is in the default ONNX domain.
+func isONNX(_ node: Node) -> Bool { node.domain.isEmpty || node.domain == "ai.onnx" }
+
+extension Value {
+    /// Rank from the value's type, when known.
+    var knownRank: Int? { shape?.rank }
+}
+
+/// Attribute reads without optional chaining: Swift 6.3's release optimizer crashed (ownership verifier,
+/// CopyPropagation) on `node.attribute(name)?.float.map(...)` chains.
+extension Node {
+    func floatAttribute(_ name: String) -> Float? {
+        guard let a = attribute(name) else { return nil }
+        switch a.value {
+        case .float(let v): return v
+        case .int(let v): return Float(v)
+        default: return nil
+        }
+    }
+
+    func intAttribute(_ name: String) -> Int64? {
+        guard let a = attribute(name), case .int(let v) = a.value else { return nil }
+        return v
+    }
+
+    func intsAttribute(_ name: String) -> [Int64]? {
+        guard let a = attribute(name), case .ints(let v) = a.value else { return nil }
+        return v
+    }
+
+    func stringAttribute(_ name: String) -> String? {
+        guard let a = attribute(name), case .string(let v) = a.value else { return nil }
+        return String(decoding: v, as: UTF8.self)
+    }
+}

@@ -1,0 +1,27 @@
+import IR
+
+/// Drops initializers nothing reads.
+///
+/// Rewrite: an initializer with no uses (no node of its graph or of a nested subgraph reads it) that is neither
+/// an output nor an input of its graph is removed. Applied in every graph, subgraphs included.
+///
+/// Kept: initializers that are also graph inputs (IR < 4 style defaults the caller may override: they are part of
+/// the interface) and initializers returned as graph outputs.
+public struct UnusedInitializerRemoval: Pass {
+    public var name: String { "unused-initializer-removal" }
+
+    public init() {}
+
+    public func run(on model: Model, context: PassContext) throws -> Bool { prune(model.graph) }
+
+    private func prune(_ graph: Graph) -> Bool {
+        var changed = false
+        for node in graph.nodes {
+            for sub in node.subgraphs where prune(sub) { changed = true }
+        }
+        let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
+        let before = graph.initializers.count
+        graph.initializers.removeAll { $0.uses.isEmpty && !interface.contains(ObjectIdentifier($0)) }
+        return changed || graph.initializers.count != before
+    }
+}
