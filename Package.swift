@@ -15,7 +15,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mcc", targets: ["mcc"]),
-        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Passes", "Driver"]),
+        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Passes", "Emit", "Driver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,8 +36,9 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
         .target(name: "Passes", dependencies: ["IR", "Interpreter"]),
+        .target(name: "Emit", dependencies: ["IR"]),
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXFormat", "Interpreter", "Passes",
+            "IR", "ONNXFormat", "Interpreter", "Passes", "Emit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mcc", dependencies: ["Driver"]),
@@ -50,6 +51,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
+        .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
     ]
 )

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample: set up, build mcc (release), inspect and compile samples/ppocr_mobile_v2_cls.onnx.
+# The main job on the bundled sample: set up, build mcc (release), then on samples/ppocr_mobile_v2_cls.onnx:
+# inspect it, compile it for RVC2 at -O2 with its preprocessing folded in (BGR pixels 0..255 → mean 127.5,
+# scale 127.5), run it in the reference interpreter, and write the optimized static ONNX.
+# The blob step runs when compile_tool is installed (or MCC_COMPILE_TOOL is set); otherwise mcc says so and keeps the IR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-python
 swift build -c release --product mcc 2>&1 | grep -E "error|Build complete" || true
 mcc=.build/release/mcc
-$mcc inspect samples/ppocr_mobile_v2_cls.onnx
-$mcc samples/ppocr_mobile_v2_cls.onnx -target onnx -O0 --shape x=1,3,48,192 -o out/ppocr_mobile_v2_cls_onnx -v
-$mcc run samples/ppocr_mobile_v2_cls.onnx --inputs samples/ppocr_mobile_v2_cls_ref -o out/ppocr_mobile_v2_cls_run
-echo "reference output: samples/ppocr_mobile_v2_cls_ref/output_0.npy; mcc's: out/ppocr_mobile_v2_cls_run/output_0.npy"
+model=samples/ppocr_mobile_v2_cls.onnx
+rm -rf out/demo && mkdir -p out/demo
+$mcc inspect $model
+$mcc $model -target rvc2 -O2 --shape x=1,3,48,192 --mean 127.5 --scale 127.5 -o out/demo/rvc2 -v
+ls -l out/demo/rvc2
+$mcc $model -target onnx -O2 --shape x=1,3,48,192 -o out/demo/onnx
+$mcc run $model --inputs samples/ppocr_mobile_v2_cls_ref -o out/demo/run
+echo "reference output: samples/ppocr_mobile_v2_cls_ref/output_0.npy; mcc's: out/demo/run/output_0.npy"

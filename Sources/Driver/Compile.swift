@@ -26,11 +26,12 @@ struct Compile: ParsableCommand {
             help: ArgumentHelp("Fix an input's dims: NAME=d0,d1,... (repeatable).", valueName: "shape"))
     var shapes: [String] = []
 
-    @Option(name: .customLong("mean"), parsing: .singleValue,
+    // Means may be negative ("--mean -1,0,1"): take the next argument even though it starts with a dash.
+    @Option(name: .customLong("mean"), parsing: .unconditionalSingleValue,
             help: ArgumentHelp("Fold input normalization: NAME=v0,v1,v2 or v (every image input); y = (x - mean) / scale.", valueName: "mean"))
     var means: [String] = []
 
-    @Option(name: .customLong("scale"), parsing: .singleValue,
+    @Option(name: .customLong("scale"), parsing: .unconditionalSingleValue,
             help: ArgumentHelp("Scale values, as --mean (non-zero).", valueName: "scale"))
     var scales: [String] = []
 
@@ -53,6 +54,8 @@ struct Compile: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Report each stage and pass and its time.") var verbose = false
 
+    @OptionGroup(title: "rvc2 options") var rvc2: RVC2Options
+
     func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
@@ -63,9 +66,13 @@ struct Compile: ParsableCommand {
         for name in printAfter where name != "*" && !knownPasses.contains(name) {
             throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
         }
-        guard target == .onnx else {
-            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx)")
+        guard target == .onnx || target == .rvc2 else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2)")
         }
+        if target != .rvc2, rvc2.anyGiven {
+            throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
+        }
+        let rvc2Settings = target == .rvc2 ? try rvc2.validated() : nil
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
         var clock = StageClock(verbose: verbose)
@@ -82,19 +89,32 @@ struct Compile: ParsableCommand {
             InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
             try Verifier.verify(loaded)
         }
-        let options = try preprocessing.resolve(against: loaded.graph)
+        var options = try preprocessing.resolve(against: loaded.graph)
+        // rvc2 runs in FP16: the FP16 pass (where the pipeline has one) stores weights as f16 + Cast.
+        options.castToFP16 = target == .rvc2 && !rvc2.noFP16
         try runPasses(on: loaded, options: options, clock: &clock)
         forgetInferredTypesInsideSubgraphs(loaded.graph)
         if dumpIR { printToStandardError(IRPrinter().print(loaded)) }
-        try clock.measure("export") {
-            try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+        var produced: [String]
+        if let rvc2Settings {
+            let pipeline = Pipelines.level(optimizationLevel)
+            let rvc2Target = RVC2Target(
+                options: rvc2, toolchain: rvc2Settings.toolchain, shaves: rvc2Settings.shaves,
+                optimizationLevel: optimizationLevel,
+                pipelineCastsToFP16: pipeline.passes.contains { $0.name == "fp16-casting" })
+            produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
+        } else {
+            try clock.measure("export") {
+                try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+            }
+            produced = ["\(stem).onnx"]
         }
         try output.commit()
         if verbose {
             let total = clock.timings.reduce(0) { $0 + $1.1 }
             printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
         }
-        print(output.destination.appendingPathComponent("\(stem).onnx").path)
+        for file in produced { print(output.destination.appendingPathComponent(file).path) }
     }
 
     /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.
@@ -109,14 +129,19 @@ struct Compile: ParsableCommand {
         defer { for warning in context.warnings { printWarning(warning) } }
         try clock.measure("passes (\(pipeline.name))") {
             try manager.run(pipeline, on: model, context: context)
-            // Passes keep the model valid by contract; the verifier is cheap next to them and guards the output.
-            if !verifyEach { try Verifier.verify(model) }
         }
-        guard verbose, !manager.timings.isEmpty else { return }
-        // One line per pass name (a pipeline may run a pass several times), in first-run order.
+        if verbose { printPassTimings(manager.timings, nodesBefore: nodesBefore, nodesAfter: model.graph.allNodes().count) }
+        // Passes keep the model valid by contract; one verification guards the output (a compiler bug must not
+        // write a broken model). Timed apart: it is not a pass.
+        if !verifyEach && !pipeline.passes.isEmpty { try clock.measure("verify") { try Verifier.verify(model) } }
+    }
+
+    /// One line per pass name (a pipeline may run a pass several times), in first-run order.
+    private func printPassTimings(_ timings: [PassManager.Timing], nodesBefore: Int, nodesAfter: Int) {
+        guard !timings.isEmpty else { return }
         var order: [String] = []
         var totals: [String: (runs: Int, ms: Double, changes: Int)] = [:]
-        for timing in manager.timings {
+        for timing in timings {
             if totals[timing.pass] == nil { order.append(timing.pass) }
             var entry = totals[timing.pass] ?? (0, 0, 0)
             entry.runs += 1
@@ -128,7 +153,7 @@ struct Compile: ParsableCommand {
             guard let entry = totals[pass] else { continue }
             printToStandardError("mcc:   pass \(pass): \(String(format: "%.1f", entry.ms)) ms (\(entry.runs) runs, \(entry.changes) changed)\n")
         }
-        printToStandardError("mcc:   nodes: \(nodesBefore) -> \(model.graph.allNodes().count)\n")
+        printToStandardError("mcc:   nodes: \(nodesBefore) -> \(nodesAfter)\n")
     }
 
     private func defaultOutputName(stem: String) -> String {

@@ -17,6 +17,7 @@ public struct MCC: ParsableCommand {
 
     /// Parses `arguments`, runs the command and returns the process exit code. Errors print one line to stderr.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
+        Invocation.arguments = arguments
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

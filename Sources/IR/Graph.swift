@@ -125,8 +125,19 @@ public final class Node {
         }
     }
 
-    /// Subgraphs held by attributes.
-    public var subgraphs: [Graph] { attributes.flatMap(\.subgraphs) }
+    /// Subgraphs held by attributes. Passes ask every node for them on every walk, so nodes without any (nearly
+    /// all) answer without building intermediate arrays.
+    public var subgraphs: [Graph] {
+        var result: [Graph] = []
+        for index in attributes.indices {
+            switch attributes[index].value {
+            case .graph(let graph): result.append(graph)
+            case .graphs(let graphs): result += graphs
+            default: continue
+            }
+        }
+        return result
+    }
 
     /// Display name for messages: the node name, or its op and first output when unnamed.
     public var label: String {

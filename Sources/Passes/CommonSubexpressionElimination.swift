@@ -27,6 +27,7 @@ public struct CommonSubexpressionElimination: Pass {
     private func eliminate(in graph: Graph) -> Bool {
         var changed = mergeInitializers(in: graph)
         var seen: [NodeKey: Node] = [:]
+        seen.reserveCapacity(graph.nodes.count)
         var removed: [Node] = []
         for node in graph.nodes {
             for sub in node.subgraphs where eliminate(in: sub) { changed = true }
@@ -88,10 +89,12 @@ public struct CommonSubexpressionElimination: Pass {
         return true
     }
 
-    /// FNV-1a over the tensor's bytes, 8 bytes at a time to keep large weights cheap.
+    /// FNV-1a over the byte count and at most the first 256 bytes: a cheap prefilter (weights of one shape almost
+    /// always differ early); equal digests are confirmed by comparing all bytes.
     private static func digest(_ tensor: Tensor) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        let bytes = UnsafeRawBufferPointer(start: tensor.storage.baseAddress, count: min(tensor.byteCount, tensor.storage.byteCount))
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(tensor.byteCount)
+        let count = min(tensor.byteCount, tensor.storage.byteCount, 256)
+        let bytes = UnsafeRawBufferPointer(start: tensor.storage.baseAddress, count: count)
         var offset = 0
         while offset + 8 <= bytes.count {
             hash = (hash ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01b3
@@ -122,7 +125,7 @@ private struct NodeKey: Hashable {
     var op: String
     var inputs: [ObjectIdentifier?]
     var outputCount: Int
-    var attributes: [String]
+    var attributes: [AttributeKey]
 
     init?(_ node: Node) {
         guard Rewriting.isDefaultDomain(node), node.subgraphs.isEmpty,
@@ -130,24 +133,37 @@ private struct NodeKey: Hashable {
         op = node.opType
         inputs = node.inputs.map { value in value.flatMap { $0.isAbsent ? nil : ObjectIdentifier($0) } }
         outputCount = node.outputs.count
-        var texts: [String] = []
-        for attribute in node.attributes.sorted(by: { $0.name < $1.name }) {
-            guard attribute.refAttrName == nil, let text = Self.text(attribute.value) else { return nil }
-            texts.append("\(attribute.name)=\(text)")
+        var keys: [AttributeKey] = []
+        keys.reserveCapacity(node.attributes.count)
+        for attribute in node.attributes {
+            guard attribute.refAttrName == nil, let key = AttributeKey(attribute) else { return nil }
+            keys.append(key)
         }
-        attributes = texts
+        if keys.count > 1 { keys.sort { $0.name < $1.name } }
+        attributes = keys
+    }
+}
+
+/// An attribute compared exactly (floats by bit pattern); tensors, graphs and sparse tensors are not compared.
+private struct AttributeKey: Hashable {
+    enum Payload: Hashable {
+        case int(Int64), float(UInt32), string([UInt8]), ints([Int64]), floats([UInt32]), strings([[UInt8]])
+        case type(ValueType?)
     }
 
-    /// Exact text of a plain attribute value; nil for tensors, graphs and other kinds not compared here.
-    private static func text(_ value: AttributeValue) -> String? {
-        switch value {
-        case .int(let v): return "i\(v)"
-        case .float(let v): return "f\(v.bitPattern)"
-        case .string(let v): return "s\(v)"
-        case .ints(let v): return "I\(v)"
-        case .floats(let v): return "F\(v.map(\.bitPattern))"
-        case .strings(let v): return "S\(v)"
-        case .type(let t): return "t\(t.map(\.description) ?? "?")"
+    var name: String
+    var payload: Payload
+
+    init?(_ attribute: Attribute) {
+        name = attribute.name
+        switch attribute.value {
+        case .int(let v): payload = .int(v)
+        case .float(let v): payload = .float(v.bitPattern)
+        case .string(let v): payload = .string(v)
+        case .ints(let v): payload = .ints(v)
+        case .floats(let v): payload = .floats(v.map(\.bitPattern))
+        case .strings(let v): payload = .strings(v)
+        case .type(let t): payload = .type(t)
         default: return nil
         }
     }

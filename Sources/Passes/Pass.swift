@@ -6,7 +6,9 @@ import IR
 /// - the model stays SSA, topologically ordered and linked (use-lists, producers);
 /// - graph inputs and outputs keep their names, element types and order;
 /// - a value the pass creates gets a type (`Value.type`) whenever the values it was built from have one;
-/// - numerics are preserved exactly or within float rounding (FP16 casting is the one deliberate exception and says so).
+/// - numerics are preserved exactly or within float rounding (FP16 casting is the one deliberate exception and says so);
+/// - one run reaches the pass's own fixed point (running it again right away changes nothing): the pass manager
+///   does not rerun the pass that made the last change.
 public protocol Pass: Sendable {
     /// Stable identifier used by `--print-after NAME`, `-v` timing and pipeline listings (kebab-case).
     var name: String { get }

@@ -5,7 +5,7 @@ import IR
 public struct Pipeline: Sendable {
     public var name: String
     public var passes: [any Pass]
-    /// Run the whole sequence again while any pass reports a change, at most this many rounds.
+    /// Run the sequence again while some pass has not run since the last change, at most this many rounds.
     public var maxRounds: Int
 
     public init(name: String, passes: [any Pass], maxRounds: Int = 1) {
@@ -45,32 +45,43 @@ public struct PassManager {
 
     /// Runs `pipeline` on `model`; returns whether any pass changed it. A verifier failure names the pass that broke
     /// the model (a compiler bug, reported as a failure rather than writing a broken model).
+    ///
+    /// The pass list repeats until every pass has run once since the last change (each pass reaches its own fixed
+    /// point in one run, so the one that made the last change need not run again), at most `maxRounds` times
+    /// over. A second round thus only reruns the passes placed before the last one that changed something.
     @discardableResult
     public mutating func run(_ pipeline: Pipeline, on model: Model, context: PassContext) throws -> Bool {
+        let count = pipeline.passes.count
         var anyChange = false
-        for _ in 0..<pipeline.maxRounds {
-            var roundChange = false
-            for pass in pipeline.passes {
-                let untypedBefore = verifyEach ? Set(Self.untypedOutputs(in: model.graph).map(ObjectIdentifier.init)) : []
-                let start = DispatchTime.now().uptimeNanoseconds
-                let changed = try pass.run(on: model, context: context)
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                timings.append(Timing(pass: pass.name, milliseconds: ms, changed: changed))
-                if changed && verifyEach {
-                    do { try Verifier.verify(model) } catch let error as MCCError {
-                        throw MCCError.failure("internal error: the model is invalid after pass '\(pass.name)': \(error.message)")
-                    }
-                    if let untyped = Self.untypedOutputs(in: model.graph).first(where: { !untypedBefore.contains(ObjectIdentifier($0)) }) {
-                        throw MCCError.failure("internal error: pass '\(pass.name)' left '\(untyped.name)' without a type although its inputs have types")
-                    }
-                }
-                if printAfter.contains(pass.name) || printAfter.contains("*") { dump(pass.name, model) }
-                roundChange = roundChange || changed
+        var runs = 0
+        var lastChange = -1
+        while runs < count * pipeline.maxRounds && !(runs >= count && runs - lastChange >= count) {
+            let pass = pipeline.passes[runs % count]
+            if try run(pass, on: model, context: context) {
+                anyChange = true
+                lastChange = runs
             }
-            anyChange = anyChange || roundChange
-            if !roundChange { break }
+            runs += 1
         }
         return anyChange
+    }
+
+    private mutating func run(_ pass: any Pass, on model: Model, context: PassContext) throws -> Bool {
+        let untypedBefore = verifyEach ? Set(Self.untypedOutputs(in: model.graph).map(ObjectIdentifier.init)) : []
+        let start = DispatchTime.now().uptimeNanoseconds
+        let changed = try pass.run(on: model, context: context)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        timings.append(Timing(pass: pass.name, milliseconds: ms, changed: changed))
+        if changed && verifyEach {
+            do { try Verifier.verify(model) } catch let error as MCCError {
+                throw MCCError.failure("internal error: the model is invalid after pass '\(pass.name)': \(error.message)")
+            }
+            if let untyped = Self.untypedOutputs(in: model.graph).first(where: { !untypedBefore.contains(ObjectIdentifier($0)) }) {
+                throw MCCError.failure("internal error: pass '\(pass.name)' left '\(untyped.name)' without a type although its inputs have types")
+            }
+        }
+        if printAfter.contains(pass.name) || printAfter.contains("*") { dump(pass.name, model) }
+        return changed
     }
 
     /// Main-graph node outputs without a type whose node's inputs all have types; the ones a pass newly leaves

@@ -18,11 +18,11 @@ public struct ReshapeChains: Pass {
     static let orderPreserving: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze"]
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        var names = NameAllocator(model: model)
+        var names = LazyNames(model: model)
         return collapse(in: model.graph, opset: model.defaultOpset, names: &names)
     }
 
-    private func collapse(in graph: Graph, opset: Int64, names: inout NameAllocator) -> Bool {
+    private func collapse(in graph: Graph, opset: Int64, names: inout LazyNames) -> Bool {
         var changed = false
         for node in graph.nodes {
             for sub in node.subgraphs where collapse(in: sub, opset: opset, names: &names) { changed = true }
@@ -42,7 +42,7 @@ public struct ReshapeChains: Pass {
         return changed
     }
 
-    private func collapseShapeChain(_ node: Node, source: Value, graph: Graph, opset: Int64, names: inout NameAllocator) -> Bool {
+    private func collapseShapeChain(_ node: Node, source: Value, graph: Graph, opset: Int64, names: inout LazyNames) -> Bool {
         guard opset >= 5, let output = node.outputs.first else { return false }
         if let sizes = Rewriting.staticShape(output) {
             let needsAllowZero = sizes.contains(0)
@@ -64,6 +64,17 @@ public struct ReshapeChains: Pass {
         guard allowZero || !shape.int64Values().contains(0) else { return false }
         node.setInput(0, source)
         return true
+    }
+
+    /// Collecting every name of the model costs more than the whole pass when nothing collapses: only on demand.
+    struct LazyNames {
+        let model: Model
+        var allocator: NameAllocator?
+        mutating func fresh(_ base: String) -> String {
+            var names = allocator ?? NameAllocator(model: model)
+            defer { allocator = names }
+            return names.fresh(base)
+        }
     }
 
     /// `perm` of a Transpose, or the reversal its absence means (needs the rank).

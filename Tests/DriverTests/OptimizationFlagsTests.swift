@@ -53,6 +53,7 @@ final class OptimizationFlagsTests: XCTestCase {
             ["--mean", "x=123.675,116.28,103.53", "--scale", "x=58.395,57.12,57.375", "--encoding", "x=RGB:BGR"],
             ["--mean", "127.5", "--scale", "127.5", "--encoding", "bgr", "--layout", "NHWC"],
             ["--encoding", "RGB:BGR", "--layout", "x=NCHW", "--mean", "x=0,0,0"],
+            ["--mean", "-1,0,1", "--scale", "-2"],  // negative values are values, not options
         ]
         for (k, flags) in variants.enumerated() {
             let (result, out) = try compile(["-O1"] + flags, into: "good\(k)")

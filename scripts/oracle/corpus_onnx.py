@@ -27,6 +27,23 @@ def compare(name, got, ref):
     return None
 
 
+def count_nodes(graph):
+    """Nodes of a graph including those in subgraphs (If/Loop/Scan bodies)."""
+    total = 0
+    for node in graph.node:
+        total += 1
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                total += count_nodes(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                total += sum(count_nodes(g) for g in attr.graphs)
+    return total
+
+
+def opsets(model):
+    return sorted((o.domain or "ai.onnx", o.version) for o in model.opset_import)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mcc", required=True)
@@ -34,6 +51,8 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--opt", default="0", help="optimization level passed as -O<opt>")
     ap.add_argument("--only", nargs="*", help="model names to check")
+    ap.add_argument("--no-more-nodes", action="store_true",
+                    help="also require no more nodes (subgraphs included) than the input model and the same opsets")
     args = ap.parse_args()
     corpus = os.path.join(args.shared, "corpus")
     manifest = json.load(open(os.path.join(corpus, "MANIFEST.json")))
@@ -70,7 +89,15 @@ def main():
                     p = compare(o["name"], np.asarray(got), np.load(os.path.join(corpus, o["ref"])))
                     if p:
                         problems.append(p)
-                nodes_in, nodes_out = entry["node_count"], sum(1 for _ in model.graph.node)
+                nodes_out = sum(1 for _ in model.graph.node)
+                if args.no_more_nodes:
+                    original = onnx.load(os.path.join(corpus, entry["file"]))
+                    total_in, total_out = count_nodes(original.graph), count_nodes(model.graph)
+                    if total_out > total_in:
+                        problems.append(f"{total_out} nodes (subgraphs included) > {total_in} in the input")
+                    if opsets(model) != opsets(original):
+                        problems.append(f"opsets changed: {opsets(original)} -> {opsets(model)}")
+                    nodes_out = f"{nodes_out}, all nodes {total_in} -> {total_out}"
             except Exception as e:  # any oracle-side failure is a failed check, reported on one line
                 problems.append(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
         if problems:

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Emit
+import Foundation
+import IR
+import ONNXFormat
+
+/// Flags of `-target rvc2` (ModelConverter's `rvc2:` section, modelconverter.md §1.5 / §2.1).
+struct RVC2Options: ParsableArguments {
+    @Option(name: .customLong("tool-version"),
+            help: "rvc2: OpenVINO toolchain the IR is for: 2022.3 (IR v11, default) or 2021.4 (IR v10, opset <= 7).")
+    var toolVersion: String = OpenVINOEmitOptions.Toolchain.openvino2022_3.rawValue
+
+    @Flag(name: .customLong("no-fp16"), help: "rvc2: keep FP32 weights in the IR (default: FP16-compressed weights).")
+    var noFP16 = false
+
+    @Option(name: .customLong("shaves"), help: "rvc2: SHAVE cores and CMX slices for compile_tool, 1-16 (default 8).")
+    var shaves: Int?
+
+    @Option(name: .customLong("compile-tool"),
+            help: "rvc2: OpenVINO compile_tool to build the .blob (default: $MCC_COMPILE_TOOL, then compile_tool on PATH).")
+    var compileTool: String?
+
+    @Flag(name: .customLong("superblob"),
+          help: "rvc2: build a .superblob (8-shave blob + bsdiff patches for 1-16 shaves) instead of a .blob.")
+    var superblob = false
+
+    /// Checks the values (usage errors, exit 2) before any work.
+    func validated() throws -> (toolchain: OpenVINOEmitOptions.Toolchain, shaves: Int) {
+        guard let toolchain = OpenVINOEmitOptions.Toolchain(rawValue: toolVersion) else {
+            let known = OpenVINOEmitOptions.Toolchain.allCases.map(\.rawValue).joined(separator: ", ")
+            throw MCCError.usage("--tool-version \(toolVersion): expected one of \(known)")
+        }
+        let count = shaves ?? 8
+        guard (1...16).contains(count) else { throw MCCError.usage("--shaves \(count): expected 1 to 16") }
+        if superblob, let shaves, shaves != 8 {
+            printWarning("--superblob: the base blob is always compiled for 8 shaves (--shaves \(shaves) ignored)")
+        }
+        return (toolchain, superblob ? 8 : count)
+    }
+
+    /// True when any rvc2-only flag was given (they are errors with other targets).
+    var anyGiven: Bool {
+        toolVersion != OpenVINOEmitOptions.Toolchain.openvino2022_3.rawValue || noFP16 || shaves != nil
+            || compileTool != nil || superblob
+    }
+}
+
+/// `-target rvc2`: OpenVINO IR (+ optimized ONNX) → compile_tool → .blob or .superblob, with a buildinfo.json
+/// listing the exact commands (paths relative to the output directory, where they ran).
+struct RVC2Target {
+    let options: RVC2Options
+    let toolchain: OpenVINOEmitOptions.Toolchain
+    let shaves: Int
+    let optimizationLevel: Int
+
+    /// Whether the -O pipeline already cast weights to FP16 (then the emitter only turns its Casts into
+    /// decompression Converts instead of compressing f32 constants itself).
+    let pipelineCastsToFP16: Bool
+
+    func build(model: Model, stem: String, output: OutputDirectory, clock: inout StageClock) throws -> [String] {
+        let emitOptions = OpenVINOEmitOptions(
+            toolchain: toolchain, compressWeightsToFP16: !options.noFP16 && !pipelineCastsToFP16,
+            decomposeHardSigmoid: true, modelName: stem, metadata: ["mcc_version": mccVersion])
+        let ir = try clock.measure("emit OpenVINO IR") { try OpenVINOEmitter.emit(model, options: emitOptions) }
+        let xmlName = "\(stem).xml", binName = "\(stem).bin"
+        try clock.measure("write outputs") {
+            try output.write(ir.xml, to: xmlName)
+            try output.write(ir.weights, to: binName)
+            // Weights as external data (<stem>.onnx.data) are written straight from the loaded tensors, without
+            // packing a second in-memory copy of the model (peak RSS budget: 1.2 × ONNX + 30 MB).
+            try ONNXWriter.write(model, to: output.stagedPath("intermediate_outputs/\(stem).onnx"),
+                                 options: ONNXWriter.Options(externalData: .always))
+        }
+        var commands: [String: [String]] = ["mcc": ["mcc"] + Invocation.arguments]
+        var info: [String: Any] = [
+            "mcc_version": mccVersion, "target": "rvc2", "target_devices": ["MYRIAD"],
+            "tool_version": toolchain.rawValue, "ir_version": emitOptions.irVersion,
+            "compress_to_fp16": !options.noFP16, "optimization_level": optimizationLevel,
+            "is_superblob": options.superblob,
+            "number_of_shaves": options.superblob ? Array(1...16) as Any : shaves as Any,
+            "number_of_cmx_slices": options.superblob ? Array(1...16) as Any : shaves as Any,
+            "ir_layers": ir.layerHistogram,
+        ]
+        var produced = [xmlName, binName]
+
+        if let tool = try CompileTool.locate(explicit: options.compileTool) {
+            let compiler = CompileTool(executable: tool, toolchain: toolchain, directory: output.staging)
+            if options.superblob {
+                let result = try Superblob.build(compiler: compiler, xml: xmlName, stem: stem, output: output, clock: &clock)
+                commands.merge(result.commands) { a, _ in a }
+                info["compile_tool_version"] = result.toolVersion
+                info["blob"] = result.file
+                produced.append(result.file)
+            } else {
+                let blob = "\(stem).blob"
+                let run = try clock.measure("compile_tool") {
+                    try compiler.compile(xml: xmlName, blob: blob, shaves: shaves,
+                                         config: "intermediate_outputs/\(stem).compile_tool.conf")
+                }
+                commands["compile_tool"] = run.command
+                info["compile_tool_version"] = run.version
+                info["blob"] = blob
+                produced.append(blob)
+            }
+        } else {
+            let suggestion = CompileTool.manualCommand(xml: xmlName, blob: "\(stem).blob", shaves: shaves)
+            printNote("compile_tool not found (--compile-tool, $MCC_COMPILE_TOOL, PATH): wrote the OpenVINO IR only; "
+                      + "build the blob with: \(suggestion)")
+            info["blob"] = NSNull()
+        }
+        info["cmd_info"] = commands
+        let json = try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        try output.write(json + Data("\n".utf8), to: "buildinfo.json")
+        return produced
+    }
+}
+
+/// The command line mcc was started with (buildinfo.json records it).
+enum Invocation {
+    nonisolated(unsafe) static var arguments: [String] = Array(CommandLine.arguments.dropFirst())
+}
+
+func printNote(_ message: String) {
+    FileHandle.standardError.write(Data("mcc: note: \(message)\n".utf8))
+}
