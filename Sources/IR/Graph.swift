@@ -176,8 +176,15 @@ public final class Graph {
 
     /// Removes nodes and drops their input uses. Outputs of removed nodes must be unused by then.
     public func remove(_ doomed: [Node]) {
-        let ids = Set(doomed.map(ObjectIdentifier.init))
         for node in doomed { node.detach() }
+        if doomed.count <= 8 {
+            // Rewrites remove one or two nodes at a time: identity search, no hashing of the whole node list.
+            for node in doomed {
+                if let index = nodes.firstIndex(where: { $0 === node }) { nodes.remove(at: index) }
+            }
+            return
+        }
+        let ids = Set(doomed.map(ObjectIdentifier.init))
         nodes.removeAll { ids.contains(ObjectIdentifier($0)) }
     }
 
