@@ -8,8 +8,9 @@ import IR
 final class GraphRewriter {
     let model: Model
     let graph: Graph
-    /// Every name in the model, collected on the first `freshName` (most pass runs never create a name).
-    private lazy var names: Set<String> = allNames()
+    /// Every name in the model, collected on the first `freshName` (most pass runs never create a name). Not a
+    /// `lazy var`: inserting through one copies the set.
+    private var names: Set<String>?
     private let inputs: Set<ObjectIdentifier>
     private var outputs: Set<ObjectIdentifier>
     private var removed: Set<ObjectIdentifier> = []
@@ -90,13 +91,14 @@ final class GraphRewriter {
     // MARK: Building
 
     func freshName(_ base: String) -> String {
+        if names == nil { names = allNames() }
         var candidate = base.isEmpty ? "mcc" : base
         var k = 1
-        while names.contains(candidate) {
+        while names?.contains(candidate) == true {
             candidate = "\(base)_\(k)"
             k += 1
         }
-        names.insert(candidate)
+        names?.insert(candidate)
         return candidate
     }
 
