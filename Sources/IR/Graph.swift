@@ -85,7 +85,8 @@ public final class Node {
     }
 
     public func setInput(_ index: Int, _ value: Value?) {
-        if let old = inputs[index] { old.uses.removeAll { $0.node === self && $0.index == index } }
+        // Index first: comparing unowned node references is the expensive part on long use-lists.
+        if let old = inputs[index] { old.uses.removeAll { $0.index == index && $0.node === self } }
         inputs[index] = value
         value?.uses.append(Use(node: self, index: index))
     }
@@ -99,7 +100,7 @@ public final class Node {
     /// Removes this node from its inputs' use-lists (before the node is deleted).
     public func dropInputs() {
         for (i, value) in inputs.enumerated() {
-            value?.uses.removeAll { $0.node === self && $0.index == i }
+            value?.uses.removeAll { $0.index == i && $0.node === self }
         }
         inputs.removeAll()
     }

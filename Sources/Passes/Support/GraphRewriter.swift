@@ -161,7 +161,8 @@ final class GraphRewriter {
             graveyard.append(node)
             graph.remove([node])
         } else if value.initializer != nil, value.producer == nil {
-            graph.initializers.removeAll { $0 === value }
+            // One identity search (removeAll would check uniqueness and retain per element).
+            if let index = graph.initializers.firstIndex(where: { $0 === value }) { graph.initializers.remove(at: index) }
         }
     }
 }
