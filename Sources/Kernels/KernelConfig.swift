@@ -1,4 +1,3 @@
-import CBLAS
 import Dispatch
 import Foundation
 
@@ -14,7 +13,7 @@ public enum KernelConfig {
         get { storedThreads }
         set {
             storedThreads = max(1, newValue)
-            openblas_set_num_threads(Int32(storedThreads))
+            OpenBLAS.setNumThreads(storedThreads)
         }
     }
 }
