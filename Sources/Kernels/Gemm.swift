@@ -1,5 +1,3 @@
-import CBLAS
-
 /// Row-major single-precision GEMM: `C = alpha * op(A) * op(B) + beta * C`.
 ///
 /// `op(A)` is M×K and `op(B)` is K×N; `lda`, `ldb` and `ldc` are the row strides of the stored (untransposed)
@@ -47,7 +45,6 @@ public func sgemmSerial(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     guard m > 0, n > 0 else { return }
-    KernelConfig.ensureSingleThreadedBLAS()
     if k == 0 {
         // BLAS would handle this, but an explicit path keeps the beta == 0 "C not read" promise obvious.
         scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
@@ -57,18 +54,18 @@ public func sgemmSerial(
     // to sgemv, which is 3-5x faster there. sgemv, like sgemm, does not read y when beta == 0.
     if n == 1 {
         // C[:, 0] = op(A)·b, b a column of B (row stride ldb) or, transposed, a contiguous row.
-        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(transA ? k : m), Int32(transA ? m : k),
+        OpenBLAS.functions.sgemv(OpenBLAS.rowMajor, transA ? OpenBLAS.trans : OpenBLAS.noTrans, Int32(transA ? k : m), Int32(transA ? m : k),
                     alpha, a, Int32(lda), b, transB ? 1 : Int32(ldb), beta, c, Int32(ldc))
         return
     }
     if m == 1 {
         // C[0, :] = op(B)ᵀ·a, a the single row of op(A): contiguous, or a column of the stored K×1 A.
-        cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, Int32(transB ? n : k), Int32(transB ? k : n),
+        OpenBLAS.functions.sgemv(OpenBLAS.rowMajor, transB ? OpenBLAS.noTrans : OpenBLAS.trans, Int32(transB ? n : k), Int32(transB ? k : n),
                     alpha, b, Int32(ldb), a, transA ? Int32(lda) : 1, beta, c, 1)
         return
     }
-    cblas_sgemm(
-        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+    OpenBLAS.functions.sgemm(
+        OpenBLAS.rowMajor, transA ? OpenBLAS.trans : OpenBLAS.noTrans, transB ? OpenBLAS.trans : OpenBLAS.noTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 

@@ -1,4 +1,3 @@
-import CBLAS
 import Dispatch
 import Foundation
 
@@ -16,15 +15,6 @@ public enum KernelConfig {
         get { storedThreads }
         set { storedThreads = max(1, newValue) }
     }
-
-    private static let blasConfigured: Bool = {
-        openblas_set_num_threads(1)
-        return true
-    }()
-
-    /// Makes OpenBLAS single-threaded once per process (cheap after the first call).
-    @inline(__always)
-    static func ensureSingleThreadedBLAS() { _ = blasConfigured }
 }
 
 /// Runs `body` over `0..<count` split into at most `KernelConfig.threads` contiguous chunks.

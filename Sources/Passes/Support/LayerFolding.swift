@@ -2,7 +2,8 @@ import IR
 
 /// Folds of per-channel affine maps into the parameters of linear layers (Conv, ConvTranspose, Gemm, MatMul),
 /// shared by BatchNormFolding, ConvBiasFolding and NormalizationFolding. All arithmetic is in double precision,
-/// rounded to float once; new parameters are new initializers (shared weights are never modified in place).
+/// rounded to float once (weights are read as float in place, see LinearWeights); new parameters are new
+/// initializers (shared weights are never modified in place).
 extension GraphRewriter {
     /// Rank and channel axis of a linear layer's output, when known.
     func outputLayout(of layer: Node) -> (rank: Int, axis: Int)? {
@@ -38,10 +39,16 @@ extension GraphRewriter {
     /// Number of output channels of a linear layer whose weights are constant.
     func outputChannels(of layer: Node) -> Int? { weightLayout(of: layer)?.outputs }
 
-    /// The constant weights of a linear layer, with their channel mapping (values converted to double).
+    /// The constant weights of a linear layer, with their channel mapping (read in place, not copied).
     func weights(of layer: Node) -> LinearWeights? {
-        guard let layout = weightLayout(of: layer), let w = floatConstant(layer.input(1)) else { return nil }
-        return LinearWeights(kind: layout.kind, shape: layout.shape, values: w.values)
+        guard let layout = weightLayout(of: layer) else { return nil }
+        return weights(of: layer, layout: layout)
+    }
+
+    /// As `weights(of:)`, for a layout already computed by `weightLayout(of:)`.
+    func weights(of layer: Node, layout: (kind: LinearWeights.Kind, shape: [Int], inputs: Int, outputs: Int)) -> LinearWeights? {
+        guard let w = constant(layer.input(1)) else { return nil }
+        return LinearWeights(kind: layout.kind, shape: layout.shape, tensor: w)
     }
 
     /// Rewrites `layer`'s parameters so its output becomes `scale·y + shift` per output channel (either may be nil).
