@@ -36,11 +36,15 @@ public struct ConvBiasFolding: Pass {
     public func run(on model: Model, context: PassContext) throws -> Bool {
         let rw = GraphRewriter(model: model)
         var changed = false
+        // A chain (Mul → Add → Conv → Mul → Add) edits the layer's weights several times: keep the edits pending
+        // and write the tensor once per layer.
+        rw.isStagingWeights = true
         for layer in rw.graph.nodes where Self.layers.contains(layer.opType) && isONNX(layer) && layer.outputs.count == 1 && rw.isAlive(layer) {
             while foldFollowing(layer, rw: rw) { changed = true }
             if layer.opType == "Conv" || layer.opType == "ConvTranspose" {
                 while foldPreceding(layer, rw: rw) { changed = true }
             }
+            rw.commitStagedWeights(of: layer)
         }
         return changed
     }
@@ -88,7 +92,7 @@ public struct ConvBiasFolding: Pass {
             case ("Mul", _), ("Div", 0):
                 if previous.opType == "Div" && perChannel.contains(0) { return false }
                 weights.scaleInputChannels(by: previous.opType == "Div" ? perChannel.map { 1 / $0 } : perChannel)
-                rw.setParameters(of: conv, weights: weights.tensor(), bias: nil)
+                rw.setParameters(of: conv, weights: weights, bias: nil)
             case ("Add", _), ("Sub", 0):
                 let a = previous.opType == "Sub" ? perChannel.map { -$0 } : perChannel
                 guard conv.opType == "Conv",
@@ -133,7 +137,7 @@ public struct ConvBiasFolding: Pass {
             let factors = mul.opType == "Div" ? perChannel.map { 1 / $0 } : perChannel
             if value != 0 && Set(factors).count != 1 { return false }
             weights.scaleInputChannels(by: factors)
-            rw.setParameters(of: conv, weights: weights.tensor(), bias: nil)
+            rw.setParameters(of: conv, weights: weights, bias: nil)
             if value != 0 { rw.setPadValue(pad, value / factors[0]) }
             rw.bypass(mul, keeping: u, for: pad, at: 0)
             return true

@@ -17,6 +17,10 @@ final class GraphRewriter {
     /// Removed nodes stay referenced while the rewriter lives: a freed node's address (its ObjectIdentifier) could
     /// otherwise be reused by a new node, which would then look removed.
     private var graveyard: [Node] = []
+    /// When set, `setParameters` records new weights in `stagedWeights` (keyed by layer) instead of writing them;
+    /// the pass must call `commitStagedWeights(of:)` for every layer before it returns.
+    var isStagingWeights = false
+    var stagedWeights: [ObjectIdentifier: LinearWeights] = [:]
 
     init(model: Model) {
         self.model = model

@@ -46,7 +46,9 @@ extension GraphRewriter {
     }
 
     /// As `weights(of:)`, for a layout already computed by `weightLayout(of:)`.
+    /// Weights staged by `setParameters` while `isStagingWeights` are returned with their pending edits.
     func weights(of layer: Node, layout: (kind: LinearWeights.Kind, shape: [Int], inputs: Int, outputs: Int)) -> LinearWeights? {
+        if let staged = stagedWeights[ObjectIdentifier(layer)] { return staged }
         guard let w = constant(layer.input(1)) else { return nil }
         return LinearWeights(kind: layout.kind, shape: layout.shape, tensor: w)
     }
@@ -69,7 +71,7 @@ extension GraphRewriter {
             }
             if scale != nil { weights.scaleOutputChannels(by: s) }
             let newBias = (0..<n).map { bias[$0] * s[$0] + t[$0] }
-            setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil,
+            setParameters(of: layer, weights: scale != nil ? weights : nil,
                           bias: Tensor(floats: newBias.map { Float($0) }, shape: [n]))
         case "Gemm":
             let beta = Double(layer.floatAttribute("beta") ?? 1)
@@ -86,14 +88,14 @@ extension GraphRewriter {
             } else if shift != nil {
                 bias = Tensor(floats: t.map { Float($0) }, shape: [n])
             }
-            setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil, bias: bias)
+            setParameters(of: layer, weights: scale != nil ? weights : nil, bias: bias)
             if bias != nil { layer.setAttribute(Attribute("beta", .float(1))) }
         case "MatMul":
             if shift != nil {
                 guard layer.input(0)?.knownRank == 2 else { return false }
             }
             if scale != nil { weights.scaleOutputChannels(by: s) }
-            setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil,
+            setParameters(of: layer, weights: scale != nil ? weights : nil,
                           bias: shift.map { Tensor(floats: $0.map { Float($0) }, shape: [n]) })
             if shift != nil { layer.opType = "Gemm" }
         default:
@@ -102,13 +104,19 @@ extension GraphRewriter {
         return true
     }
 
-    /// Sets new weight (input 1) and bias (input 2) initializers when given; drops the old ones if dead.
-    func setParameters(of layer: Node, weights: Tensor?, bias: Tensor?) {
-        let base = layer.name.isEmpty ? (layer.outputs.first?.name ?? layer.opType) : layer.name
+    /// Sets new weight (input 1) and bias (input 2) initializers when given; drops the old ones if dead. While
+    /// `isStagingWeights`, the weights are only recorded (see `commitStagedWeights`), so a chain of folds into one
+    /// layer rewrites its weight tensor once instead of once per fold.
+    func setParameters(of layer: Node, weights: LinearWeights?, bias: Tensor?) {
+        let base = parameterBase(of: layer)
         if let weights {
-            let old = layer.input(1)
-            layer.setInput(1, addInitializer("\(base)_weight_folded", weights))
-            removeIfDead(old)
+            if isStagingWeights {
+                stagedWeights[ObjectIdentifier(layer)] = weights
+            } else {
+                let old = layer.input(1)
+                layer.setInput(1, addInitializer("\(base)_weight_folded", weights.tensor()))
+                removeIfDead(old)
+            }
         }
         if let bias {
             let old = layer.input(2)
@@ -116,6 +124,18 @@ extension GraphRewriter {
             layer.setInput(2, addInitializer("\(base)_bias_folded", bias))
             removeIfDead(old)
         }
+    }
+
+    /// Writes the weights staged for `layer` (if any) as its new weight initializer, once.
+    func commitStagedWeights(of layer: Node) {
+        guard let weights = stagedWeights.removeValue(forKey: ObjectIdentifier(layer)) else { return }
+        let old = layer.input(1)
+        layer.setInput(1, addInitializer("\(parameterBase(of: layer))_weight_folded", weights.tensor()))
+        removeIfDead(old)
+    }
+
+    private func parameterBase(of layer: Node) -> String {
+        layer.name.isEmpty ? (layer.outputs.first?.name ?? layer.opType) : layer.name
     }
 
     /// `layer` takes over `consumer`'s single output value (name, uses, graph-output role); the consumer and its
