@@ -15,7 +15,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mcc", targets: ["mcc"]),
-        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Passes", "Emit", "Driver"]),
+        .library(name: "MCC", targets: ["IR", "ONNXFormat", "Kernels", "Interpreter", "Passes", "Quant", "Emit", "Driver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,9 +36,12 @@ let package = Package(
         .target(name: "Kernels", swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
         .target(name: "Passes", dependencies: ["IR", "Interpreter"]),
-        .target(name: "Emit", dependencies: ["IR"]),
+        // Calibration data, observers, QDQ planning and simulation; numeric inner loops are optimized everywhere.
+        .target(name: "Quant", dependencies: ["IR", "Interpreter", "Kernels", "CJPEG", "CJpegShim", "CPNG"],
+                swiftSettings: optimizedNumerics),
+        .target(name: "Emit", dependencies: ["IR", "ONNXFormat", "Quant"]),
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXFormat", "Interpreter", "Passes", "Emit",
+            "IR", "ONNXFormat", "Interpreter", "Passes", "Quant", "Emit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mcc", dependencies: ["Driver"]),
@@ -53,5 +56,7 @@ let package = Package(
         .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
+        .testTarget(name: "QuantTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Quant", "Emit", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -56,6 +56,8 @@ struct Compile: ParsableCommand {
 
     @OptionGroup(title: "rvc2 options") var rvc2: RVC2Options
 
+    @OptionGroup(title: "rvc4 target") var rvc4: RVC4Options
+
     func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
@@ -66,8 +68,8 @@ struct Compile: ParsableCommand {
         for name in printAfter where name != "*" && !knownPasses.contains(name) {
             throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
         }
-        guard target == .onnx || target == .rvc2 else {
-            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2)")
+        guard target == .onnx || target == .rvc2 || target == .rvc4 else {
+            throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2, rvc4)")
         }
         if target != .rvc2, rvc2.anyGiven {
             throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
@@ -103,6 +105,10 @@ struct Compile: ParsableCommand {
                 optimizationLevel: optimizationLevel,
                 pipelineCastsToFP16: pipeline.passes.contains { $0.name == "fp16-casting" })
             produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
+        } else if target == .rvc4 {
+            produced = try clock.measure("rvc4") {
+                try RVC4Target(options: rvc4, verbose: verbose).emit(loaded, stem: stem, output: output, passOptions: options)
+            }
         } else {
             try clock.measure("export") {
                 try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))

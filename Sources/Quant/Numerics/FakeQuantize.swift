@@ -1,0 +1,83 @@
+import IR
+
+/// Quantize-then-dequantize on float buffers: `x̂ = (clamp(roundHalfEven(x / s) + z, qmin, qmax) - z) * s`.
+/// This is the numeric core of simulation; it equals ONNX QuantizeLinear → DequantizeLinear element for element
+/// (division, not multiplication by 1/s, because that is what the operators specify).
+public enum FakeQuantize {
+    /// Writes the fake-quantized `input` (row-major, `shape`) to `output`; they may be the same buffer. A
+    /// per-channel encoding must have one scale per entry of `shape[axis]`.
+    public static func apply(_ encoding: QuantEncoding, shape: [Int], input: UnsafePointer<Float>,
+                             output: UnsafeMutablePointer<Float>) {
+        let count = shape.reduce(1, *)
+        guard encoding.scales.count > 1, let axis = encoding.axis else {
+            run(count, scale: encoding.scales[0], zero: Float(encoding.zeroPoints[0]),
+                qmin: Float(encoding.qmin), qmax: Float(encoding.qmax), input, output)
+            return
+        }
+        precondition(shape.indices.contains(axis) && shape[axis] == encoding.scales.count,
+                     "per-channel encoding with \(encoding.scales.count) scales on axis \(axis) of \(shape)")
+        let channels = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        let outer = shape[..<axis].reduce(1, *)
+        for o in 0..<outer {
+            for c in 0..<channels {
+                let offset = (o * channels + c) * inner
+                run(inner, scale: encoding.scales[c], zero: Float(encoding.zeroPoints[c]),
+                    qmin: Float(encoding.qmin), qmax: Float(encoding.qmax), input + offset, output + offset)
+            }
+        }
+    }
+
+    /// Fake-quantizes a float tensor into a new tensor.
+    public static func apply(_ encoding: QuantEncoding, to tensor: Tensor) -> Tensor {
+        let out = Tensor(zeros: .float, shape: tensor.shape)
+        tensor.withUnsafeBufferPointer(as: Float.self) { src in
+            guard let base = src.baseAddress else { return }
+            apply(encoding, shape: tensor.shape, input: base,
+                  output: out.storage.mutableBaseAddress.assumingMemoryBound(to: Float.self))
+        }
+        return out
+    }
+
+    /// 1.5 · 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to the nearest integer,
+    /// ties to even (the FPU's default rounding), without a per-lane library call.
+    static let roundingMagic: Float = 12_582_912
+
+    @inline(__always)
+    static func run(_ n: Int, scale: Float, zero: Float, qmin: Float, qmax: Float,
+                    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        // Clamping x/s to [qmin - z, qmax - z] before rounding equals clamping after (the bounds are integers), and
+        // keeps the value in the magic constant's exact range for every grid up to 16 bits.
+        let lo = qmin - zero, hi = qmax - zero
+        guard max(abs(lo), abs(hi)) < Float(1 << 22) else {
+            for i in 0..<n { y[i] = scalar(x[i], scale: scale, lo: lo, hi: hi) }
+            return
+        }
+        typealias V = SIMD8<Float>
+        let vs = V(repeating: scale), vlo = V(repeating: lo), vhi = V(repeating: hi), magic = V(repeating: roundingMagic)
+        var i = 0
+        let rawX = UnsafeRawPointer(x), rawY = UnsafeMutableRawPointer(y)
+        while i + 8 <= n {
+            var v = rawX.loadUnaligned(fromByteOffset: i * 4, as: V.self) / vs
+            // `v .>= vlo` is false for NaN, so NaN lands on `lo`.
+            v = vlo.replacing(with: v, where: v .>= vlo)
+            v = vhi.replacing(with: v, where: v .<= vhi)
+            v = (v + magic) - magic
+            rawY.storeBytes(of: v * vs, toByteOffset: i * 4, as: V.self)
+            i += 8
+        }
+        while i < n {
+            y[i] = scalar(x[i], scale: scale, lo: lo, hi: hi)
+            i += 1
+        }
+    }
+
+    /// One element: NaN maps to the low end, like the vector path.
+    @inline(__always)
+    static func scalar(_ x: Float, scale: Float, lo: Float, hi: Float) -> Float {
+        let v = x / scale
+        guard v >= lo else { return lo * scale }
+        guard v <= hi else { return hi * scale }
+        return v.rounded(.toNearestOrEven) * scale
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+import IR
+import Interpreter
+
+/// Settings of the 16-bit fallback search.
+public struct MixedPrecisionOptions: Sendable, Equatable {
+    public var enabled = true
+    /// Worst-output SQNR (dB) the search aims for on the probe samples.
+    public var targetSQNR: Double = 30
+    /// Calibration samples the search evaluates on; nil picks as many as fit `probeMilliseconds` per evaluation
+    /// (judged from the calibration pass), at least 2.
+    public var probeSamples: Int?
+    public var probeMilliseconds: Double = 200
+    /// Contiguous groups whose sensitivity is measured (one evaluation each).
+    public var segments = 8
+    /// Budget-correction evaluations.
+    public var rounds = 3
+
+    public init() {}
+}
+
+/// What the search did, for the report and the log.
+public struct MixedPrecisionSummary: Codable, Sendable {
+    public var probeSQNRBefore: Double
+    public var probeSQNRAfter: Double
+    public var promotedActivations: [String]
+    public var promotedWeights: [String]
+    public var evaluations: Int
+}
+
+/// Raises the quantization points the outputs are most sensitive to from 8 to 16 bits until the simulated
+/// worst-output SQNR on the probe samples reaches the target.
+///
+/// Sensitivity is measured, not modelled: on the corpus, analytic noise models and small-noise linearizations rank
+/// layers poorly (quantization noise is far from the linear regime, and error concentrates in the first layers of
+/// the network). The search therefore
+/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer);
+/// 2. splits the points (activations and weights, in graph order) into up to 8 contiguous segments and measures,
+///    per segment, the output noise added by dropping only that segment to 8 bits from the all-16-bit plan;
+/// 3. spreads each segment's noise over its members in proportion to their local 8-bit noise-to-signal ratio;
+/// 4. keeps 8 bits for the points with the smallest estimated noise while the estimates fit the noise budget, then
+///    corrects the budget from the measured result (noise does not add exactly) for a few rounds.
+/// A 16-bit weight implies a 16-bit input activation (the HTP pairs 16-bit weights with 16-bit activations).
+public struct MixedPrecision {
+    public let model: Model
+    public let builder: PlanBuilder
+    public let options: MixedPrecisionOptions
+    public let threads: Int?
+
+    let nodePositions: [ObjectIdentifier: Int]
+    let activationIndex: [ObjectIdentifier: Int]
+
+    public init(model: Model, builder: PlanBuilder, options: MixedPrecisionOptions, threads: Int?) {
+        self.model = model
+        self.builder = builder
+        self.options = options
+        self.threads = threads
+        nodePositions = Dictionary(model.graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
+        activationIndex = Dictionary(builder.points.activations.enumerated().map { (ObjectIdentifier($1), $0) },
+                                     uniquingKeysWith: { a, _ in a })
+    }
+
+    /// A quantity the search can promote: activation point `i` or weight `j`.
+    enum Item: Hashable { case activation(Int), weight(Int) }
+
+    public func run(dataset: CalibrationDataset, probe: [Int], initial: QuantizationPlan,
+                    progress: ((Int, Int) -> Void)? = nil) throws -> (QuantizationPlan, MixedPrecisionSummary) {
+        let points = builder.points
+        let evaluator = try ProbeEvaluator(model: model, plan: initial, dataset: dataset, samples: probe, threads: threads)
+        let segmentCount = options.segments, rounds = options.rounds
+        let totalSteps = 2 + segmentCount + rounds
+        var step = 0
+        func evaluate(_ plan: QuantizationPlan) throws -> Double {
+            step += 1
+            progress?(min(step, totalSteps), totalSteps)
+            return try evaluator.noiseToSignal(plan)
+        }
+        let budget = pow10(-options.targetSQNR / 10)
+        let nsr8 = try evaluate(initial)
+        func summary(_ plan: QuantizationPlan, _ nsr: Double) -> MixedPrecisionSummary {
+            MixedPrecisionSummary(
+                probeSQNRBefore: decibels(nsr8), probeSQNRAfter: decibels(nsr),
+                promotedActivations: plan.activationBits.indices.filter { plan.activationBits[$0] > initial.activationBits[$0] }
+                    .map { points.activations[$0].name },
+                promotedWeights: plan.weightBits.indices.filter { plan.weightBits[$0] > initial.weightBits[$0] }
+                    .map { points.weights[$0].node.inputs[points.weights[$0].inputIndex]?.name ?? points.weights[$0].node.name },
+                evaluations: evaluator.evaluations)
+        }
+        if nsr8 <= budget { return (initial, summary(initial, nsr8)) }
+
+        let items = orderedItems()
+        func plan(demoted: Set<Item>) -> QuantizationPlan {
+            var aBits = Array(repeating: 16, count: points.activations.count)
+            var wBits = Array(repeating: 16, count: points.weights.count)
+            for item in demoted {
+                switch item {
+                case .activation(let i): aBits[i] = initial.activationBits[i]
+                case .weight(let j): wBits[j] = initial.weightBits[j]
+                }
+            }
+            // 16-bit weights take 16-bit inputs.
+            for (j, w) in points.weights.enumerated() where wBits[j] > 8 {
+                if let a = w.activation, let i = activationIndex[ObjectIdentifier(a)] { aBits[i] = 16 }
+            }
+            return builder.plan(activationBits: aBits, weightBits: wBits)
+        }
+        let plan16 = plan(demoted: [])
+        let nsr16 = try evaluate(plan16)
+        if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
+
+        // Segment sensitivities from the all-16-bit plan.
+        let segments = (0..<min(segmentCount, items.count)).map { s in
+            Array(items[(s * items.count / min(segmentCount, items.count))..<((s + 1) * items.count / min(segmentCount, items.count))])
+        }
+        let local = localNoise(items)
+        var estimate: [Item: Double] = [:]
+        for segment in segments where !segment.isEmpty {
+            let nsr = try evaluate(plan(demoted: Set(segment)))
+            let added = max(nsr - nsr16, 0)
+            let weight = segment.reduce(0.0) { $0 + local[$1, default: 0] }
+            for item in segment {
+                estimate[item] = weight > 0 ? added * local[item, default: 0] / weight : added / Double(segment.count)
+            }
+        }
+        let ranked = items.sorted { (estimate[$0] ?? 0, order(of: $0)) < (estimate[$1] ?? 0, order(of: $1)) }
+
+        // Closed loop on the budget the estimates may use.
+        var allowance = budget - nsr16
+        var best: (plan: QuantizationPlan, nsr: Double, demoted: Int) = (plan16, nsr16, 0)
+        var tried = Set<Int>()
+        for _ in 0..<rounds {
+            var used = 0.0, count = 0
+            for item in ranked {
+                let e = estimate[item] ?? 0
+                if used + e > allowance { break }
+                used += e
+                count += 1
+            }
+            if !tried.insert(count).inserted { break }
+            let candidate = plan(demoted: Set(ranked.prefix(count)))
+            let nsr = try evaluate(candidate)
+            if nsr <= budget, count > best.demoted { best = (candidate, nsr, count) }
+            // Rescale by how far the measurement is from the estimate.
+            let measured = max(nsr - nsr16, 1e-12)
+            let predicted = max(used, 1e-12)
+            allowance = (budget - nsr16) * predicted / measured * (nsr <= budget ? 1 : 0.9)
+        }
+        return (best.plan, summary(best.plan, best.nsr))
+    }
+
+    /// Activations and weights in graph order (inputs first, a weight right before its op's output).
+    func orderedItems() -> [Item] {
+        (builder.points.activations.indices.map { Item.activation($0) } + builder.points.weights.indices.map { Item.weight($0) })
+            .sorted { order(of: $0) < order(of: $1) }
+    }
+
+    func order(of item: Item) -> Double {
+        switch item {
+        case .activation(let i):
+            guard let producer = builder.points.activations[i].producer,
+                  let k = nodePositions[ObjectIdentifier(producer)] else { return -1 }
+            return Double(k)
+        case .weight(let j):
+            return Double(nodePositions[ObjectIdentifier(builder.points.weights[j].node)] ?? 0) - 0.5
+        }
+    }
+
+    /// Local 8-bit noise-to-signal ratio of each item: rounding noise Δ²/12 over the point's mean square for
+    /// activations, relative squared rounding error for weights.
+    func localNoise(_ items: [Item]) -> [Item: Double] {
+        var result: [Item: Double] = [:]
+        for item in items {
+            switch item {
+            case .activation(let i):
+                let e = builder.activationEncoding(i, bits: 8)
+                let power = builder.statistics.meanSquares[i]
+                let step = Double(e.scales[0])
+                result[item] = power > 0 ? step * step / 12 / power : 0
+            case .weight(let j):
+                let w = builder.points.weights[j]
+                guard let tensor = w.node.inputs[w.inputIndex]?.initializer else { continue }
+                let e = builder.weightEncoding(j, bits: 8)
+                let original = tensor.floatValues(), rounded = FakeQuantize.apply(e, to: tensor).floatValues()
+                var num = 0.0, den = 0.0
+                for k in original.indices {
+                    let d = Double(rounded[k] - original[k])
+                    num += d * d
+                    den += Double(original[k]) * Double(original[k])
+                }
+                result[item] = den > 0 ? num / den : 0
+            }
+        }
+        return result
+    }
+}
+
+func pow10(_ x: Double) -> Double { exp(x * log(10)) }
+func decibels(_ nsr: Double) -> Double { nsr > 0 ? -10 * log10(nsr) : .infinity }
+
+/// Float outputs of the probe samples, cached, and the simulated outputs of candidate plans compared with them.
+final class ProbeEvaluator {
+    let inputs: [[Tensor]]
+    let references: [[Tensor]]
+    let simulation: SimulatedModel
+    private(set) var evaluations = 0
+
+    init(model: Model, plan: QuantizationPlan, dataset: CalibrationDataset, samples: [Int], threads: Int?) throws {
+        inputs = try samples.map { try dataset.load($0) }
+        let interpreter = try Interpreter(model: model, threads: threads)
+        references = try inputs.map { try interpreter.run($0) }
+        simulation = try SimulatedModel(floatModel: model, plan: plan, threads: threads)
+    }
+
+    /// Per-output error accumulators of `plan` over the probe samples.
+    func errors(_ plan: QuantizationPlan) throws -> [ErrorAccumulator] {
+        evaluations += 1
+        try simulation.apply(plan)
+        var acc = [ErrorAccumulator](repeating: .init(), count: references.first?.count ?? 0)
+        for (x, reference) in zip(inputs, references) {
+            let outputs = try simulation.run(x)
+            for o in acc.indices where reference[o].elementType == .float {
+                Lockstep.accumulate(&acc[o], reference[o], outputs[o])
+            }
+        }
+        return acc
+    }
+
+    /// Worst output's noise-to-signal ratio.
+    func noiseToSignal(_ plan: QuantizationPlan) throws -> Double {
+        try errors(plan).map(\.noiseToSignal).max() ?? 0
+    }
+}
