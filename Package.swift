@@ -23,7 +23,6 @@ let package = Package(
     targets: [
         // System libraries (Debian -dev packages) and C code.
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
@@ -33,7 +32,8 @@ let package = Package(
         // The compiler.
         .target(name: "IR"),
         .target(name: "ONNXFormat", dependencies: ["IR", "COnnx", "CProtobufC"]),
-        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimizedNumerics),
+        // OpenBLAS (apt libopenblas-dev) is loaded with dlopen on first use: see Sources/Kernels/OpenBLAS.swift.
+        .target(name: "Kernels", swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
         .target(name: "Passes", dependencies: ["IR", "Interpreter"]),
         // Calibration data, observers, QDQ planning and simulation; numeric inner loops are optimized everywhere.

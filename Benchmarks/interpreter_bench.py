@@ -26,6 +26,7 @@ def main():
     ap.add_argument("--bench", required=True)
     ap.add_argument("--shared", required=True)
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--opt", type=int, default=2, help="mcc pipeline run before timing (ORT applies its own graph optimizations)")
     ap.add_argument("--keep-openblas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE from the environment")
     args = ap.parse_args()
     corpus = os.path.join(args.shared, "corpus")
@@ -36,7 +37,8 @@ def main():
     if not args.keep_openblas_env:
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             bench_env.pop(key, None)
-    print(f"OpenBLAS core type for mcc: {bench_env.get('OPENBLAS_CORETYPE', 'auto-detected')}\n")
+    print(f"OpenBLAS core type for mcc: {bench_env.get('OPENBLAS_CORETYPE', 'auto-detected')}; mcc graph: -O{args.opt}, "
+          "ORT graph: ORT_ENABLE_ALL (its default)\n")
     print("| model | threads | mcc ms | ORT ms | ratio mcc/ORT |")
     print("|---|---|---|---|---|")
     ratios = {1: [], 2: []}
@@ -45,7 +47,7 @@ def main():
         ref = os.path.join(corpus, "ref", e["name"])
         feeds = {i["name"]: np.load(os.path.join(corpus, i["ref"])) for i in e["inputs"]}
         for threads in (1, 2):
-            proc = subprocess.run([args.bench, "run", path, ref, str(threads), str(args.repeats)], capture_output=True,
+            proc = subprocess.run([args.bench, "run", path, ref, str(threads), str(args.repeats), str(args.opt)], capture_output=True,
                                   text=True, env=bench_env)
             if proc.returncode != 0:
                 print(f"| {e['name']} | {threads} | error: {proc.stderr.strip()[:80]} | | |")

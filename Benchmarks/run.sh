@@ -15,12 +15,13 @@ echo "## Interpreter latency (mcc reference interpreter vs onnxruntime)"
 "$venv/bin/python" interpreter_bench.py --bench .build/release/mcc-bench --shared "$shared"
 echo
 echo "## Pass pipeline (node counts vs onnxsim, -O2 compile time and the passes' share)"
-(cd .. && swift build -c release --product mcc 2>&1 | grep -E "error|complete")
-"$venv/bin/python" passes_bench.py --mcc ../.build/release/mcc --shared "$shared"
+# The mcc binary as shipped (scripts/demo.sh): Swift runtime and Foundation linked statically.
+(cd .. && swift build -c release --static-swift-stdlib --product mcc --scratch-path .build-static 2>&1 | grep -E "error|complete")
+"$venv/bin/python" passes_bench.py --mcc ../.build-static/release/mcc --shared "$shared"
 echo
 echo "## -target rvc2 front end (mcc -O2, IR only) vs ovc --compress_to_fp16=True (telemetry off)"
-"$venv/bin/python" rvc2_bench.py --mcc ../.build/release/mcc --shared "$shared"
+"$venv/bin/python" rvc2_bench.py --mcc ../.build-static/release/mcc --shared "$shared"
 echo
 echo "## -target rvc4 quantization vs onnxruntime quantize_static / NNCF (anchors need nncf: set QUANT_ANCHOR_PYTHON)"
-"$venv/bin/python" quant_bench.py --mcc ../.build/release/mcc --shared "$shared" --out "${TMPDIR:-/tmp}/mcc_quant_bench" \
+"$venv/bin/python" quant_bench.py --mcc ../.build-static/release/mcc --shared "$shared" --out "${TMPDIR:-/tmp}/mcc_quant_bench" \
   --anchor-python "${QUANT_ANCHOR_PYTHON:-$venv/bin/python}" --anchors "${QUANT_ANCHORS:-full}"

@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-python
-swift build -c release --product mcc 2>&1 | grep -E "error|Build complete" || true
-mcc=.build/release/mcc
+# Shipped form: the Swift runtime and Foundation linked statically (starts in ~10 ms with ~13 MB resident instead of
+# ~40 ms / ~20 MB); only libc, libstdc++ and libprotobuf-c stay shared, OpenBLAS is opened when a GEMM first runs.
+swift build -c release --static-swift-stdlib --product mcc --scratch-path .build-static 2>&1 | grep -E "error|Build complete" || true
+mcc=.build-static/release/mcc
 model=samples/ppocr_mobile_v2_cls.onnx
 rm -rf out/demo && mkdir -p out/demo
 $mcc inspect $model

@@ -56,11 +56,28 @@ final class OutputDirectory {
         return url.path
     }
 
+    /// Writes a file with plain POSIX calls: Foundation's `Data.write` fsyncs every file (milliseconds each, far
+    /// more on a busy disk); like other compilers, mcc leaves flushing to the OS. The staged directory only replaces
+    /// the destination after every write succeeded.
     func write(_ data: Data, to relativePath: String) throws {
         let path = try stagedPath(relativePath)
-        do { try data.write(to: URL(fileURLWithPath: path)) } catch {
-            throw MCCError.failure("\(path): cannot write (\(error.localizedDescription))")
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw MCCError.failure("\(path): cannot write (\(String(cString: strerror(errno))))") }
+        var failure: Int32 = 0
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < bytes.count, let base = bytes.baseAddress {
+                let n = Foundation.write(fd, base + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += n
+            }
         }
+        if close(fd) != 0 && failure == 0 { failure = errno }
+        if failure != 0 { throw MCCError.failure("\(path): cannot write (\(String(cString: strerror(failure))))") }
     }
 
     /// Moves the staging directory into place.

@@ -85,7 +85,8 @@ public final class Node {
     }
 
     public func setInput(_ index: Int, _ value: Value?) {
-        if let old = inputs[index] { old.uses.removeAll { $0.node === self && $0.index == index } }
+        // Index first: comparing unowned node references is the expensive part on long use-lists.
+        if let old = inputs[index] { old.uses.removeAll { $0.index == index && $0.node === self } }
         inputs[index] = value
         value?.uses.append(Use(node: self, index: index))
     }
@@ -99,7 +100,7 @@ public final class Node {
     /// Removes this node from its inputs' use-lists (before the node is deleted).
     public func dropInputs() {
         for (i, value) in inputs.enumerated() {
-            value?.uses.removeAll { $0.node === self && $0.index == i }
+            value?.uses.removeAll { $0.index == i && $0.node === self }
         }
         inputs.removeAll()
     }
@@ -176,8 +177,15 @@ public final class Graph {
 
     /// Removes nodes and drops their input uses. Outputs of removed nodes must be unused by then.
     public func remove(_ doomed: [Node]) {
-        let ids = Set(doomed.map(ObjectIdentifier.init))
         for node in doomed { node.detach() }
+        if doomed.count <= 8 {
+            // Rewrites remove one or two nodes at a time: identity search, no hashing of the whole node list.
+            for node in doomed {
+                if let index = nodes.firstIndex(where: { $0 === node }) { nodes.remove(at: index) }
+            }
+            return
+        }
+        let ids = Set(doomed.map(ObjectIdentifier.init))
         nodes.removeAll { ids.contains(ObjectIdentifier($0)) }
     }
 

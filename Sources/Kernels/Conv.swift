@@ -113,9 +113,42 @@ public func conv2d(
     }
 
     let tile = im2colTileColumns(p)
+    let tiles = (outPlane + tile - 1) / tile
+    let threads = KernelConfig.threads
+    if threads > 1 && p.groups * tiles >= threads {
+        // Enough independent (group, tile) pieces: each thread fills its own column tile and multiplies it while it
+        // is still in its core's cache, with serial BLAS. `workspace` is sized for one tile, so allocate per thread.
+        let pieces = p.groups * tiles
+        let perThread = UnsafeMutablePointer<Float>.allocate(capacity: threads * k * tile)
+        defer { perThread.deallocate() }
+        for n in 0..<p.batch {
+            let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
+            let slots = min(threads, pieces)
+            parallelFor(slots) { slotRange in
+                for slot in slotRange {
+                    let columns = perThread + slot * k * tile
+                    var piece = slot
+                    while piece < pieces {
+                        let g = piece / tiles, start = (piece % tiles) * tile
+                        let count = min(tile, outPlane - start)
+                        let xg = x + (n * p.inChannels + g * cg) * inPlane
+                        let yg = y + (n * p.outChannels + g * mg) * outPlane
+                        im2colSerial(p, x: xg, columns: columns, start: start, count: count)
+                        sgemmSerial(transA: false, transB: false, m: mg, n: count, k: k,
+                                    a: weight + g * mg * k, lda: k, b: columns, ldb: count, beta: beta,
+                                    c: yg + start, ldc: outPlane)
+                        piece += slots
+                    }
+                }
+            }
+            applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
+                                bias: nil, activation)
+        }
+        return
+    }
     let owned: UnsafeMutablePointer<Float>? = workspace == nil ? .allocate(capacity: k * tile) : nil
     defer { owned?.deallocate() }
-    let columns = workspace ?? owned!
+    guard let columns = workspace ?? owned else { return }
     for n in 0..<p.batch {
         let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
         for g in 0..<p.groups {
@@ -158,10 +191,25 @@ func fillBias(_ y: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, _ b
 /// input pixel each output position sees through tap (kh, kw) of channel c, or 0 in the padding. Row stride = count.
 /// Segments are short (one output row), so plain loops the optimiser vectorises beat memmove/memset calls.
 func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int) {
+    parallelFor(p.patchSize, minChunk: max(1, 16_384 / max(1, count))) { range in
+        im2colRows(p, x: x, columns: columns, start: start, count: count, rows: range)
+    }
+}
+
+/// `im2col` on the calling thread.
+func im2colSerial(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int) {
+    im2colRows(p, x: x, columns: columns, start: start, count: count, rows: 0..<p.patchSize)
+}
+
+/// Rows `rows` of the column matrix (see `im2col`).
+@inline(__always)
+func im2colRows(
+    _ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int,
+    rows range: Range<Int>
+) {
     let kh = p.kernelHeight, kw = p.kernelWidth, ow = p.outWidth
     let h = p.inHeight, w = p.inWidth, sw = p.strideW
-    let rows = p.patchSize
-    parallelFor(rows, minChunk: max(1, 16_384 / max(1, count))) { range in
+    do {
         for r in range {
             let c = r / (kh * kw)
             let i = (r / kw) % kh

@@ -1,11 +1,45 @@
-import CBLAS
-
 /// Row-major single-precision GEMM: `C = alpha * op(A) * op(B) + beta * C`.
 ///
 /// `op(A)` is M×K and `op(B)` is K×N; `lda`, `ldb` and `ldc` are the row strides of the stored (untransposed)
 /// matrices, so for `transA == false` A is M×K with `lda >= K`, and for `transA == true` A is stored K×M with
 /// `lda >= M`. When `beta == 0`, C is not read (it may hold garbage or NaN).
+///
+/// Threading: OpenBLAS itself always runs single-threaded (see `KernelConfig`); large products are split here into
+/// column (or row) blocks over `parallelFor`, so BLAS and our other kernels share one pool of threads.
 public func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    guard m > 0, n > 0 else { return }
+    let threads = KernelConfig.threads
+    // Below ~1 MFLOP a thread hop costs more than it saves.
+    guard threads > 1, m * n * max(k, 1) >= 1 << 19, max(m, n) >= 32 else {
+        sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                    beta: beta, c: c, ldc: ldc)
+        return
+    }
+    if n >= m || n >= 16 * threads {
+        // Column blocks of C: C[:, j0..<j1] = op(A) · op(B)[:, j0..<j1]. Multiples of 16 keep SIMD tails rare.
+        let blocks = (n + 15) / 16
+        parallelFor(blocks) { range in
+            let j0 = range.lowerBound * 16, j1 = min(n, range.upperBound * 16)
+            sgemmSerial(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+                        b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
+        }
+    } else {
+        // Row blocks of C: C[i0..<i1, :] = op(A)[i0..<i1, :] · op(B).
+        parallelFor(m) { range in
+            let i0 = range.lowerBound
+            sgemmSerial(transA: transA, transB: transB, m: range.count, n: n, k: k, alpha: alpha,
+                        a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta,
+                        c: c + i0 * ldc, ldc: ldc)
+        }
+    }
+}
+
+/// `sgemm` on the calling thread only (for callers that already run in parallel).
+public func sgemmSerial(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
@@ -20,18 +54,18 @@ public func sgemm(
     // to sgemv, which is 3-5x faster there. sgemv, like sgemm, does not read y when beta == 0.
     if n == 1 {
         // C[:, 0] = op(A)·b, b a column of B (row stride ldb) or, transposed, a contiguous row.
-        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(transA ? k : m), Int32(transA ? m : k),
+        OpenBLAS.functions.sgemv(OpenBLAS.rowMajor, transA ? OpenBLAS.trans : OpenBLAS.noTrans, Int32(transA ? k : m), Int32(transA ? m : k),
                     alpha, a, Int32(lda), b, transB ? 1 : Int32(ldb), beta, c, Int32(ldc))
         return
     }
     if m == 1 {
         // C[0, :] = op(B)ᵀ·a, a the single row of op(A): contiguous, or a column of the stored K×1 A.
-        cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, Int32(transB ? n : k), Int32(transB ? k : n),
+        OpenBLAS.functions.sgemv(OpenBLAS.rowMajor, transB ? OpenBLAS.noTrans : OpenBLAS.trans, Int32(transB ? n : k), Int32(transB ? k : n),
                     alpha, b, Int32(ldb), a, transA ? Int32(lda) : 1, beta, c, 1)
         return
     }
-    cblas_sgemm(
-        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+    OpenBLAS.functions.sgemm(
+        OpenBLAS.rowMajor, transA ? OpenBLAS.trans : OpenBLAS.noTrans, transB ? OpenBLAS.trans : OpenBLAS.noTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 

@@ -1,21 +1,19 @@
-import CBLAS
 import Dispatch
 import Foundation
 
 /// Process-wide kernel settings.
 ///
-/// `threads` is both the OpenBLAS thread count and the number of chunks our own parallel loops split into.
+/// `threads` is the number of chunks our parallel loops (`parallelFor`, and `sgemm`'s blocks) split into.
+/// OpenBLAS always runs single-threaded inside those chunks: its own workers busy-wait for a long time after each
+/// call, and on a 2-core machine they then fight our threads for the cores (measured: 2 threads slower than 1).
 /// Set it once, before running kernels; changing it while kernels run on other threads is a programming error.
 public enum KernelConfig {
     nonisolated(unsafe) private static var storedThreads = ProcessInfo.processInfo.activeProcessorCount
 
-    /// The number of threads used by BLAS and by `parallelFor`; at least 1.
+    /// The number of threads `parallelFor` and `sgemm` use; at least 1.
     public static var threads: Int {
         get { storedThreads }
-        set {
-            storedThreads = max(1, newValue)
-            openblas_set_num_threads(Int32(storedThreads))
-        }
+        set { storedThreads = max(1, newValue) }
     }
 }
 

@@ -36,11 +36,15 @@ public struct ConvBiasFolding: Pass {
     public func run(on model: Model, context: PassContext) throws -> Bool {
         let rw = GraphRewriter(model: model)
         var changed = false
+        // A chain (Mul → Add → Conv → Mul → Add) edits the layer's weights several times: keep the edits pending
+        // and write the tensor once per layer.
+        rw.isStagingWeights = true
         for layer in rw.graph.nodes where Self.layers.contains(layer.opType) && isONNX(layer) && layer.outputs.count == 1 && rw.isAlive(layer) {
             while foldFollowing(layer, rw: rw) { changed = true }
             if layer.opType == "Conv" || layer.opType == "ConvTranspose" {
                 while foldPreceding(layer, rw: rw) { changed = true }
             }
+            rw.commitStagedWeights(of: layer)
         }
         return changed
     }
@@ -52,8 +56,7 @@ public struct ConvBiasFolding: Pass {
               next.inputs.count == 2, let yIndex = next.inputs.firstIndex(where: { $0 === y }),
               let (rank, axis) = rw.outputLayout(of: layer), let channels = rw.outputChannels(of: layer) else { return false }
         let other = next.inputs[1 - yIndex]
-        guard let c = rw.floatConstant(other),
-              let perChannel = perChannelValues(c.values, shape: c.shape, rank: rank, axis: axis, channels: channels)
+        guard let c = rw.constant(other), let perChannel = perChannelValues(c, rank: rank, axis: axis, channels: channels)
         else { return false }
         var scale: [Double]?, shift: [Double]?
         switch (next.opType, yIndex) {
@@ -75,21 +78,21 @@ public struct ConvBiasFolding: Pass {
     private func foldPreceding(_ conv: Node, rw: GraphRewriter) -> Bool {
         guard let x = conv.input(0), let previous = x.producer, isONNX(previous), rw.isOnlyUse(x, by: conv),
               previous.outputs.count == 1, ["Pad", "Mul", "Div", "Add", "Sub"].contains(previous.opType),
-              let layout = rw.weightLayout(of: conv), var weights = rw.weights(of: conv) else { return false }
+              let layout = rw.weightLayout(of: conv), var weights = rw.weights(of: conv, layout: layout) else { return false }
         if previous.opType == "Pad" { return foldScale(through: previous, into: conv, weights: &weights, rw: rw) }
         guard previous.inputs.count == 2 else { return false }
         let channels = layout.inputs
         let rank = layout.shape.count
         for (dataIndex, constIndex) in [(0, 1), (1, 0)] {
-            guard let u = previous.input(dataIndex), let c = rw.floatConstant(previous.input(constIndex)),
+            guard let u = previous.input(dataIndex), let c = rw.constant(previous.input(constIndex)),
                   rw.constant(u) == nil, u.knownRank == rank || c.shape.count < rank,
-                  let perChannel = perChannelValues(c.values, shape: c.shape, rank: rank, axis: 1, channels: channels)
+                  let perChannel = perChannelValues(c, rank: rank, axis: 1, channels: channels)
             else { continue }
             switch (previous.opType, dataIndex) {
             case ("Mul", _), ("Div", 0):
                 if previous.opType == "Div" && perChannel.contains(0) { return false }
                 weights.scaleInputChannels(by: previous.opType == "Div" ? perChannel.map { 1 / $0 } : perChannel)
-                rw.setParameters(of: conv, weights: weights.tensor(), bias: nil)
+                rw.setParameters(of: conv, weights: weights, bias: nil)
             case ("Add", _), ("Sub", 0):
                 let a = previous.opType == "Sub" ? perChannel.map { -$0 } : perChannel
                 guard conv.opType == "Conv",
@@ -127,14 +130,14 @@ public struct ConvBiasFolding: Pass {
               mul.inputs.count == 2 else { return false }
         let rank = weights.shape.count
         for (dataIndex, constIndex) in [(0, 1), (1, 0)] where mul.opType == "Mul" || dataIndex == 0 {
-            guard let u = mul.input(dataIndex), rw.constant(u) == nil, let c = rw.floatConstant(mul.input(constIndex)),
+            guard let u = mul.input(dataIndex), rw.constant(u) == nil, let c = rw.constant(mul.input(constIndex)),
                   u.knownRank == rank || c.shape.count < rank,
-                  let perChannel = perChannelValues(c.values, shape: c.shape, rank: rank, axis: 1, channels: weights.inputChannels),
+                  let perChannel = perChannelValues(c, rank: rank, axis: 1, channels: weights.inputChannels),
                   !perChannel.contains(0) else { continue }
             let factors = mul.opType == "Div" ? perChannel.map { 1 / $0 } : perChannel
             if value != 0 && Set(factors).count != 1 { return false }
             weights.scaleInputChannels(by: factors)
-            rw.setParameters(of: conv, weights: weights.tensor(), bias: nil)
+            rw.setParameters(of: conv, weights: weights, bias: nil)
             if value != 0 { rw.setPadValue(pad, value / factors[0]) }
             rw.bypass(mul, keeping: u, for: pad, at: 0)
             return true

@@ -163,7 +163,7 @@ public struct NormalizationFolding: Pass {
             bias = zip(bias, delta).map { $0 - $1 }
         }
         if plan.reverse { weights.permuteInputChannels((0..<c).map { plan.source($0) }) }
-        rw.setParameters(of: conv, weights: weights.tensor(), bias: Tensor(floats: bias.map { Float($0) }, shape: [bias.count]))
+        rw.setParameters(of: conv, weights: weights, bias: Tensor(floats: bias.map { Float($0) }, shape: [bias.count]))
 
         guard plan.hasMean, padded else { return }
         let base = conv.name.isEmpty ? x.name : conv.name

@@ -1,11 +1,12 @@
 import Foundation
 import IR
 import Interpreter
+import Passes
 import ONNXFormat
 
 // mcc-bench: in-process measurements printed as one JSON object per run, for Benchmarks/*.py to tabulate.
 //   mcc-bench load MODEL [REPEATS]   time of ONNXReader.load (median of REPEATS), peak RSS over the process baseline
-//   mcc-bench run MODEL REF_DIR THREADS REPEATS   interpreter latency on REF_DIR/input_K.npy (median after warm-up)
+//   mcc-bench run MODEL REF_DIR THREADS REPEATS [OPT]   interpreter latency after the -O<OPT> pipeline (default 2) on REF_DIR/input_K.npy (median after warm-up)
 
 func peakRSSBytes() -> Int {
     var usage = rusage()
@@ -62,13 +63,24 @@ let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedK
 print(String(decoding: json, as: UTF8.self))
 
 func runBenchmark(_ rest: [String]) {
-    guard rest.count == 4, let threads = Int(rest[2]), let repeats = Int(rest[3]) else {
-        FileHandle.standardError.write(Data("usage: mcc-bench run MODEL REF_DIR THREADS REPEATS\n".utf8))
+    guard rest.count == 4 || rest.count == 5, let threads = Int(rest[2]), let repeats = Int(rest[3]),
+          let level = rest.count == 5 ? Int(rest[4]) : 2, (0...2).contains(level) else {
+        FileHandle.standardError.write(Data("usage: mcc-bench run MODEL REF_DIR THREADS REPEATS [OPT_LEVEL=2]\n".utf8))
         exit(2)
     }
     do {
         let model = try ONNXReader.load(path: rest[0])
         let inputs = try model.graph.inputs.indices.map { try NumpyFile.read(path: "\(rest[1])/input_\($0).npy") }
+        if level > 0 {
+            // As onnxruntime applies its graph optimizations when a session is created, the interpreter runs the
+            // model after mcc's own pipeline at the input shapes of the reference inputs.
+            var fixed: [String: [Int]] = [:]
+            for (input, tensor) in zip(model.graph.inputs, inputs) { fixed[input.name] = tensor.shape }
+            let report = try ShapeInference(fixedInputShapes: fixed, opset: model.defaultOpset).run(on: model)
+            InlineStaticIf(conditions: report.staticIfConditions).run(on: model)
+            var manager = PassManager()
+            try manager.run(Pipelines.level(level), on: model, context: PassContext(opset: model.defaultOpset))
+        }
         let interpreter = try Interpreter(model: model, threads: threads)
         for _ in 0..<3 { _ = try interpreter.run(inputs) }  // warm-up: buffer pool, caches
         var times: [Double] = []

@@ -8,19 +8,29 @@ import IR
 final class GraphRewriter {
     let model: Model
     let graph: Graph
-    private var names: Set<String> = []
+    /// Every name in the model, collected on the first `freshName` (most pass runs never create a name). Not a
+    /// `lazy var`: inserting through one copies the set.
+    private var names: Set<String>?
     private let inputs: Set<ObjectIdentifier>
     private var outputs: Set<ObjectIdentifier>
     private var removed: Set<ObjectIdentifier> = []
     /// Removed nodes stay referenced while the rewriter lives: a freed node's address (its ObjectIdentifier) could
     /// otherwise be reused by a new node, which would then look removed.
     private var graveyard: [Node] = []
+    /// When set, `setParameters` records new weights in `stagedWeights` (keyed by layer) instead of writing them;
+    /// the pass must call `commitStagedWeights(of:)` for every layer before it returns.
+    var isStagingWeights = false
+    var stagedWeights: [ObjectIdentifier: LinearWeights] = [:]
 
     init(model: Model) {
         self.model = model
         graph = model.graph
         inputs = Set(graph.inputs.map(ObjectIdentifier.init))
         outputs = Set(graph.outputs.map(ObjectIdentifier.init))
+    }
+
+    private func allNames() -> Set<String> {
+        var names: Set<String> = []
         func collect(_ g: Graph) {
             for v in g.inputs { names.insert(v.name) }
             for v in g.initializers { names.insert(v.name) }
@@ -31,6 +41,7 @@ final class GraphRewriter {
             }
         }
         collect(graph)
+        return names
     }
 
     var opset: Int64 { model.defaultOpset }
@@ -55,7 +66,8 @@ final class GraphRewriter {
         return nil
     }
 
-    /// A float32 constant's values in double precision (nil for other element types).
+    /// A float32 constant's values in double precision (nil for other element types). For small vectors (per-channel
+    /// parameters, biases); weights are read in place through LinearWeights.
     func floatConstant(_ value: Value?) -> (values: [Double], shape: [Int])? {
         guard let t = constant(value), t.elementType == .float else { return nil }
         return (t.floatValues().map(Double.init), t.shape)
@@ -83,13 +95,14 @@ final class GraphRewriter {
     // MARK: Building
 
     func freshName(_ base: String) -> String {
+        if names == nil { names = allNames() }
         var candidate = base.isEmpty ? "mcc" : base
         var k = 1
-        while names.contains(candidate) {
+        while names?.contains(candidate) == true {
             candidate = "\(base)_\(k)"
             k += 1
         }
-        names.insert(candidate)
+        names?.insert(candidate)
         return candidate
     }
 
@@ -152,7 +165,8 @@ final class GraphRewriter {
             graveyard.append(node)
             graph.remove([node])
         } else if value.initializer != nil, value.producer == nil {
-            graph.initializers.removeAll { $0 === value }
+            // One identity search (removeAll would check uniqueness and retain per element).
+            if let index = graph.initializers.firstIndex(where: { $0 === value }) { graph.initializers.remove(at: index) }
         }
     }
 }
@@ -163,16 +177,18 @@ final class GraphRewriter {
 ///
 /// `shape` is the constant's shape, `rank` the other operand's rank and `axis` its channel axis with `channels`
 /// entries. Returns one value per channel, or nil when the constant varies along another axis, has a higher rank
-/// (numpy broadcasting would then grow the result) or does not match `channels`.
-func perChannelValues(_ values: [Double], shape: [Int], rank: Int, axis: Int, channels: Int) -> [Double]? {
-    guard shape.count <= rank, axis >= 0, axis < rank else { return nil }
+/// (numpy broadcasting would then grow the result) or does not match `channels`. The shape is checked before any
+/// value is read, so a large non-per-channel constant costs nothing.
+func perChannelValues(_ tensor: Tensor, rank: Int, axis: Int, channels: Int) -> [Double]? {
+    let shape = tensor.shape
+    guard tensor.elementType == .float, shape.count <= rank, axis >= 0, axis < rank else { return nil }
     let padded = Array(repeating: 1, count: rank - shape.count) + shape
     for (i, d) in padded.enumerated() where i != axis && d != 1 { return nil }
-    switch padded[axis] {
-    case 1 where values.count == 1: return Array(repeating: values[0], count: channels)
-    case channels where values.count == channels: return values
-    default: return nil
-    }
+    let count = tensor.elementCount
+    guard padded[axis] == count, count == 1 || count == channels, tensor.storage.byteCount >= tensor.byteCount
+    else { return nil }
+    let values = tensor.withUnsafeBufferPointer(as: Float.self) { $0.prefix(count).map(Double.init) }
+    return count == channels ? values : Array(repeating: values[0], count: channels)
 }
 
 /// A shape of `rank` ones except `channels` at `axis` ([1, C, 1, 1] for NCHW).

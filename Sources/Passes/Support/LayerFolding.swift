@@ -2,7 +2,8 @@ import IR
 
 /// Folds of per-channel affine maps into the parameters of linear layers (Conv, ConvTranspose, Gemm, MatMul),
 /// shared by BatchNormFolding, ConvBiasFolding and NormalizationFolding. All arithmetic is in double precision,
-/// rounded to float once; new parameters are new initializers (shared weights are never modified in place).
+/// rounded to float once (weights are read as float in place, see LinearWeights); new parameters are new
+/// initializers (shared weights are never modified in place).
 extension GraphRewriter {
     /// Rank and channel axis of a linear layer's output, when known.
     func outputLayout(of layer: Node) -> (rank: Int, axis: Int)? {
@@ -38,10 +39,18 @@ extension GraphRewriter {
     /// Number of output channels of a linear layer whose weights are constant.
     func outputChannels(of layer: Node) -> Int? { weightLayout(of: layer)?.outputs }
 
-    /// The constant weights of a linear layer, with their channel mapping (values converted to double).
+    /// The constant weights of a linear layer, with their channel mapping (read in place, not copied).
     func weights(of layer: Node) -> LinearWeights? {
-        guard let layout = weightLayout(of: layer), let w = floatConstant(layer.input(1)) else { return nil }
-        return LinearWeights(kind: layout.kind, shape: layout.shape, values: w.values)
+        guard let layout = weightLayout(of: layer) else { return nil }
+        return weights(of: layer, layout: layout)
+    }
+
+    /// As `weights(of:)`, for a layout already computed by `weightLayout(of:)`.
+    /// Weights staged by `setParameters` while `isStagingWeights` are returned with their pending edits.
+    func weights(of layer: Node, layout: (kind: LinearWeights.Kind, shape: [Int], inputs: Int, outputs: Int)) -> LinearWeights? {
+        if let staged = stagedWeights[ObjectIdentifier(layer)] { return staged }
+        guard let w = constant(layer.input(1)) else { return nil }
+        return LinearWeights(kind: layout.kind, shape: layout.shape, tensor: w)
     }
 
     /// Rewrites `layer`'s parameters so its output becomes `scale·y + shift` per output channel (either may be nil).
@@ -62,7 +71,7 @@ extension GraphRewriter {
             }
             if scale != nil { weights.scaleOutputChannels(by: s) }
             let newBias = (0..<n).map { bias[$0] * s[$0] + t[$0] }
-            setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil,
+            setParameters(of: layer, weights: scale != nil ? weights : nil,
                           bias: Tensor(floats: newBias.map { Float($0) }, shape: [n]))
         case "Gemm":
             let beta = Double(layer.floatAttribute("beta") ?? 1)
@@ -79,14 +88,14 @@ extension GraphRewriter {
             } else if shift != nil {
                 bias = Tensor(floats: t.map { Float($0) }, shape: [n])
             }
-            setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil, bias: bias)
+            setParameters(of: layer, weights: scale != nil ? weights : nil, bias: bias)
             if bias != nil { layer.setAttribute(Attribute("beta", .float(1))) }
         case "MatMul":
             if shift != nil {
                 guard layer.input(0)?.knownRank == 2 else { return false }
             }
             if scale != nil { weights.scaleOutputChannels(by: s) }
-            setParameters(of: layer, weights: scale != nil ? weights.tensor() : nil,
+            setParameters(of: layer, weights: scale != nil ? weights : nil,
                           bias: shift.map { Tensor(floats: $0.map { Float($0) }, shape: [n]) })
             if shift != nil { layer.opType = "Gemm" }
         default:
@@ -95,13 +104,19 @@ extension GraphRewriter {
         return true
     }
 
-    /// Sets new weight (input 1) and bias (input 2) initializers when given; drops the old ones if dead.
-    func setParameters(of layer: Node, weights: Tensor?, bias: Tensor?) {
-        let base = layer.name.isEmpty ? (layer.outputs.first?.name ?? layer.opType) : layer.name
+    /// Sets new weight (input 1) and bias (input 2) initializers when given; drops the old ones if dead. While
+    /// `isStagingWeights`, the weights are only recorded (see `commitStagedWeights`), so a chain of folds into one
+    /// layer rewrites its weight tensor once instead of once per fold.
+    func setParameters(of layer: Node, weights: LinearWeights?, bias: Tensor?) {
+        let base = parameterBase(of: layer)
         if let weights {
-            let old = layer.input(1)
-            layer.setInput(1, addInitializer("\(base)_weight_folded", weights))
-            removeIfDead(old)
+            if isStagingWeights {
+                stagedWeights[ObjectIdentifier(layer)] = weights
+            } else {
+                let old = layer.input(1)
+                layer.setInput(1, addInitializer("\(base)_weight_folded", weights.tensor()))
+                removeIfDead(old)
+            }
         }
         if let bias {
             let old = layer.input(2)
@@ -109,6 +124,18 @@ extension GraphRewriter {
             layer.setInput(2, addInitializer("\(base)_bias_folded", bias))
             removeIfDead(old)
         }
+    }
+
+    /// Writes the weights staged for `layer` (if any) as its new weight initializer, once.
+    func commitStagedWeights(of layer: Node) {
+        guard let weights = stagedWeights.removeValue(forKey: ObjectIdentifier(layer)) else { return }
+        let old = layer.input(1)
+        layer.setInput(1, addInitializer("\(parameterBase(of: layer))_weight_folded", weights.tensor()))
+        removeIfDead(old)
+    }
+
+    private func parameterBase(of layer: Node) -> String {
+        layer.name.isEmpty ? (layer.outputs.first?.name ?? layer.opType) : layer.name
     }
 
     /// `layer` takes over `consumer`'s single output value (name, uses, graph-output role); the consumer and its

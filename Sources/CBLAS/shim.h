@@ -1,2 +1,0 @@
-#include <cblas.h>
-extern char *openblas_get_corename(void);
