@@ -7,6 +7,8 @@ import Passes
 /// `mcc MODEL -target T -O<n> [-o DIR] [--shape NAME=d0,d1,...]`: the compiler proper.
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
+        // Named explicitly: deriving the name from the type reflects on it, a measurable part of startup.
+        commandName: "compile",
         abstract: "Compile an ONNX model for a target (the default command).")
 
     @Argument(help: "The ONNX model.") var model: String
@@ -89,7 +91,9 @@ struct Compile: ParsableCommand {
                 }
             }
             InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
-            try Verifier.verify(loaded)
+            // The loaded model was verified on import; the check after the passes covers inlining too. Without
+            // passes (-O0) nothing else checks the model before it is written.
+            if verifyEach || Pipelines.level(optimizationLevel).passes.isEmpty { try Verifier.verify(loaded) }
         }
         var options = try preprocessing.resolve(against: loaded.graph)
         // rvc2 runs in FP16: the FP16 pass (where the pipeline has one) stores weights as f16 + Cast.
@@ -122,7 +126,8 @@ struct Compile: ParsableCommand {
             let total = clock.timings.reduce(0) { $0 + $1.1 }
             printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
         }
-        for file in produced { print(output.destination.appendingPathComponent(file).path) }
+        let paths = produced.map { output.destination.appendingPathComponent($0).path + "\n" }.joined()
+        FileHandle.standardOutput.write(Data(paths.utf8))
     }
 
     /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.
@@ -187,9 +192,19 @@ struct StageClock {
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         timings.append((stage, ms))
         if verbose {
-            FileHandle.standardError.write(Data("mcc: \(stage): \(String(format: "%.1f", ms)) ms\n".utf8))
+            let peak = Self.peakResidentMegabytes().map { String(format: " (peak RSS %.1f MB)", $0) } ?? ""
+            FileHandle.standardError.write(Data("mcc: \(stage): \(String(format: "%.1f", ms)) ms\(peak)\n".utf8))
         }
         return result
+    }
+
+    /// The process's peak resident set so far (VmHWM), where /proc tells it: the memory budget is per stage.
+    static func peakResidentMegabytes() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return nil }
+        return kilobytes / 1024
     }
 }
 

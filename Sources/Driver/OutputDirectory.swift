@@ -60,24 +60,33 @@ final class OutputDirectory {
     /// more on a busy disk); like other compilers, mcc leaves flushing to the OS. The staged directory only replaces
     /// the destination after every write succeeded.
     func write(_ data: Data, to relativePath: String) throws {
+        try write(to: relativePath) { write in try data.withUnsafeBytes { try write($0) } }
+    }
+
+    /// Writes a file from the chunks `produce` hands to its `write` argument (no whole-file buffer in memory).
+    func write(to relativePath: String,
+               _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let path = try stagedPath(relativePath)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw MCCError.failure("\(path): cannot write (\(String(cString: strerror(errno))))") }
-        var failure: Int32 = 0
-        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < bytes.count, let base = bytes.baseAddress {
-                let n = Foundation.write(fd, base + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
+        func failed(_ code: Int32) -> MCCError { MCCError.failure("\(path): cannot write (\(String(cString: strerror(code))))") }
+        do {
+            try produce { bytes in
+                var offset = 0
+                while offset < bytes.count, let base = bytes.baseAddress {
+                    let n = Foundation.write(fd, base + offset, bytes.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw failed(errno)
+                    }
+                    offset += n
                 }
-                offset += n
             }
+        } catch {
+            close(fd)
+            throw error
         }
-        if close(fd) != 0 && failure == 0 { failure = errno }
-        if failure != 0 { throw MCCError.failure("\(path): cannot write (\(String(cString: strerror(failure))))") }
+        if close(fd) != 0 { throw failed(errno) }
     }
 
     /// Moves the staging directory into place.

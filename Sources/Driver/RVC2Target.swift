@@ -65,21 +65,21 @@ struct RVC2Target {
         let xmlName = "\(stem).xml", binName = "\(stem).bin"
         try clock.measure("write outputs") {
             try output.write(ir.xml, to: xmlName)
-            try output.write(ir.weights, to: binName)
+            try output.write(to: binName) { write in try ir.writeWeights(write) }
             // Weights as external data (<stem>.onnx.data) are written straight from the loaded tensors, without
             // packing a second in-memory copy of the model (peak RSS budget: 1.2 × ONNX + 30 MB).
             try ONNXWriter.write(model, to: output.stagedPath("intermediate_outputs/\(stem).onnx"),
                                  options: ONNXWriter.Options(externalData: .always))
         }
         var commands: [String: [String]] = ["mcc": ["mcc"] + Invocation.arguments]
-        var info: [String: Any] = [
-            "mcc_version": mccVersion, "target": "rvc2", "target_devices": ["MYRIAD"],
-            "tool_version": toolchain.rawValue, "ir_version": emitOptions.irVersion,
-            "compress_to_fp16": !options.noFP16, "optimization_level": optimizationLevel,
-            "is_superblob": options.superblob,
-            "number_of_shaves": options.superblob ? Array(1...16) as Any : shaves as Any,
-            "number_of_cmx_slices": options.superblob ? Array(1...16) as Any : shaves as Any,
-            "ir_layers": ir.layerHistogram,
+        var info: [String: JSONValue] = [
+            "mcc_version": .string(mccVersion), "target": .string("rvc2"), "target_devices": .strings(["MYRIAD"]),
+            "tool_version": .string(toolchain.rawValue), "ir_version": .int(emitOptions.irVersion),
+            "compress_to_fp16": .bool(!options.noFP16), "optimization_level": .int(optimizationLevel),
+            "is_superblob": .bool(options.superblob),
+            "number_of_shaves": options.superblob ? .ints(Array(1...16)) : .int(shaves),
+            "number_of_cmx_slices": options.superblob ? .ints(Array(1...16)) : .int(shaves),
+            "ir_layers": .object(ir.layerHistogram.mapValues(JSONValue.int)),
         ]
         var produced = [xmlName, binName]
 
@@ -88,8 +88,8 @@ struct RVC2Target {
             if options.superblob {
                 let result = try Superblob.build(compiler: compiler, xml: xmlName, stem: stem, output: output, clock: &clock)
                 commands.merge(result.commands) { a, _ in a }
-                info["compile_tool_version"] = result.toolVersion
-                info["blob"] = result.file
+                info["compile_tool_version"] = result.toolVersion.map(JSONValue.string)
+                info["blob"] = .string(result.file)
                 produced.append(result.file)
             } else {
                 let blob = "\(stem).blob"
@@ -98,19 +98,18 @@ struct RVC2Target {
                                          config: "intermediate_outputs/\(stem).compile_tool.conf")
                 }
                 commands["compile_tool"] = run.command
-                info["compile_tool_version"] = run.version
-                info["blob"] = blob
+                info["compile_tool_version"] = run.version.map(JSONValue.string)
+                info["blob"] = .string(blob)
                 produced.append(blob)
             }
         } else {
             let suggestion = CompileTool.manualCommand(xml: xmlName, blob: "\(stem).blob", shaves: shaves)
             printNote("compile_tool not found (--compile-tool, $MCC_COMPILE_TOOL, PATH): wrote the OpenVINO IR only; "
                       + "build the blob with: \(suggestion)")
-            info["blob"] = NSNull()
+            info["blob"] = .null
         }
-        info["cmd_info"] = commands
-        let json = try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-        try output.write(json + Data("\n".utf8), to: "buildinfo.json")
+        info["cmd_info"] = .object(commands.mapValues(JSONValue.strings))
+        try output.write(Data((JSONValue.object(info).prettyPrinted() + "\n").utf8), to: "buildinfo.json")
         return produced
     }
 }

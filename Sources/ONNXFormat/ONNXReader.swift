@@ -28,26 +28,41 @@ public enum ONNXReader {
         try bytes.withUnsafeBytes { try load(bytes: $0, baseDirectory: baseDirectory, label: label) }
     }
 
-    typealias Unpacked = (model: UnsafeMutablePointer<Onnx__ModelProto>, owner: UnpackedMessage)
+    /// An unpacked ModelProto. When `parts` is set, the main graph's nodes and initializers were unpacked one by
+    /// one (SplitUnpack.swift) and are not in `model.graph`.
+    struct Unpacked {
+        let model: UnsafeMutablePointer<Onnx__ModelProto>
+        let owner: UnpackedMessage
+        var parts: SeparatelyUnpackedGraph? = nil
+    }
 
     private static func unpack(path: String) throws -> Unpacked {
-        // The mapping only lives through unpack: protobuf-c copies every bytes field out of it.
+        // protobuf-c copies every bytes field out of the mapping, which only lives through unpack.
         let file = try MappedFile(path: path)
+        if let unpacked = try unpackSplit(file.bytes, label: path) { return unpacked }
         return try unpack(file.bytes, label: path)
     }
 
-    private static func unpack(_ bytes: UnsafeRawBufferPointer, label: String) throws -> Unpacked {
-        guard bytes.count > 0, let base = bytes.baseAddress else {
+    static func unpack(_ bytes: UnsafeRawBufferPointer, label: String) throws -> Unpacked {
+        try checkSize(bytes, label: label)
+        guard let model = onnx__model_proto__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw parseFailed(label)
+        }
+        return Unpacked(model: model, owner: UnpackedMessage { onnx__model_proto__free_unpacked(model, nil) })
+    }
+
+    static func checkSize(_ bytes: UnsafeRawBufferPointer, label: String) throws {
+        guard bytes.count > 0, bytes.baseAddress != nil else {
             throw MCCError.failure("\(label): not a valid ONNX model (file is empty)")
         }
         guard bytes.count < protobufMessageLimit else {
             throw MCCError.failure("\(label): model is \(bytes.count) bytes; protobuf cannot parse 2 GiB or more, "
                 + "so save the weights as external data (onnx.save_model(..., save_as_external_data=True))")
         }
-        guard let model = onnx__model_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
-            throw MCCError.failure("\(label): not a valid ONNX model (protobuf parse failed)")
-        }
-        return (model, UnpackedMessage { onnx__model_proto__free_unpacked(model, nil) })
+    }
+
+    static func parseFailed(_ label: String) -> MCCError {
+        MCCError.failure("\(label): not a valid ONNX model (protobuf parse failed)")
     }
 
     private static func lift(_ unpacked: Unpacked, baseDirectory: String, label: String) throws -> Model {
@@ -61,6 +76,7 @@ public enum ONNXReader {
         let decoder = TensorDecoder(label: label, owner: unpacked.owner,
                                     external: ExternalDataResolver(label: label, baseDirectory: baseDirectory))
         let lifter = GraphLifter(decoder: decoder)
+        lifter.mainParts = unpacked.parts
         let graph = try lifter.graph(graphProto, isMain: true)
         guard !graph.nodes.isEmpty || !graph.outputs.isEmpty else { throw MCCError.failure("\(label): graph is empty") }
 
@@ -90,6 +106,10 @@ final class GraphLifter {
     private var label: String { decoder.label }
     /// Names visible in each enclosing graph, innermost last.
     private var scopes: [[String: Value]] = []
+    /// The main graph's nodes and initializers when they were unpacked one by one (not in the GraphProto).
+    var mainParts: SeparatelyUnpackedGraph?
+    /// Owner of the message the node being lifted came from (tensor attributes view it); nil: the decoder's.
+    private var currentOwner: AnyObject?
 
     init(decoder: TensorDecoder) { self.decoder = decoder }
 
@@ -112,10 +132,14 @@ final class GraphLifter {
         scopes.append([:])
         defer { scopes.removeLast() }
 
-        for (i, t) in messages(g.initializer, g.n_initializer).enumerated() {
+        let parts = isMain ? mainParts : nil
+        let initializers: [(proto: UnsafeMutablePointer<Onnx__TensorProto>, owner: AnyObject)] =
+            parts?.initializers.map { ($0.proto, $0.owner) } ?? messages(g.initializer, g.n_initializer).map { ($0, decoder.owner) }
+        for (i, (t, owner)) in initializers.enumerated() {
             let name = string(t.pointee.name)
             guard !name.isEmpty else { throw MCCError.failure("\(label): \(context)initializer #\(i) has no name") }
-            let value = Value(name: name, initializer: try decoder.tensor(t, what: "\(context)initializer '\(name)'"))
+            let value = Value(name: name, initializer: try decoder.tensor(t, what: "\(context)initializer '\(name)'",
+                                                                          owner: owner))
             value.docString = string(t.pointee.doc_string)
             value.metadataProps = keyValues(t.pointee.metadata_props, t.pointee.n_metadata_props)
             graph.initializers.append(value)
@@ -145,10 +169,14 @@ final class GraphLifter {
         }
 
         // Outputs are defined before inputs are resolved, so node order in the file does not matter (sorted below).
-        let nodeProtos = messages(g.node, g.n_node)
-        let nodes = nodeProtos.map(makeNode)
+        let nodeProtos: [(proto: UnsafeMutablePointer<Onnx__NodeProto>, owner: AnyObject)] =
+            parts?.nodes.map { ($0.proto, $0.owner) } ?? messages(g.node, g.n_node).map { ($0, decoder.owner) }
+        let nodes = nodeProtos.map { makeNode($0.proto) }
         for node in nodes { for output in node.outputs { define(output) } }
-        for (node, proto) in zip(nodes, nodeProtos) {
+        for (node, (proto, owner)) in zip(nodes, nodeProtos) {
+            let outer = currentOwner
+            currentOwner = owner
+            defer { currentOwner = outer }
             try link(node, proto, context: context)
             graph.append(node)
         }
@@ -218,10 +246,11 @@ final class GraphLifter {
         }
     }
 
-    func attribute(_ proto: UnsafeMutablePointer<Onnx__AttributeProto>, owner: String) throws -> Attribute {
+    /// `owner` names the node in errors; it is only built when one is reported.
+    func attribute(_ proto: UnsafeMutablePointer<Onnx__AttributeProto>, owner: @autoclosure () -> String) throws -> Attribute {
         let a = proto.pointee
         let name = string(a.name)
-        let what = "\(owner) attribute '\(name)'"
+        var what: String { "\(owner()) attribute '\(name)'" }
         let ref = optionalString(a.ref_attr_name)
         let type = a.has_type != 0 && a.type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED ? a.type : inferredType(a)
         func missing() -> MCCError { MCCError.failure("\(label): \(what) has no value") }
@@ -231,7 +260,7 @@ final class GraphLifter {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: value = .int(a.i)
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: value = .string(bytes(a.s))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
-            if let t = a.t { value = .tensor(try decoder.tensor(t, what: what)) }
+            if let t = a.t { value = .tensor(try decoder.tensor(t, what: what, owner: currentOwner)) }
             else if ref != nil { value = .tensor(Tensor(zeros: .float, shape: [0])) }
             else { throw missing() }
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
@@ -239,7 +268,7 @@ final class GraphLifter {
             else if ref != nil { value = .graph(Graph()) }
             else { throw missing() }
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR:
-            if let s = a.sparse_tensor { value = .sparseTensor(try decoder.sparseTensor(s, what: what)) }
+            if let s = a.sparse_tensor { value = .sparseTensor(try decoder.sparseTensor(s, what: what, owner: currentOwner)) }
             else if ref != nil { value = .sparseTensor(SparseTensor(values: Tensor(zeros: .float, shape: [0]),
                                                                     indices: Tensor(zeros: .int64, shape: [0]), dims: [0])) }
             else { throw missing() }
@@ -248,12 +277,12 @@ final class GraphLifter {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS: value = .ints(Array(repeated(a.ints, a.n_ints)))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS: value = .strings(repeated(a.strings, a.n_strings).map(bytes))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
-            value = .tensors(try messages(a.tensors, a.n_tensors).map { try decoder.tensor($0, what: what) })
+            value = .tensors(try messages(a.tensors, a.n_tensors).map { try decoder.tensor($0, what: what, owner: currentOwner) })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
             value = .graphs(try messages(a.graphs, a.n_graphs).map { try graph($0, isMain: false) })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
             value = .sparseTensors(try messages(a.sparse_tensors, a.n_sparse_tensors).map {
-                try decoder.sparseTensor($0, what: what)
+                try decoder.sparseTensor($0, what: what, owner: currentOwner)
             })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS:
             value = .types(try messages(a.type_protos, a.n_type_protos).map { try valueType($0, "\(label): \(what)") })

@@ -140,6 +140,17 @@ func fileName(of path: String) -> String {
     return String(path[path.index(after: slash)...])
 }
 
+/// Drops the pages wholly inside `bytes` (part of a read-only private file mapping) from memory; reading them
+/// again would fault them back in from the file. Keeps the peak memory of an import near one copy of the model.
+func releasePages(of bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress else { return }
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = (Int(bitPattern: base) + page - 1) / page * page
+    let end = (Int(bitPattern: base) + bytes.count) / page * page
+    guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+    _ = madvise(pointer, end - start, Int32(MADV_DONTNEED))
+}
+
 /// Writes `chunks` to `path` through a temporary file in the same directory and a rename, so readers never see
 /// a half-written file.
 func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {

@@ -14,8 +14,10 @@ struct TensorDecoder {
     let owner: AnyObject
     let external: ExternalDataResolver
 
-    /// Decodes `proto`; `what` names it in errors ("initializer 'W'").
-    func tensor(_ proto: UnsafePointer<Onnx__TensorProto>, what: @autoclosure () -> String) throws -> Tensor {
+    /// Decodes `proto`; `what` names it in errors ("initializer 'W'"). raw_data views are kept alive by `owner`
+    /// (default: the decoder's).
+    func tensor(_ proto: UnsafePointer<Onnx__TensorProto>, what: @autoclosure () -> String,
+                owner: AnyObject? = nil) throws -> Tensor {
         let t = proto.pointee
         func fail(_ message: String) -> MCCError { MCCError.failure("\(label): \(what()): \(message)") }
         guard t.has_data_type != 0, t.data_type != 0 else { throw fail("no data type") }
@@ -52,7 +54,7 @@ struct TensorDecoder {
                 throw fail("raw_data is \(t.raw_data.len) bytes but \(type)\(shape) needs \(expected)")
             }
             let view = UnsafeRawBufferPointer(start: t.raw_data.data, count: t.raw_data.len)
-            return Tensor(elementType: type, shape: shape, storage: TensorStorage(viewing: view, owner: owner))
+            return Tensor(elementType: type, shape: shape, storage: TensorStorage(viewing: view, owner: owner ?? self.owner))
         }
         let storage = try typedData(t, type: type, count: count, fail: fail)
         return Tensor(elementType: type, shape: shape, storage: storage)
@@ -109,15 +111,16 @@ struct TensorDecoder {
     }
 
     /// A sparse tensor, kept in COO form.
-    func sparseTensor(_ proto: UnsafePointer<Onnx__SparseTensorProto>, what: @autoclosure () -> String) throws -> SparseTensor {
+    func sparseTensor(_ proto: UnsafePointer<Onnx__SparseTensorProto>, what: @autoclosure () -> String,
+                      owner: AnyObject? = nil) throws -> SparseTensor {
         let s = proto.pointee
         guard let values = s.values else { throw MCCError.failure("\(label): \(what()): sparse tensor has no values") }
         let dims = repeated(s.dims, s.n_dims).map { Int(truncatingIfNeeded: $0) }
         guard dims.allSatisfy({ $0 >= 0 }), let n = checkedElementCount(dims), n < maxTensorElements else {
             throw MCCError.failure("\(label): \(what()): sparse tensor dims \(dims) are invalid")
         }
-        let v = try tensor(values, what: what())
-        let i = try s.indices.map { try tensor($0, what: what()) } ?? Tensor(int64s: [], shape: [0])
+        let v = try tensor(values, what: what(), owner: owner)
+        let i = try s.indices.map { try tensor($0, what: what(), owner: owner) } ?? Tensor(int64s: [], shape: [0])
         return SparseTensor(values: v, indices: i, dims: dims)
     }
 }

@@ -46,13 +46,6 @@ final class Lowering {
         self.opset = model.defaultOpset
         graphOutputs = Set(model.graph.outputs.map(ObjectIdentifier.init))
         builder.reservedNames = Set(model.graph.outputs.map(\.name))
-        // Room for every weight up front: growing the buffer would copy it (and fault in fresh pages) repeatedly.
-        // Pages of the unused part (half of it when weights are compressed) are never touched.
-        var weightBytes = model.graph.initializers.reduce(0) { $0 + ($1.initializer?.byteCount ?? 0) }
-        for node in model.graph.nodes where node.opType == "Constant" {
-            if let tensor = node.attributes.first?.tensor { weightBytes += tensor.byteCount }
-        }
-        weights = WeightsFile(reservingCapacity: weightBytes + 65536)
     }
 
     /// All op families' lowerings.
@@ -349,7 +342,7 @@ final class Lowering {
     }
 
     private func rawConst(_ tensor: Tensor, dims: [Int], name: String) -> IRPort {
-        let offset = weights.append(UnsafeRawBufferPointer(rebasing: tensor.storage.bytes[0..<tensor.byteCount]))
+        let offset = weights.append(tensor.storage, count: tensor.byteCount)
         let type = IRTensorType(elementType: tensor.elementType, dims: dims)
         return builder.addLayer(type: "Const", version: "opset1", name: name,
                                 data: [("element_type", type.elementName), ("shape", IRFormat.ints(dims)),

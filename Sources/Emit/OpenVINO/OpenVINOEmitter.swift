@@ -38,8 +38,19 @@ public struct OpenVINOEmitOptions: Sendable {
 /// An emitted IR: the two files and a histogram of `Type:opsetN` for reports.
 public struct OpenVINOIR: Sendable {
     public var xml: Data
-    public var weights: Data
+    /// The `.bin`: views of the model's tensors, written by `writeWeights` without building it in memory.
+    let weightsFile: WeightsFile
     public var layerHistogram: [String: Int]
+
+    /// The `.bin` contents in memory (copies every weight: prefer `writeWeights`).
+    public var weights: Data { weightsFile.data }
+    /// Size of the `.bin` in bytes.
+    public var weightsByteCount: Int { weightsFile.byteCount }
+
+    /// Hands the `.bin` contents to `write` in order, in chunks (no copy of the weights).
+    public func writeWeights(_ write: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try weightsFile.write(write)
+    }
 }
 
 /// ONNX-level IR → OpenVINO IR (`.xml` + `.bin`) as openvino-ir.md describes it.
@@ -61,6 +72,6 @@ public enum OpenVINOEmitter {
                                        rtInfo: metadata.sorted { $0.key < $1.key })
         var histogram: [String: Int] = [:]
         for layer in lowering.builder.layers { histogram["\(layer.type):\(layer.version)", default: 0] += 1 }
-        return OpenVINOIR(xml: xml, weights: lowering.weights.data, layerHistogram: histogram)
+        return OpenVINOIR(xml: xml, weightsFile: lowering.weights, layerHistogram: histogram)
     }
 }

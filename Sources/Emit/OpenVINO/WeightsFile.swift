@@ -1,40 +1,73 @@
 import Foundation
+import IR
 
 /// The `.bin` next to an IR: raw little-endian tensors concatenated. Identical blobs are stored once (the same
 /// offset is returned), as OpenVINO's serializer does; no alignment is required by the readers (openvino-ir.md §1.4).
-struct WeightsFile {
-    private(set) var data = Data()
-    /// Offsets of stored blobs by (size, content hash); candidates are compared byte by byte.
-    private var index: [BlobKey: [Int]] = [:]
+/// Blobs are not copied: the file is a list of views of the tensors' storage (kept alive here), streamed out by
+/// `write(_:)`, so emitting never holds a second copy of the weights.
+struct WeightsFile: @unchecked Sendable {
+    /// Blobs in file order.
+    private var blobs: [(storage: TensorStorage, count: Int)] = []
+    /// Total size in bytes.
+    private(set) var byteCount = 0
+    /// Blob indices by (size, content hash); candidates are compared byte by byte.
+    private var index: [BlobKey: [(blob: Int, offset: Int)]] = [:]
 
     private struct BlobKey: Hashable {
         var size: Int
         var hash: Int
     }
 
-    init(reservingCapacity bytes: Int = 0) { data.reserveCapacity(bytes) }
-
-    /// Stores `bytes` (or finds an identical copy) and returns its offset.
-    mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var hasher = Hasher()
-        hasher.combine(bytes: bytes)
-        let key = BlobKey(size: bytes.count, hash: hasher.finalize())
+    /// Stores the first `count` bytes of `storage` (or finds an identical blob) and returns its offset.
+    mutating func append(_ storage: TensorStorage, count: Int) -> Int {
+        let bytes = UnsafeRawBufferPointer(rebasing: storage.bytes[0..<count])
+        let key = BlobKey(size: count, hash: Self.fingerprint(bytes))
         if let candidates = index[key] {
-            for offset in candidates where equals(bytes, at: offset) { return offset }
+            for candidate in candidates where Self.equal(bytes, blobs[candidate.blob].storage) { return candidate.offset }
         }
-        let offset = data.count
-        data.append(bytes.bindMemory(to: UInt8.self))
-        index[key, default: []].append(offset)
+        let offset = byteCount
+        index[key, default: []].append((blobs.count, offset))
+        blobs.append((storage, count))
+        byteCount += count
         return offset
     }
 
-    private func equals(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
-        data.withUnsafeBytes { stored in
-            guard bytes.count > 0 else { return true }
-            guard let a = stored.baseAddress, let b = bytes.baseAddress, offset + bytes.count <= stored.count else {
-                return false
+    /// A cheap content hash: every byte of small blobs, 512 evenly spaced 8-byte words of large ones. Equal blobs
+    /// always match; a collision only costs a byte comparison. (Hashing every weight byte with `Hasher` was a tenth
+    /// of a whole -target rvc2 compile.)
+    static func fingerprint(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        func mix(_ word: UInt64) { h = (h ^ word) &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 32 }
+        let words = bytes.count / 8
+        let samples = 512
+        if words <= samples {
+            for i in 0..<words { mix(bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+        } else {
+            for i in 0..<samples {
+                mix(bytes.loadUnaligned(fromByteOffset: (i * (words - 1) / (samples - 1)) * 8, as: UInt64.self))
             }
-            return memcmp(a + offset, b, bytes.count) == 0
         }
+        for i in (words * 8)..<bytes.count { mix(UInt64(bytes[i])) }
+        return Int(truncatingIfNeeded: h)
+    }
+
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ stored: TensorStorage) -> Bool {
+        guard bytes.count > 0 else { return true }
+        guard let a = bytes.baseAddress, stored.byteCount >= bytes.count else { return false }
+        return memcmp(a, stored.baseAddress, bytes.count) == 0
+    }
+
+    /// Hands the file's bytes to `write` in order, blob by blob.
+    func write(_ write: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        for blob in blobs where blob.count > 0 {
+            try write(UnsafeRawBufferPointer(rebasing: blob.storage.bytes[0..<blob.count]))
+        }
+    }
+
+    /// The whole file in memory (tests, small models).
+    var data: Data {
+        var data = Data(capacity: byteCount)
+        write { data.append($0.bindMemory(to: UInt8.self)) }
+        return data
     }
 }
