@@ -61,6 +61,34 @@ struct Compile: ParsableCommand {
     @OptionGroup(title: "rvc4 target") var rvc4: RVC4Options
 
     func run() throws {
+        try CompileJob(model: model, target: target, optimizationLevel: optimizationLevel,
+                       outputDirectory: outputDirectory, shapes: shapes, means: means, scales: scales,
+                       encodings: encodings, layouts: layouts, verifyEach: verifyEach, printAfter: printAfter,
+                       dumpIR: dumpIR, verbose: verbose, rvc2: rvc2.flags, rvc4: rvc4).run()
+    }
+}
+
+/// What `mcc MODEL ...` was asked to do, as plain values: parsed by ArgumentParser (`Compile`) or, for the
+/// common command lines, by `CompileJob(fastParsing:)` (FastArguments.swift).
+struct CompileJob {
+    var model: String
+    var target: Target = .onnx
+    var optimizationLevel = 0
+    var outputDirectory: String?
+    var shapes: [String] = []
+    var means: [String] = []
+    var scales: [String] = []
+    var encodings: [String] = []
+    var layouts: [String] = []
+    var verifyEach = false
+    var printAfter: [String] = []
+    var dumpIR = false
+    var verbose = false
+    var rvc2 = RVC2Flags()
+    /// Always set for -target rvc4 (the fast path leaves that target to ArgumentParser).
+    var rvc4: RVC4Options?
+
+    func run() throws {
         guard (0...2).contains(optimizationLevel) else {
             throw MCCError.usage("-O\(optimizationLevel): optimization level must be 0, 1 or 2")
         }
@@ -111,6 +139,7 @@ struct Compile: ParsableCommand {
             produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
         } else if target == .rvc4 {
             produced = try clock.measure("rvc4") {
+                guard let rvc4 else { throw MCCError.failure("-target rvc4: options were not parsed") }
                 var rvc4Target = RVC4Target(options: rvc4, verbose: verbose)
                 rvc4Target.optimizationLevel = optimizationLevel
                 return try rvc4Target.emit(loaded, stem: stem, output: output, passOptions: options)

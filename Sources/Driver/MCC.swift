@@ -19,6 +19,10 @@ public struct MCC: ParsableCommand {
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
         Invocation.arguments = arguments
         do {
+            if let job = CompileJob(fastParsing: arguments) {
+                try job.run()
+                return 0
+            }
             var command = try parseAsRoot(arguments)
             try command.run()
             return 0

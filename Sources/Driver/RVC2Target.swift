@@ -24,6 +24,20 @@ struct RVC2Options: ParsableArguments {
           help: "rvc2: build a .superblob (8-shave blob + bsdiff patches for 1-16 shaves) instead of a .blob.")
     var superblob = false
 
+    /// The values, without ArgumentParser's wrappers.
+    var flags: RVC2Flags {
+        RVC2Flags(toolVersion: toolVersion, noFP16: noFP16, shaves: shaves, compileTool: compileTool, superblob: superblob)
+    }
+}
+
+/// The rvc2 flags as plain values (defaults: none given).
+struct RVC2Flags {
+    var toolVersion: String = OpenVINOEmitOptions.Toolchain.openvino2022_3.rawValue
+    var noFP16 = false
+    var shaves: Int?
+    var compileTool: String?
+    var superblob = false
+
     /// Checks the values (usage errors, exit 2) before any work.
     func validated() throws -> (toolchain: OpenVINOEmitOptions.Toolchain, shaves: Int) {
         guard let toolchain = OpenVINOEmitOptions.Toolchain(rawValue: toolVersion) else {
@@ -48,7 +62,7 @@ struct RVC2Options: ParsableArguments {
 /// `-target rvc2`: OpenVINO IR (+ optimized ONNX) → compile_tool → .blob or .superblob, with a buildinfo.json
 /// listing the exact commands (paths relative to the output directory, where they ran).
 struct RVC2Target {
-    let options: RVC2Options
+    let options: RVC2Flags
     let toolchain: OpenVINOEmitOptions.Toolchain
     let shaves: Int
     let optimizationLevel: Int
