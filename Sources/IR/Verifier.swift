@@ -17,10 +17,11 @@ public enum Verifier {
     public static func verify(_ graph: Graph, outerScope: Set<ObjectIdentifier>) throws {
         var defined = outerScope
         var names = Set<String>()
-        func define(_ value: Value, _ what: String) throws {
+        // `what` is only built for the error: the verifier runs on every compile.
+        func define(_ value: Value, _ what: @autoclosure () -> String) throws {
             guard !value.isAbsent else { return }
             guard names.insert(value.name).inserted else {
-                throw MCCError.failure("\(graphLabel(graph)): value '\(value.name)' is defined twice (\(what))")
+                throw MCCError.failure("\(graphLabel(graph)): value '\(value.name)' is defined twice (\(what()))")
             }
             defined.insert(ObjectIdentifier(value))
             try checkUses(of: value, in: graph)
@@ -33,7 +34,6 @@ public enum Verifier {
             try checkType(of: value, against: tensor, in: graph)
             if !defined.contains(ObjectIdentifier(value)) { try define(value, "initializer") }
         }
-        let position = Dictionary(graph.nodes.enumerated().map { (ObjectIdentifier($1), $0) }, uniquingKeysWith: { a, _ in a })
         for (index, node) in graph.nodes.enumerated() {
             guard node.graph === graph else {
                 throw MCCError.failure("\(graphLabel(graph)): \(node.label) is listed but not owned by this graph")
@@ -41,7 +41,9 @@ public enum Verifier {
             for (i, input) in node.inputs.enumerated() {
                 guard let input, !input.isAbsent else { continue }
                 if !defined.contains(ObjectIdentifier(input)) {
-                    if let producer = input.producer, let p = position[ObjectIdentifier(producer)], p >= index {
+                    // Only on the error path: which message applies.
+                    if let producer = input.producer,
+                       let p = graph.nodes.firstIndex(where: { $0 === producer }), p >= index {
                         throw MCCError.failure("\(graphLabel(graph)): \(node.label) reads '\(input.name)' before it is produced (cycle or unsorted graph)")
                     }
                     throw MCCError.failure("\(graphLabel(graph)): \(node.label) input \(i) '\(input.name)' is not defined")

@@ -218,7 +218,7 @@ final class IRBuilder {
         out.raw("\t\t\t\t<port id=\""); out.int(id); out.raw("\" precision=\""); out.text(type.precision); out.raw("\"")
         if !names.isEmpty {
             // Sorted, comma-joined; a comma inside a name is escaped as "\," (openvino-ir.md §1.3).
-            let joined = names.sorted().map { $0.replacingOccurrences(of: ",", with: "\\,") }.joined(separator: ",")
+            let joined = names.sorted().map(Self.escapingCommas).joined(separator: ",")
             out.raw(" names=\""); out.escaped(joined); out.raw("\"")
         }
         if type.dims.isEmpty {
@@ -228,6 +228,19 @@ final class IRBuilder {
         out.raw(">\n")
         for d in type.dims { out.raw("\t\t\t\t\t<dim>"); out.int(d); out.raw("</dim>\n") }
         out.raw("\t\t\t\t</port>\n")
+    }
+}
+
+extension IRBuilder {
+    /// `name` with each "," written "\\," (byte-wise; Foundation's replacingOccurrences was a visible share of emit).
+    static func escapingCommas(_ name: String) -> String {
+        guard name.utf8.contains(UInt8(ascii: ",")) else { return name }
+        var bytes: [UInt8] = []
+        for c in name.utf8 {
+            if c == UInt8(ascii: ",") { bytes.append(UInt8(ascii: "\\")) }
+            bytes.append(c)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
