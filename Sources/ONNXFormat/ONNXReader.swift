@@ -133,8 +133,10 @@ final class GraphLifter {
         defer { scopes.removeLast() }
 
         let parts = isMain ? mainParts : nil
+        // A subgraph lives in the message of the node whose attribute holds it.
+        let enclosingOwner = currentOwner ?? decoder.owner
         let initializers: [(proto: UnsafeMutablePointer<Onnx__TensorProto>, owner: AnyObject)] =
-            parts?.initializers.map { ($0.proto, $0.owner) } ?? messages(g.initializer, g.n_initializer).map { ($0, decoder.owner) }
+            parts?.initializers.map { ($0.proto, $0.owner) } ?? messages(g.initializer, g.n_initializer).map { ($0, enclosingOwner) }
         for (i, (t, owner)) in initializers.enumerated() {
             let name = string(t.pointee.name)
             guard !name.isEmpty else { throw MCCError.failure("\(label): \(context)initializer #\(i) has no name") }
@@ -150,7 +152,7 @@ final class GraphLifter {
             let what = "\(context)sparse initializer '\(name)'"
             guard !name.isEmpty else { throw MCCError.failure("\(label): \(what) has no name") }
             let dense: Tensor
-            do { dense = try decoder.sparseTensor(s, what: what).densified() } catch let error as MCCError {
+            do { dense = try decoder.sparseTensor(s, what: what, owner: enclosingOwner).densified() } catch let error as MCCError {
                 throw error.message.hasPrefix(label) ? error : MCCError(error.kind, "\(label): \(what): \(error.message)")
             }
             let value = Value(name: name, initializer: dense)
@@ -170,7 +172,7 @@ final class GraphLifter {
 
         // Outputs are defined before inputs are resolved, so node order in the file does not matter (sorted below).
         let nodeProtos: [(proto: UnsafeMutablePointer<Onnx__NodeProto>, owner: AnyObject)] =
-            parts?.nodes.map { ($0.proto, $0.owner) } ?? messages(g.node, g.n_node).map { ($0, decoder.owner) }
+            parts?.nodes.map { ($0.proto, $0.owner) } ?? messages(g.node, g.n_node).map { ($0, enclosingOwner) }
         let nodes = nodeProtos.map { makeNode($0.proto) }
         for node in nodes { for output in node.outputs { define(output) } }
         for (node, (proto, owner)) in zip(nodes, nodeProtos) {

@@ -13,6 +13,10 @@ extension ONNXReader {
     private static let modelGraphField = 7
     private static let graphNodeField = 1
     private static let graphInitializerField = 5
+    /// Pieces at least this large get an arena; the arena has this much room beyond the piece's own size (the
+    /// unpacked structs, dims and names; anything more falls back to malloc).
+    private static let arenaThreshold = 1 << 16
+    private static let arenaSlack = 1 << 14
 
     /// Unpacks a mapped model in pieces: each of the main graph's nodes and initializers on its own (the weights
     /// are in those: initializers, or Constant nodes in Paddle exports), releasing the file's pages behind each
@@ -38,12 +42,27 @@ extension ONNXReader {
             let payload = UnsafeRawBufferPointer(rebasing: graphBytes[field.payload])
             // An empty message is valid; protobuf-c still wants a pointer.
             let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
+            // Large pieces (weights) are unpacked into a pre-faulted arena (mcc_arena.h); the rest into the heap.
+            let arena = payload.count >= arenaThreshold ? mcc_arena_create(payload.count + arenaSlack) : nil
+            let allocator = arena.map { UnsafeMutablePointer(mutating: $0.pointer(to: \.allocator)!) }
             if field.number == graphNodeField {
-                guard let node = onnx__node_proto__unpack(nil, payload.count, base) else { throw parseFailed(label) }
-                parts.nodes.append((node, UnpackedMessage { onnx__node_proto__free_unpacked(node, nil) }))
+                guard let node = onnx__node_proto__unpack(allocator, payload.count, base) else {
+                    mcc_arena_destroy(arena)
+                    throw parseFailed(label)
+                }
+                parts.nodes.append((node, UnpackedMessage {
+                    onnx__node_proto__free_unpacked(node, allocator)
+                    mcc_arena_destroy(arena)
+                }))
             } else {
-                guard let tensor = onnx__tensor_proto__unpack(nil, payload.count, base) else { throw parseFailed(label) }
-                parts.initializers.append((tensor, UnpackedMessage { onnx__tensor_proto__free_unpacked(tensor, nil) }))
+                guard let tensor = onnx__tensor_proto__unpack(allocator, payload.count, base) else {
+                    mcc_arena_destroy(arena)
+                    throw parseFailed(label)
+                }
+                parts.initializers.append((tensor, UnpackedMessage {
+                    onnx__tensor_proto__free_unpacked(tensor, allocator)
+                    mcc_arena_destroy(arena)
+                }))
             }
             releasePages(of: payload)
         }
