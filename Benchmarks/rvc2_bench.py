@@ -41,6 +41,7 @@ def main():
     mcc_env = dict(os.environ, PATH="/usr/bin:/bin")               # no compile_tool: the IR is the product here
     mcc_env.pop("MCC_COMPILE_TOOL", None)
     rows = []
+    load_before = os.getloadavg()
     for e in manifest["models"]:
         model = corpus / e["file"]
         size_mb = e["bytes"] / 1048576
@@ -79,6 +80,10 @@ def main():
 
     def f(v, fmt):
         return format(v, fmt) if isinstance(v, (int, float)) else "–"
+    # Wall times on a shared machine are only comparable at a similar load: print it with the table.
+    load_after = os.getloadavg()
+    print(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in load_before)} before, "
+          f"{' '.join(f'{x:.2f}' for x in load_after)} after; mcc runs {args.runs}, ovc runs {args.ovc_runs}\n")
     print("| model | ONNX MB | mcc wall ms | ovc wall ms | speedup | mcc peak RSS MB | budget MB (1.2×ONNX+30) | ovc peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -39,6 +39,7 @@ public enum ONNXReader {
     private static func unpack(path: String) throws -> Unpacked {
         // protobuf-c copies every bytes field out of the mapping, which only lives through unpack.
         let file = try MappedFile(path: path)
+        populate(file.bytes)
         if let unpacked = try unpackSplit(file.bytes, label: path) { return unpacked }
         return try unpack(file.bytes, label: path)
     }

@@ -151,6 +151,17 @@ func releasePages(of bytes: UnsafeRawBufferPointer) {
     _ = madvise(pointer, end - start, Int32(MADV_DONTNEED))
 }
 
+/// Maps every page of a read-only file mapping in one call (MADV_POPULATE_READ, Linux 5.14+; ignored where
+/// unsupported) instead of one page fault per 64 KiB read; the import reads the whole file anyway and releases
+/// the pages piece by piece (`releasePages`).
+func populate(_ bytes: UnsafeRawBufferPointer) {
+    #if os(Linux)
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    let madvPopulateRead: Int32 = 22
+    _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, madvPopulateRead)
+    #endif
+}
+
 /// Writes `chunks` to `path` through a temporary file in the same directory and a rename, so readers never see
 /// a half-written file.
 func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
