@@ -142,6 +142,13 @@ private struct NodeKey: Hashable {
         if keys.count > 1 { keys.sort { $0.name < $1.name } }
         attributes = keys
     }
+
+    /// Op and inputs only: nodes that agree on those nearly always agree on everything, and hashing attribute
+    /// names and arrays was most of this pass's time. Equality still compares every field.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(op)
+        hasher.combine(inputs)
+    }
 }
 
 /// An attribute compared exactly (floats by bit pattern); tensors, graphs and sparse tensors are not compared.
