@@ -49,6 +49,16 @@ public final class TensorStorage: @unchecked Sendable {
         self.ownsMemory = false
     }
 
+    /// A writable view of memory owned by `owner` (e.g. a slice of an allocator's region), which stays alive as
+    /// long as this storage does. The caller hands the bytes to this storage alone.
+    public init(viewingWritable bytes: UnsafeMutableRawBufferPointer, owner: AnyObject) {
+        self.baseAddress = UnsafeRawPointer(bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 64)!)
+        self.byteCount = bytes.count
+        self.isWritable = true
+        self.owner = owner
+        self.ownsMemory = false
+    }
+
     deinit {
         if ownsMemory { UnsafeMutableRawPointer(mutating: baseAddress).deallocate() }
     }

@@ -26,6 +26,8 @@ final class GraphRewriter {
     /// searching the node list per removed node made passes quadratic. While the rewriter lives, `graph.nodes` may
     /// still hold removed nodes (passes skip them with `isAlive`) and `graph.initializers` removed initializers.
     private var pendingNodes: [Node] = []
+    /// Where large new weight tensors are allocated (see `WeightArena`).
+    let arena = WeightArena()
     private var pendingInitializers: Set<ObjectIdentifier> = []
 
     init(model: Model) {
@@ -215,6 +217,13 @@ func perChannelValues(_ tensor: Tensor, rank: Int, axis: Int, channels: Int) -> 
     else { return nil }
     let values = tensor.withUnsafeBufferPointer(as: Float.self) { $0.prefix(count).map(Double.init) }
     return count == channels ? values : Array(repeating: values[0], count: channels)
+}
+
+/// Whether `values` holds exactly one distinct value (what `Set(values).count == 1` says, without hashing every
+/// channel): non-empty and every element == the first (so a NaN anywhere but alone fails, and 0 equals −0).
+func isUniform(_ values: [Double]) -> Bool {
+    guard let first = values.first else { return false }
+    return values.dropFirst().allSatisfy { $0 == first }
 }
 
 /// A shape of `rank` ones except `channels` at `axis` ([1, C, 1, 1] for NCHW).

@@ -10,7 +10,7 @@ import IR
 /// - MatMul: B[K, N].
 ///
 /// Edits are recorded, not applied: the float32 source tensor (often a view of the loaded file) is read in place
-/// and the new weights are written once by `tensor()`, each element as Float(Double(w)·f) with f the product of its
+/// and the new weights are written once by `tensor(in:)`, each element as Float(Double(w)·f) with f the product of its
 /// per-channel factors in double precision — so a single scaling rounds exactly like double arithmetic would, with
 /// no double copy of the weights.
 struct LinearWeights {
@@ -206,7 +206,7 @@ struct LinearWeights {
         }
     }
 
-    /// Whether any edit is pending (otherwise `tensor()` is the source tensor itself).
+    /// Whether any edit is pending (otherwise `tensor(in:)` is the source tensor itself).
     var isEdited: Bool { outputFactors != nil || inputFactors != nil || inputSource != nil }
 
     /// Σ over input channels and kernel taps of W·x for an input constant per channel: per output channel, with
@@ -306,11 +306,11 @@ struct LinearWeights {
 
     /// The new weights: the source tensor when nothing changed, else one new float32 tensor written in one pass,
     /// each element Float(Double(w)·f).
-    func tensor() -> Tensor {
+    func tensor(in arena: WeightArena) -> Tensor {
         guard isEdited else { return source }
         let count = shape.reduce(1, *)
         // Every element is written below (each (row, column) pair once), so the buffer needs no zero fill.
-        let storage = TensorStorage(uninitializedByteCount: count * MemoryLayout<Float>.stride)
+        let storage = arena.uninitializedStorage(byteCount: count * MemoryLayout<Float>.stride)
         let out = storage.mutableBaseAddress.bindMemory(to: Float.self, capacity: max(count, 1))
         source.withUnsafeBufferPointer(as: Float.self) { buffer in
             guard let w = buffer.baseAddress else { return }
