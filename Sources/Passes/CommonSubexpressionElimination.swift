@@ -60,27 +60,28 @@ public struct CommonSubexpressionElimination: Pass {
 
     private func mergeInitializers(in graph: Graph) -> Bool {
         let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
-        // One table keyed by a digest of type, shape and leading bytes; a digest match is confirmed byte for byte
-        // (`sameBytes` also compares type and shape). Tables hold only kept values, whose contents differ pairwise,
-        // so a value merges into the one earlier value with its content.
-        var firstWithDigest: [UInt64: Value] = [:]
-        var moreWithDigest: [UInt64: [Value]] = [:]
-        firstWithDigest.reserveCapacity(graph.initializers.count)
+        // Two tables: type and shape first (no data read: most weights are unique in shape, and reading their bytes
+        // is a cache miss per tensor), then, for shapes seen more than once, a digest of the leading bytes, which
+        // `sameBytes` confirms. Tables hold only kept values, whose contents differ pairwise, so a value merges into
+        // the one earlier value with its content.
+        var firstOfShape: [UInt64: Value] = [:]
+        firstOfShape.reserveCapacity(graph.initializers.count)
+        var digested = Set<ObjectIdentifier>()
+        var byDigest: [UInt64: [Value]] = [:]
         var duplicates = Set<ObjectIdentifier>()
         for value in graph.initializers where !interface.contains(ObjectIdentifier(value)) {
             guard let tensor = value.initializer, tensor.elementType != .string else { continue }
-            let digest = Self.digest(tensor)
-            guard let head = firstWithDigest[digest] else {
-                firstWithDigest[digest] = value
+            let shapeKey = Self.shapeDigest(tensor)
+            guard let first = firstOfShape[shapeKey] else {
+                firstOfShape[shapeKey] = value
                 continue
             }
-            let match: Value
-            if sameBytes(head.initializer, tensor) {
-                match = head
-            } else if let other = moreWithDigest[digest]?.first(where: { sameBytes($0.initializer, tensor) }) {
-                match = other
-            } else {
-                moreWithDigest[digest, default: []].append(value)
+            if digested.insert(ObjectIdentifier(first)).inserted, let firstTensor = first.initializer {
+                byDigest[Self.digest(firstTensor, seed: shapeKey), default: []].append(first)
+            }
+            let digest = Self.digest(tensor, seed: shapeKey)
+            guard let match = byDigest[digest]?.first(where: { sameBytes($0.initializer, tensor) }) else {
+                byDigest[digest, default: []].append(value)
                 continue
             }
             value.replaceAllUses(with: match)
@@ -91,12 +92,18 @@ public struct CommonSubexpressionElimination: Pass {
         return true
     }
 
-    /// FNV-1a over the element type, the shape, the byte count and at most the first 256 bytes: a cheap prefilter
-    /// (weights of one shape almost always differ early); equal digests are confirmed by comparing all bytes.
-    private static func digest(_ tensor: Tensor) -> UInt64 {
+    /// FNV-1a over the element type, the shape and the byte count.
+    private static func shapeDigest(_ tensor: Tensor) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(tensor.byteCount)
         hash = (hash ^ UInt64(UInt32(bitPattern: tensor.elementType.rawValue))) &* 0x100_0000_01b3
         for d in tensor.shape { hash = (hash ^ UInt64(bitPattern: Int64(d))) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    /// FNV-1a, continuing `seed`, over at most the first 256 bytes: a cheap prefilter (weights of one shape almost
+    /// always differ early); equal digests are confirmed by comparing all bytes.
+    private static func digest(_ tensor: Tensor, seed: UInt64) -> UInt64 {
+        var hash = seed
         let count = min(tensor.byteCount, tensor.storage.byteCount, 256)
         let bytes = UnsafeRawBufferPointer(start: tensor.storage.baseAddress, count: count)
         var offset = 0
