@@ -35,7 +35,9 @@ let package = Package(
         // OpenBLAS (apt libopenblas-dev) is loaded with dlopen on first use: see Sources/Kernels/OpenBLAS.swift.
         .target(name: "Kernels", swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
-        .target(name: "Passes", dependencies: ["IR", "Interpreter"]),
+        // Graph walks in passes run on every compile: no dynamic exclusivity checks in release (debug keeps them).
+        .target(name: "Passes", dependencies: ["IR", "Interpreter"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Calibration data, observers, QDQ planning and simulation; numeric inner loops are optimized everywhere.
         .target(name: "Quant", dependencies: ["IR", "Interpreter", "Kernels", "CJPEG", "CJpegShim", "CPNG"],
                 swiftSettings: optimizedNumerics),

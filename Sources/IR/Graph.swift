@@ -85,10 +85,19 @@ public final class Node {
     }
 
     public func setInput(_ index: Int, _ value: Value?) {
-        // Index first: comparing unowned node references is the expensive part on long use-lists.
-        if let old = inputs[index] { old.uses.removeAll { $0.index == index && $0.node === self } }
+        if let old = inputs[index] { removeUse(of: old, at: index) }
         inputs[index] = value
         value?.uses.append(Use(node: self, index: index))
+    }
+
+    /// Drops this node's use `index` from `value`'s use-list (a (node, index) pair is listed once). One search that
+    /// stops at the match, then one shift: shared constants (a scalar read by every activation) have long lists,
+    /// and a filter over the whole list per removed node made deleting many nodes quadratic.
+    private func removeUse(of value: Value, at index: Int) {
+        // Index first: comparing unowned node references is the expensive part on long use-lists.
+        if let position = value.uses.firstIndex(where: { $0.index == index && $0.node === self }) {
+            value.uses.remove(at: position)
+        }
     }
 
     /// Replaces the whole input list, keeping use-lists right.
@@ -100,7 +109,7 @@ public final class Node {
     /// Removes this node from its inputs' use-lists (before the node is deleted).
     public func dropInputs() {
         for (i, value) in inputs.enumerated() {
-            value?.uses.removeAll { $0.index == i && $0.node === self }
+            if let value { removeUse(of: value, at: i) }
         }
         inputs.removeAll()
     }

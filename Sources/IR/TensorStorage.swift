@@ -15,9 +15,16 @@ public final class TensorStorage: @unchecked Sendable {
     private let ownsMemory: Bool
 
     /// A zero-filled buffer of `byteCount` bytes, aligned for SIMD loads.
-    public init(zeroed byteCount: Int) {
+    public convenience init(zeroed byteCount: Int) {
+        self.init(uninitializedByteCount: byteCount)
+        mutableBaseAddress.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+    }
+
+    /// A buffer of `byteCount` bytes, aligned for SIMD loads, whose contents are undefined until written: for
+    /// callers that overwrite every byte before anything reads it (the zero fill of a large tensor that is
+    /// rewritten anyway costs as much as the rewrite).
+    public init(uninitializedByteCount byteCount: Int) {
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
         self.baseAddress = UnsafeRawPointer(p)
         self.byteCount = byteCount
         self.isWritable = true
@@ -27,7 +34,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// An owned copy of `bytes`.
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
-        self.init(zeroed: bytes.count)
+        self.init(uninitializedByteCount: bytes.count)
         if let src = bytes.baseAddress, bytes.count > 0 {
             mutableBaseAddress.copyMemory(from: src, byteCount: bytes.count)
         }
@@ -38,6 +45,16 @@ public final class TensorStorage: @unchecked Sendable {
         self.baseAddress = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
         self.byteCount = bytes.count
         self.isWritable = false
+        self.owner = owner
+        self.ownsMemory = false
+    }
+
+    /// A writable view of memory owned by `owner` (e.g. a slice of an allocator's region), which stays alive as
+    /// long as this storage does. The caller hands the bytes to this storage alone.
+    public init(viewingWritable bytes: UnsafeMutableRawBufferPointer, owner: AnyObject) {
+        self.baseAddress = UnsafeRawPointer(bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 64)!)
+        self.byteCount = bytes.count
+        self.isWritable = true
         self.owner = owner
         self.ownsMemory = false
     }

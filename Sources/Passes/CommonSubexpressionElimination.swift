@@ -60,39 +60,50 @@ public struct CommonSubexpressionElimination: Pass {
 
     private func mergeInitializers(in graph: Graph) -> Bool {
         let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
-        // Group by type and shape first: only tensors that share both are hashed (most weights are unique in shape).
-        var byShape: [ShapeKey: [Value]] = [:]
-        var order: [ShapeKey] = []
+        // Two tables: type and shape first (no data read: most weights are unique in shape, and reading their bytes
+        // is a cache miss per tensor), then, for shapes seen more than once, a digest of the leading bytes, which
+        // `sameBytes` confirms. Tables hold only kept values, whose contents differ pairwise, so a value merges into
+        // the one earlier value with its content.
+        var firstOfShape: [UInt64: Value] = [:]
+        firstOfShape.reserveCapacity(graph.initializers.count)
+        var digested = Set<ObjectIdentifier>()
+        var byDigest: [UInt64: [Value]] = [:]
+        var duplicates = Set<ObjectIdentifier>()
         for value in graph.initializers where !interface.contains(ObjectIdentifier(value)) {
             guard let tensor = value.initializer, tensor.elementType != .string else { continue }
-            let key = ShapeKey(elementType: tensor.elementType, shape: tensor.shape)
-            if byShape[key] == nil { order.append(key) }
-            byShape[key, default: []].append(value)
-        }
-        var duplicates = Set<ObjectIdentifier>()
-        for key in order {
-            guard let candidates = byShape[key], candidates.count > 1 else { continue }
-            var groups: [UInt64: [Value]] = [:]
-            for value in candidates {
-                guard let tensor = value.initializer else { continue }
-                let digest = Self.digest(tensor)
-                if let match = groups[digest]?.first(where: { sameBytes($0.initializer, tensor) }) {
-                    value.replaceAllUses(with: match)
-                    duplicates.insert(ObjectIdentifier(value))
-                } else {
-                    groups[digest, default: []].append(value)
-                }
+            let shapeKey = Self.shapeDigest(tensor)
+            guard let first = firstOfShape[shapeKey] else {
+                firstOfShape[shapeKey] = value
+                continue
             }
+            if digested.insert(ObjectIdentifier(first)).inserted, let firstTensor = first.initializer {
+                byDigest[Self.digest(firstTensor, seed: shapeKey), default: []].append(first)
+            }
+            let digest = Self.digest(tensor, seed: shapeKey)
+            guard let match = byDigest[digest]?.first(where: { sameBytes($0.initializer, tensor) }) else {
+                byDigest[digest, default: []].append(value)
+                continue
+            }
+            value.replaceAllUses(with: match)
+            duplicates.insert(ObjectIdentifier(value))
         }
         guard !duplicates.isEmpty else { return false }
         graph.initializers.removeAll { duplicates.contains(ObjectIdentifier($0)) }
         return true
     }
 
-    /// FNV-1a over the byte count and at most the first 256 bytes: a cheap prefilter (weights of one shape almost
-    /// always differ early); equal digests are confirmed by comparing all bytes.
-    private static func digest(_ tensor: Tensor) -> UInt64 {
+    /// FNV-1a over the element type, the shape and the byte count.
+    private static func shapeDigest(_ tensor: Tensor) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(tensor.byteCount)
+        hash = (hash ^ UInt64(UInt32(bitPattern: tensor.elementType.rawValue))) &* 0x100_0000_01b3
+        for d in tensor.shape { hash = (hash ^ UInt64(bitPattern: Int64(d))) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    /// FNV-1a, continuing `seed`, over at most the first 256 bytes: a cheap prefilter (weights of one shape almost
+    /// always differ early); equal digests are confirmed by comparing all bytes.
+    private static func digest(_ tensor: Tensor, seed: UInt64) -> UInt64 {
+        var hash = seed
         let count = min(tensor.byteCount, tensor.storage.byteCount, 256)
         let bytes = UnsafeRawBufferPointer(start: tensor.storage.baseAddress, count: count)
         var offset = 0
@@ -115,32 +126,43 @@ public struct CommonSubexpressionElimination: Pass {
     }
 }
 
-private struct ShapeKey: Hashable {
-    var elementType: ElementType
-    var shape: [Int]
-}
-
-/// What makes two nodes compute the same thing: op, domain, attributes and input identities.
+/// What makes two nodes compute the same thing: op, domain, attributes and input identities. Inputs are a snapshot
+/// taken when the node is visited; attributes are compared (sorted by name) only when op and inputs already match.
 private struct NodeKey: Hashable {
-    var op: String
-    var inputs: [ObjectIdentifier?]
-    var outputCount: Int
-    var attributes: [AttributeKey]
+    let node: Node
+    let op: String
+    let inputs: [ObjectIdentifier?]
+    let outputCount: Int
 
     init?(_ node: Node) {
-        guard Rewriting.isDefaultDomain(node), node.subgraphs.isEmpty,
-              !ConstantFolding.nondeterministicOps.contains(node.opType) else { return nil }
+        guard Rewriting.isDefaultDomain(node), !ConstantFolding.nondeterministicOps.contains(node.opType) else { return nil }
+        // Graph attributes (subgraphs), tensors and references to function attributes are not compared.
+        for index in node.attributes.indices {
+            guard node.attributes[index].refAttrName == nil, AttributeKey.isComparable(node.attributes[index].value)
+            else { return nil }
+        }
+        self.node = node
         op = node.opType
         inputs = node.inputs.map { value in value.flatMap { $0.isAbsent ? nil : ObjectIdentifier($0) } }
         outputCount = node.outputs.count
-        var keys: [AttributeKey] = []
-        keys.reserveCapacity(node.attributes.count)
-        for attribute in node.attributes {
-            guard attribute.refAttrName == nil, let key = AttributeKey(attribute) else { return nil }
-            keys.append(key)
-        }
+    }
+
+    static func == (a: NodeKey, b: NodeKey) -> Bool {
+        a.op == b.op && a.inputs == b.inputs && a.outputCount == b.outputCount
+            && attributeKeys(of: a.node) == attributeKeys(of: b.node)
+    }
+
+    /// Op and inputs only: nodes that agree on those nearly always agree on everything, and hashing attribute
+    /// names and arrays was most of this pass's time.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(op)
+        hasher.combine(inputs)
+    }
+
+    private static func attributeKeys(of node: Node) -> [AttributeKey] {
+        var keys = node.attributes.compactMap(AttributeKey.init)
         if keys.count > 1 { keys.sort { $0.name < $1.name } }
-        attributes = keys
+        return keys
     }
 }
 
@@ -165,6 +187,14 @@ private struct AttributeKey: Hashable {
         case .strings(let v): payload = .strings(v)
         case .type(let t): payload = .type(t)
         default: return nil
+        }
+    }
+
+    /// Whether `init` accepts the value (without copying its payload).
+    static func isComparable(_ value: AttributeValue) -> Bool {
+        switch value {
+        case .int, .float, .string, .ints, .floats, .strings, .type: return true
+        default: return false
         }
     }
 }

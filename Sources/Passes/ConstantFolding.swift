@@ -62,10 +62,10 @@ public struct ConstantFolding: Pass {
             guard isFoldable(node, graphOutputs: graphOutputs, overridable: overridable) else { continue }
             let inputs = node.inputs.map { value in value.flatMap { $0.isAbsent ? nil : $0.initializer } }
             guard fitsGrowthLimit(node, inputs: inputs, precomputed: nil) else { continue }
-            let opset = model.opsetVersion(for: node.domain) ?? model.defaultOpset
             let results: [Tensor]
             do {
-                results = try Interpreter.evaluate(node: node, inputs: inputs, opset: opset)
+                results = try Self.constantValue(of: node).map { [$0] }
+                    ?? Interpreter.evaluate(node: node, inputs: inputs, opset: model.opsetVersion(for: node.domain) ?? model.defaultOpset)
             } catch let error as MCCError {
                 // The node would fail at run time too; leave it for the runtime to report, but tell the user.
                 context.warn("\(node.label): not folded, evaluating it on its constant inputs failed: \(error.message)")
@@ -88,6 +88,11 @@ public struct ConstantFolding: Pass {
     }
 
     private func isFoldable(_ node: Node, graphOutputs: Set<ObjectIdentifier>, overridable: Set<ObjectIdentifier>) -> Bool {
+        // Cheapest test first: most nodes read an activation and fail here without hashing anything.
+        for input in node.inputs {
+            guard let input, !input.isAbsent else { continue }
+            guard input.initializer != nil else { return false }
+        }
         guard node.domain.isEmpty || node.domain == "ai.onnx",
               !Self.nondeterministicOps.contains(node.opType),
               node.outputs.contains(where: { !$0.isAbsent }),
@@ -95,9 +100,18 @@ public struct ConstantFolding: Pass {
         if Self.isWeightDecompression(node) { return false }
         for input in node.inputs {
             guard let input, !input.isAbsent else { continue }
-            guard input.initializer != nil, !overridable.contains(ObjectIdentifier(input)) else { return false }
+            guard !overridable.contains(ObjectIdentifier(input)) else { return false }
         }
         return true
+    }
+
+    /// The tensor of a `Constant` node holding a `value` tensor: exactly what the interpreter's Constant kernel
+    /// returns for it (its first attribute), without setting up an interpreter per node (weights of exported
+    /// models are often hundreds of Constant nodes). Nil for other nodes and other Constant forms.
+    static func constantValue(of node: Node) -> Tensor? {
+        guard node.opType == "Constant", node.inputs.isEmpty, let first = node.attributes.first,
+              case .tensor(let tensor) = first.value else { return nil }
+        return tensor
     }
 
     /// `Cast(float16 initializer, to: FLOAT)`: weights stored as float16 on purpose (FP16Casting, or an fp16

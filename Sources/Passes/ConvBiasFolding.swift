@@ -100,7 +100,7 @@ public struct ConvBiasFolding: Pass {
                 let padded = pads.contains { $0 != 0 }
                 // With padding, only a shift equal on all channels can move into an explicit Pad (ONNX Pad has a
                 // single fill value).
-                if padded && (Set(a).count != 1 || rw.opset < 2) { return false }
+                if padded && (!isUniform(a) || rw.opset < 2) { return false }
                 let delta = weights.sumOverInputs(times: a)
                 var bias = Array(repeating: 0.0, count: weights.outputChannels)
                 if let given = conv.input(2) {
@@ -135,7 +135,7 @@ public struct ConvBiasFolding: Pass {
                   let perChannel = perChannelValues(c, rank: rank, axis: 1, channels: weights.inputChannels),
                   !perChannel.contains(0) else { continue }
             let factors = mul.opType == "Div" ? perChannel.map { 1 / $0 } : perChannel
-            if value != 0 && Set(factors).count != 1 { return false }
+            if value != 0 && !isUniform(factors) { return false }
             weights.scaleInputChannels(by: factors)
             rw.setParameters(of: conv, weights: weights, bias: nil)
             if value != 0 { rw.setPadValue(pad, value / factors[0]) }

@@ -45,7 +45,8 @@ public struct FP16Casting: Pass {
         var casts: [Node] = []
         var replaced: Set<ObjectIdentifier> = []
         for value in candidates {
-            guard isCastable(value, rw: rw), let tensor = rw.constant(value), let half = halfPrecision(tensor) else { continue }
+            guard isCastable(value, rw: rw), let tensor = rw.constant(value), let half = halfPrecision(tensor, arena: rw.arena)
+            else { continue }
             let compressed = rw.addInitializer("\(value.name)_compressed", half)
             if let constantNode = value.producer {
                 constantNode.setOutputs([])
@@ -81,10 +82,11 @@ public struct FP16Casting: Pass {
 
     /// The tensor as float16, or nil when it is not float32 or a value would not survive the conversion. Converted
     /// in one pass from the float32 buffer into the new tensor's storage.
-    private func halfPrecision(_ tensor: Tensor) -> Tensor? {
+    private func halfPrecision(_ tensor: Tensor, arena: WeightArena) -> Tensor? {
         guard tensor.elementType == .float, tensor.storage.byteCount >= tensor.byteCount else { return nil }
         let count = tensor.elementCount
-        let storage = TensorStorage(zeroed: count * MemoryLayout<UInt16>.stride)
+        // Every element is written before the tensor is used (a value that does not convert discards it).
+        let storage = arena.uninitializedStorage(byteCount: count * MemoryLayout<UInt16>.stride)
         let out = storage.mutableBaseAddress.bindMemory(to: UInt16.self, capacity: max(count, 1))
         let ok = tensor.withUnsafeBufferPointer(as: Float.self) { values -> Bool in
             for i in 0..<count {

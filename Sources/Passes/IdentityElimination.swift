@@ -42,16 +42,21 @@ public struct IdentityElimination: Pass {
         return changed
     }
 
+    /// Op types `passthrough` knows (one set lookup rejects every other node before any other work).
+    static let candidateOps: Set<String> = [
+        "Identity", "Sum", "Max", "Min", "Mean", "Concat", "Dropout", "Cast", "CastLike", "Reshape", "Flatten",
+        "Squeeze", "Unsqueeze", "Expand", "Tile", "Transpose", "Slice", "Pad",
+    ]
+
     /// The input that `node`'s first output always equals, if any (its other outputs being absent or unused).
     private func passthrough(_ node: Node, opset: Int64, graph: Graph) -> Value? {
-        guard let x = node.input(0) else { return nil }
+        guard Self.candidateOps.contains(node.opType), let x = node.input(0) else { return nil }
         let output = node.outputs[0]
-        let graphOutputs = graph.outputs
-        let extraOutputsUnused = node.outputs.dropFirst().allSatisfy { extra in
-            extra.isAbsent || (extra.uses.isEmpty && !graphOutputs.contains { $0 === extra })
+        for extra in node.outputs.dropFirst() where !extra.isAbsent {
+            guard extra.uses.isEmpty, !graph.outputs.contains(where: { $0 === extra }) else { return nil }
         }
-        guard extraOutputsUnused else { return nil }
-        let presentInputs = node.inputs.filter { $0.map { !$0.isAbsent } ?? false }.count
+        var presentInputs = 0
+        for input in node.inputs where input.map({ !$0.isAbsent }) ?? false { presentInputs += 1 }
         switch node.opType {
         case "Identity":
             return x

@@ -21,6 +21,14 @@ final class GraphRewriter {
     /// the pass must call `commitStagedWeights(of:)` for every layer before it returns.
     var isStagingWeights = false
     var stagedWeights: [ObjectIdentifier: LinearWeights] = [:]
+    /// Removed nodes and initializers still listed in the graph. A removal detaches at once (use-lists are right
+    /// immediately); the lists are compacted in one sweep when the rewriter goes away at the end of the pass, since
+    /// searching the node list per removed node made passes quadratic. While the rewriter lives, `graph.nodes` may
+    /// still hold removed nodes (passes skip them with `isAlive`) and `graph.initializers` removed initializers.
+    private var pendingNodes: [Node] = []
+    /// Where large new weight tensors are allocated (see `WeightArena`).
+    let arena = WeightArena()
+    private var pendingInitializers: Set<ObjectIdentifier> = []
 
     init(model: Model) {
         self.model = model
@@ -29,12 +37,29 @@ final class GraphRewriter {
         outputs = Set(graph.outputs.map(ObjectIdentifier.init))
     }
 
+    deinit { applyRemovals() }
+
+    /// Drops removed nodes and initializers from the graph's lists (order of the rest kept).
+    func applyRemovals() {
+        if !pendingNodes.isEmpty {
+            graph.remove(pendingNodes)
+            pendingNodes = []
+        }
+        if !pendingInitializers.isEmpty {
+            graph.initializers.removeAll { pendingInitializers.contains(ObjectIdentifier($0)) }
+            pendingInitializers = []
+        }
+    }
+
     private func allNames() -> Set<String> {
         var names: Set<String> = []
+        // Sized for the main graph up front: growing rehashes every name collected so far.
+        names.reserveCapacity(graph.inputs.count + graph.initializers.count + 2 * graph.nodes.count + 16)
+        // Removed nodes and initializers the graph still lists (see `pendingNodes`) are not names of the model.
         func collect(_ g: Graph) {
             for v in g.inputs { names.insert(v.name) }
-            for v in g.initializers { names.insert(v.name) }
-            for node in g.nodes {
+            for v in g.initializers where !pendingInitializers.contains(ObjectIdentifier(v)) { names.insert(v.name) }
+            for node in g.nodes where !removed.contains(ObjectIdentifier(node)) {
                 names.insert(node.name)
                 for out in node.outputs { names.insert(out.name) }
                 for sub in node.subgraphs { collect(sub) }
@@ -151,9 +176,11 @@ final class GraphRewriter {
     /// Removes `nodes` (their outputs must be unused) and then any constant inputs that became dead.
     func remove(_ nodes: [Node]) {
         let inputs = nodes.flatMap { $0.inputs.compactMap { $0 } }
-        for node in nodes { removed.insert(ObjectIdentifier(node)) }
-        graveyard += nodes
-        graph.remove(nodes)
+        for node in nodes where removed.insert(ObjectIdentifier(node)).inserted {
+            node.detach()
+            graveyard.append(node)
+            pendingNodes.append(node)
+        }
         for value in inputs { removeIfDead(value) }
     }
 
@@ -161,12 +188,13 @@ final class GraphRewriter {
     func removeIfDead(_ value: Value?) {
         guard let value, value.uses.isEmpty, !isGraphOutput(value), !isGraphInput(value) else { return }
         if let node = value.producer, node.opType == "Constant", node.outputs.allSatisfy({ $0.uses.isEmpty }) {
-            removed.insert(ObjectIdentifier(node))
-            graveyard.append(node)
-            graph.remove([node])
+            if removed.insert(ObjectIdentifier(node)).inserted {
+                node.detach()
+                graveyard.append(node)
+                pendingNodes.append(node)
+            }
         } else if value.initializer != nil, value.producer == nil {
-            // One identity search (removeAll would check uniqueness and retain per element).
-            if let index = graph.initializers.firstIndex(where: { $0 === value }) { graph.initializers.remove(at: index) }
+            pendingInitializers.insert(ObjectIdentifier(value))
         }
     }
 }
@@ -189,6 +217,13 @@ func perChannelValues(_ tensor: Tensor, rank: Int, axis: Int, channels: Int) -> 
     else { return nil }
     let values = tensor.withUnsafeBufferPointer(as: Float.self) { $0.prefix(count).map(Double.init) }
     return count == channels ? values : Array(repeating: values[0], count: channels)
+}
+
+/// Whether `values` holds exactly one distinct value (what `Set(values).count == 1` says, without hashing every
+/// channel): non-empty and every element == the first (so a NaN anywhere but alone fails, and 0 equals −0).
+func isUniform(_ values: [Double]) -> Bool {
+    guard let first = values.first else { return false }
+    return values.dropFirst().allSatisfy { $0 == first }
 }
 
 /// A shape of `rank` ones except `channels` at `axis` ([1, C, 1, 1] for NCHW).

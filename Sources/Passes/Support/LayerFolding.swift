@@ -114,7 +114,7 @@ extension GraphRewriter {
                 stagedWeights[ObjectIdentifier(layer)] = weights
             } else {
                 let old = layer.input(1)
-                layer.setInput(1, addInitializer("\(base)_weight_folded", weights.tensor()))
+                layer.setInput(1, addInitializer("\(base)_weight_folded", weights.tensor(in: arena)))
                 removeIfDead(old)
             }
         }
@@ -130,7 +130,7 @@ extension GraphRewriter {
     func commitStagedWeights(of layer: Node) {
         guard let weights = stagedWeights.removeValue(forKey: ObjectIdentifier(layer)) else { return }
         let old = layer.input(1)
-        layer.setInput(1, addInitializer("\(parameterBase(of: layer))_weight_folded", weights.tensor()))
+        layer.setInput(1, addInitializer("\(parameterBase(of: layer))_weight_folded", weights.tensor(in: arena)))
         removeIfDead(old)
     }
 

@@ -10,7 +10,7 @@ import IR
 /// - MatMul: B[K, N].
 ///
 /// Edits are recorded, not applied: the float32 source tensor (often a view of the loaded file) is read in place
-/// and the new weights are written once by `tensor()`, each element as Float(Double(w)·f) with f the product of its
+/// and the new weights are written once by `tensor(in:)`, each element as Float(Double(w)·f) with f the product of its
 /// per-channel factors in double precision — so a single scaling rounds exactly like double arithmetic would, with
 /// no double copy of the weights.
 struct LinearWeights {
@@ -146,36 +146,50 @@ struct LinearWeights {
     /// elements. `rowsAreOutputs` tells which side the rows are (Conv, Gemm with transB: output channels;
     /// ConvTranspose, Gemm, MatMul: input channels); the other side's channel of column c in row r is
     /// `columnBase(r) + c` (group-aware).
-    private var rowLayout: (rows: Int, columns: Int, kernel: Int, rowsAreOutputs: Bool, columnBase: (Int) -> Int) {
+    private struct RowLayout {
+        var rows: Int
+        var columns: Int
+        var kernel: Int
+        var rowsAreOutputs: Bool
+        var rowsPerGroup: Int
+        var columnsPerGroup: Int
+
+        @inline(__always)
+        func columnBase(_ row: Int) -> Int { (row / rowsPerGroup) * columnsPerGroup }
+    }
+
+    private var rowLayout: RowLayout {
         let k = kernelSize
         switch kind {
         case .conv(let g):
             let (m, cg) = (shape[0], shape[1])
-            let mg = m / g
-            return (m, cg, k, true, { ($0 / mg) * cg })
+            return RowLayout(rows: m, columns: cg, kernel: k, rowsAreOutputs: true, rowsPerGroup: m / g, columnsPerGroup: cg)
         case .convTranspose(let g):
             let (c, mg) = (shape[0], shape[1])
-            let cg = c / g
-            return (c, mg, k, false, { ($0 / cg) * mg })
+            return RowLayout(rows: c, columns: mg, kernel: k, rowsAreOutputs: false, rowsPerGroup: c / g, columnsPerGroup: mg)
         case .gemm(true):
-            return (shape[0], shape[1], 1, true, { _ in 0 })
+            return RowLayout(rows: shape[0], columns: shape[1], kernel: 1, rowsAreOutputs: true,
+                             rowsPerGroup: max(shape[0], 1), columnsPerGroup: 0)
         case .gemm(false), .matMul:
-            return (shape[0], shape[1], 1, false, { _ in 0 })
+            return RowLayout(rows: shape[0], columns: shape[1], kernel: 1, rowsAreOutputs: false,
+                             rowsPerGroup: max(shape[0], 1), columnsPerGroup: 0)
         }
     }
 
-    /// Calls `body(row, columnFactors, rowFactor)` per row of `rowLayout`, where element (row, c, e) is scaled by
-    /// `columnFactors[columnBase + c]·rowFactor` (a single pending factor is then exact: the other one is 1).
+    /// Calls `body(layout, rowFactors, columnFactors)` where element (row r, column c, tap e) is scaled by
+    /// `columnFactors[columnBase(r) + c]·rowFactors[r]`; a side without pending factors is nil (all 1), so a single
+    /// pending factor is applied as is (exact: the other one would be 1).
     @inline(__always)
-    private func forEachRow(_ body: (_ row: Int, _ base: Int, _ columnFactors: UnsafePointer<Double>, _ rowFactor: Double) -> Void) {
+    private func withRowFactors<R>(
+        _ body: (RowLayout, UnsafePointer<Double>?, UnsafePointer<Double>?) -> R
+    ) -> R {
         let layout = rowLayout
-        let inF = inputFactors ?? Array(repeating: 1, count: inputChannels)
-        let outF = outputFactors ?? Array(repeating: 1, count: outputChannels)
-        let (rowF, colF) = layout.rowsAreOutputs ? (outF, inF) : (inF, outF)
-        colF.withUnsafeBufferPointer { columns in
-            guard let columns = columns.baseAddress else { return }
-            for r in 0..<layout.rows { body(r, layout.columnBase(r), columns, rowF[r]) }
+        let (rowF, colF) = layout.rowsAreOutputs ? (outputFactors, inputFactors) : (inputFactors, outputFactors)
+        func pointer(_ f: [Double]?, _ next: (UnsafePointer<Double>?) -> R) -> R {
+            guard let f else { return next(nil) }
+            return f.withUnsafeBufferPointer { next($0.baseAddress) }
         }
+        return pointer(rowF) { rows in pointer(colF) { columns in body(layout, rows, columns) } }
     }
 
     /// Calls `body(start, sourceStart, outputChannel, inputChannel, factor)` for every (row, column) pair of the
@@ -192,11 +206,12 @@ struct LinearWeights {
         }
     }
 
-    /// Whether any edit is pending (otherwise `tensor()` is the source tensor itself).
+    /// Whether any edit is pending (otherwise `tensor(in:)` is the source tensor itself).
     var isEdited: Bool { outputFactors != nil || inputFactors != nil || inputSource != nil }
 
     /// Σ over input channels and kernel taps of W·x for an input constant per channel: per output channel, with
-    /// the pending edits applied, accumulated in double (in memory order).
+    /// the pending edits applied, accumulated in double (in memory order: per output channel, the taps of one
+    /// (output, input) pair are summed first, then added to the channel's total in input order).
     func sumOverInputs(times perInput: [Double]) -> [Double] {
         precondition(perInput.count == inputChannels, "one value per input channel")
         let k = kernelSize
@@ -211,19 +226,12 @@ struct LinearWeights {
                 }
                 return
             }
-            let layout = rowLayout
             // Unsafe pointers: captured arrays would pay an exclusivity check per element in this module.
             sums.withUnsafeMutableBufferPointer { sums in
                 perInput.withUnsafeBufferPointer { perInput in
-                    forEachRow { r, base, columnFactors, rowFactor in
-                        var p = r * layout.columns * k
-                        for c in 0..<layout.columns {
-                            let f = columnFactors[base + c] * rowFactor
-                            var s = 0.0
-                            for e in p..<(p + k) { s += Double(w[e]) * f }
-                            p += k
-                            if layout.rowsAreOutputs { sums[r] += s * perInput[base + c] } else { sums[base + c] += s * perInput[r] }
-                        }
+                    withRowFactors { layout, rowFactors, columnFactors in
+                        guard let sums = sums.baseAddress, let x = perInput.baseAddress else { return }
+                        Self.accumulate(w, layout: layout, rowFactors: rowFactors, columnFactors: columnFactors, times: x, into: sums)
                     }
                 }
             }
@@ -231,41 +239,117 @@ struct LinearWeights {
         return sums
     }
 
+    /// The loops of `sumOverInputs` without a permutation. Each pair contributes (Σ_e Double(w)·f)·x with
+    /// f = columnFactor·rowFactor, added to its output channel's running sum in memory order; with one tap the
+    /// tap sum is the single product (0 + p = p up to the sign of a zero, which cannot change a running sum that
+    /// starts at +0). Output channels are independent chains: for 1×1 convolutions four of them advance together
+    /// (same additions in the same order per channel, but not waiting on one another's latency).
+    private static func accumulate(
+        _ w: UnsafePointer<Float>, layout: RowLayout, rowFactors: UnsafePointer<Double>?,
+        columnFactors: UnsafePointer<Double>?, times x: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>
+    ) {
+        let (columns, k) = (layout.columns, layout.kernel)
+        let rowLength = columns &* k
+        @inline(__always) func rowFactor(_ r: Int) -> Double { rowFactors?[r] ?? 1 }
+        @inline(__always) func factor(_ base: Int, _ c: Int, _ rf: Double) -> Double {
+            // 1·rf = rf exactly, so a missing column factor is the row factor itself.
+            guard let columnFactors else { return rf }
+            return columnFactors[base &+ c] * rf
+        }
+        if layout.rowsAreOutputs {
+            var r = 0
+            if k == 1 {
+                while r &+ 4 <= layout.rows {
+                    let (b0, b1, b2, b3) = (layout.columnBase(r), layout.columnBase(r &+ 1), layout.columnBase(r &+ 2), layout.columnBase(r &+ 3))
+                    let (f0, f1, f2, f3) = (rowFactor(r), rowFactor(r &+ 1), rowFactor(r &+ 2), rowFactor(r &+ 3))
+                    let w0 = w + r &* rowLength
+                    let (w1, w2, w3) = (w0 + rowLength, w0 + 2 &* rowLength, w0 + 3 &* rowLength)
+                    var (s0, s1, s2, s3) = (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3])
+                    for c in 0..<columns {
+                        s0 += Double(w0[c]) * factor(b0, c, f0) * x[b0 &+ c]
+                        s1 += Double(w1[c]) * factor(b1, c, f1) * x[b1 &+ c]
+                        s2 += Double(w2[c]) * factor(b2, c, f2) * x[b2 &+ c]
+                        s3 += Double(w3[c]) * factor(b3, c, f3) * x[b3 &+ c]
+                    }
+                    (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3]) = (s0, s1, s2, s3)
+                    r &+= 4
+                }
+            }
+            while r < layout.rows {
+                let base = layout.columnBase(r), rf = rowFactor(r)
+                var p = w + r &* rowLength
+                var total = sums[r]
+                for c in 0..<columns {
+                    let f = factor(base, c, rf)
+                    var s = 0.0
+                    for e in 0..<k { s += Double(p[e]) * f }
+                    total += s * x[base &+ c]
+                    p += k
+                }
+                sums[r] = total
+                r &+= 1
+            }
+        } else {
+            for r in 0..<layout.rows {
+                let base = layout.columnBase(r), rf = rowFactor(r), xr = x[r]
+                var p = w + r &* rowLength
+                for c in 0..<columns {
+                    let f = factor(base, c, rf)
+                    var s = 0.0
+                    for e in 0..<k { s += Double(p[e]) * f }
+                    sums[base &+ c] += s * xr
+                    p += k
+                }
+            }
+        }
+    }
+
     /// The new weights: the source tensor when nothing changed, else one new float32 tensor written in one pass,
     /// each element Float(Double(w)·f).
-    func tensor() -> Tensor {
+    func tensor(in arena: WeightArena) -> Tensor {
         guard isEdited else { return source }
-        let k = kernelSize
         let count = shape.reduce(1, *)
-        let storage = TensorStorage(zeroed: count * MemoryLayout<Float>.stride)
-        let out = storage.mutableBaseAddress.bindMemory(to: Float.self, capacity: count)
+        // Every element is written below (each (row, column) pair once), so the buffer needs no zero fill.
+        let storage = arena.uninitializedStorage(byteCount: count * MemoryLayout<Float>.stride)
+        let out = storage.mutableBaseAddress.bindMemory(to: Float.self, capacity: max(count, 1))
         source.withUnsafeBufferPointer(as: Float.self) { buffer in
             guard let w = buffer.baseAddress else { return }
             if let order = inputSource {
+                let k = kernelSize
                 forEachGatheredPair(order) { start, from, _, _, f in
                     for e in 0..<k { out[start + e] = Float(Double(w[from + e]) * f) }
                 }
                 return
             }
-            let layout = rowLayout
-            forEachRow { r, base, columnFactors, rowFactor in
-                let row = r * layout.columns * k
-                if k == 1 {
-                    // 1×1 convolutions, Gemm, MatMul: one element per pair, a vectorizable row.
-                    for c in 0..<layout.columns {
-                        out[row + c] = Float(Double(w[row + c]) * (columnFactors[base + c] * rowFactor))
+            withRowFactors { layout, rowFactors, columnFactors in
+                let (columns, k) = (layout.columns, layout.kernel)
+                let rowLength = columns &* k
+                for r in 0..<layout.rows {
+                    let rf = rowFactors?[r] ?? 1
+                    let (src, dst) = (w + r &* rowLength, out + r &* rowLength)
+                    guard let columnFactors else {
+                        // One factor for the whole row (1·rf = rf exactly).
+                        Self.scale(src, into: dst, count: rowLength, by: rf)
+                        continue
                     }
-                    return
-                }
-                var p = row
-                for c in 0..<layout.columns {
-                    let f = columnFactors[base + c] * rowFactor
-                    for e in p..<(p + k) { out[e] = Float(Double(w[e]) * f) }
-                    p += k
+                    let base = layout.columnBase(r)
+                    if k == 1 {
+                        for c in 0..<columns { dst[c] = Float(Double(src[c]) * (columnFactors[base &+ c] * rf)) }
+                    } else {
+                        for c in 0..<columns {
+                            Self.scale(src + c &* k, into: dst + c &* k, count: k, by: columnFactors[base &+ c] * rf)
+                        }
+                    }
                 }
             }
         }
         return Tensor(elementType: .float, shape: shape, storage: storage)
+    }
+
+    /// dst[i] = Float(Double(src[i])·f): one rounding of the exact product, as double arithmetic would give.
+    @inline(__always)
+    private static func scale(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, by f: Double) {
+        for i in 0..<count { dst[i] = Float(Double(src[i]) * f) }
     }
 }
 
