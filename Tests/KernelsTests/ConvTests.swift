@@ -96,18 +96,22 @@ final class ConvTests: XCTestCase {
     }
 
     func testDepthwise() {
-        for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (3, 3), (4, 1)] {
-            for size in [(7, 9), (20, 37), (1, 1)] {
-                let pad = k / 2
-                check(Conv2DParams(batch: 2, inChannels: 3, inHeight: size.0, inWidth: size.1, outChannels: 3,
-                                   kernelHeight: k, kernelWidth: k, strides: (s, s),
-                                   pads: (pad, pad, pad, pad), groups: 3), activation: .relu)
+        // The depthwise plane loop is C with AVX2/AVX-512 variants: each one checks against the reference.
+        forEachISA { _ in
+            // Widths 9, 37 and 70 cover the 16-column tail, the 32-column main loop and both together.
+            for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (3, 3), (4, 1)] {
+                for size in [(7, 9), (20, 37), (1, 1), (5, 70)] {
+                    let pad = k / 2
+                    check(Conv2DParams(batch: 2, inChannels: 3, inHeight: size.0, inWidth: size.1, outChannels: 3,
+                                       kernelHeight: k, kernelWidth: k, strides: (s, s),
+                                       pads: (pad, pad, pad, pad), groups: 3), activation: .relu)
+                }
             }
+            // Dilation, asymmetric pads and strides, no bias.
+            check(Conv2DParams(batch: 1, inChannels: 4, inHeight: 19, inWidth: 23, outChannels: 4,
+                               kernelHeight: 3, kernelWidth: 3, strides: (1, 2), dilations: (2, 3),
+                               pads: (2, 1, 0, 3), groups: 4), withBias: false)
         }
-        // Dilation, asymmetric pads and strides, no bias.
-        check(Conv2DParams(batch: 1, inChannels: 4, inHeight: 19, inWidth: 23, outChannels: 4,
-                           kernelHeight: 3, kernelWidth: 3, strides: (1, 2), dilations: (2, 3),
-                           pads: (2, 1, 0, 3), groups: 4), withBias: false)
     }
 
     func testHandComputed() {
