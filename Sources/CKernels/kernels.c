@@ -159,6 +159,11 @@ INLINE void bias_activation_impl(float *y, ptrdiff_t channels, ptrdiff_t spatial
     }
 }
 
+INLINE void copy_bias_activation_impl(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                                      ptrdiff_t cols, float bias, int act, float a, float b) {
+    for (ptrdiff_t r = 0; r < rows; r++) map_impl(act, a, b, x + r * ldx, y + r * ldy, cols, bias, 1);
+}
+
 // MARK: depthwise convolution
 
 /// 16 values `s` apart from p (stride 2: the even lanes of two loads).
@@ -237,6 +242,10 @@ VARIANTS(activation, map_impl,
 VARIANTS(bias_activation, bias_activation_impl,
          (float *y, ptrdiff_t channels, ptrdiff_t spatial, ptrdiff_t ld, const float *bias, int act, float a, float b),
          (y, channels, spatial, ld, bias, act, a, b))
+VARIANTS(copy_bias_activation, copy_bias_activation_impl,
+         (const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, float bias, int act,
+          float a, float b),
+         (x, ldx, y, ldy, rows, cols, bias, act, a, b))
 VARIANTS(depthwise, depthwise_dispatch,
          (const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw,
           ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias, int act, float a, float b, float *dst),
@@ -300,5 +309,14 @@ void mcc_depthwise_plane(const float *src, ptrdiff_t wp, const float *wk, ptrdif
     case MCC_ISA_AVX512: depthwise_avx512(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst); break;
     case MCC_ISA_AVX2: depthwise_avx2(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst); break;
     default: depthwise_baseline(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst); break;
+    }
+}
+
+void mcc_copy_bias_activation(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols,
+                              float bias, int act, float a, float b) {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: copy_bias_activation_avx512(x, ldx, y, ldy, rows, cols, bias, act, a, b); break;
+    case MCC_ISA_AVX2: copy_bias_activation_avx2(x, ldx, y, ldy, rows, cols, bias, act, a, b); break;
+    default: copy_bias_activation_baseline(x, ldx, y, ldy, rows, cols, bias, act, a, b); break;
     }
 }

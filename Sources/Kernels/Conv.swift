@@ -128,9 +128,10 @@ public func conv2d(
 
     if p.usesTapSum {
         for n in 0..<p.batch {
-            tapSumConv2d(p, x: x + n * p.inChannels * inPlane, weight: weight, y: y + n * p.outChannels * outPlane)
-            applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
-                                bias: bias, activation)
+            let yn = y + n * p.outChannels * outPlane
+            tapSumConv2d(p, x: x + n * p.inChannels * inPlane, weight: weight, bias: bias,
+                         epilogue: fusedEpilogue ? epilogue : (Int32(MCC_ACT_IDENTITY), 0, 0), y: yn)
+            if !fusedEpilogue { applyBiasActivation(yn, channels: p.outChannels, spatial: outPlane, bias: nil, activation) }
         }
         return
     }
@@ -204,14 +205,17 @@ extension Conv2DParams {
     }
 }
 
-/// y (one image, [M, oh, ow], no bias) = Σ over taps (i, j) of W[:, :, i, j] · X shifted by (i, j).
+/// y (one image, [M, oh, ow]) = epilogue(bias + Σ over taps (i, j) of W[:, :, i, j] · X shifted by (i, j)).
 ///
 /// X is copied once into a zero-padded [C, hp, wp] buffer. Output row oy, column ox of tap (i, j) reads padded
 /// position (oy + i)·wp + ox + j, so over "wide" output columns n = oy·wp + ox each tap's B operand is the padded
 /// buffer offset by i·wp + j with row stride hp·wp: one plain sgemm per tap, accumulating (beta = 1) into a wide
 /// [M, oh·wp] result whose columns ox ≥ ow are discarded. Column blocks sized to keep the result block in L2 are
 /// spread over `KernelConfig.threads`.
-func tapSumConv2d(_ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+func tapSumConv2d(
+    _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    epilogue: (code: Int32, a: Float, b: Float), y: UnsafeMutablePointer<Float>
+) {
     let (c, m, kh, kw) = (p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth)
     let (h, w, oh, ow) = (p.inHeight, p.inWidth, p.outHeight, p.outWidth)
     let hp = h + p.padTop + p.padBottom, wp = w + p.padLeft + p.padRight
@@ -234,11 +238,8 @@ func tapSumConv2d(_ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePoin
         }
     }
     // [M, C, kh, kw] → [taps, M, C]: each tap's weights as a row-major A operand.
-    for mi in 0..<m {
-        for ci in 0..<c {
-            let src = weight + (mi * c + ci) * taps
-            for t in 0..<taps { tapWeights[(t * m + mi) * c + ci] = src[t] }
-        }
+    for t in 0..<taps {
+        for row in 0..<(m * c) { tapWeights[t * m * c + row] = weight[row * taps + t] }
     }
     // ~256 KB of result per block (L2-resident across the taps), a multiple of 16 columns.
     let blockColumns = max(64, min(wideCount, (65_536 / max(1, m) + 15) / 16 * 16))
@@ -254,9 +255,11 @@ func tapSumConv2d(_ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePoin
             }
         }
     }
+    // The valid columns of each wide row go to y with bias and activation in the same pass.
     parallelFor(m, minChunk: max(1, 16_384 / max(1, oh * ow))) { range in
         for mi in range {
-            for oy in 0..<oh { (y + (mi * oh + oy) * ow).update(from: wide + mi * wideCount + oy * wp, count: ow) }
+            mcc_copy_bias_activation(wide + mi * wideCount, wp, y + mi * oh * ow, ow, oh, ow, bias?[mi] ?? 0,
+                                     epilogue.code, epilogue.a, epilogue.b)
         }
     }
 }

@@ -48,6 +48,10 @@ void mcc_activation(int act, float a, float b, const float *x, float *y, ptrdiff
 void mcc_bias_activation(float *y, ptrdiff_t channels, ptrdiff_t spatial, ptrdiff_t ld, const float *bias, int act,
                          float a, float b);
 
+/// y[r * ldy + i] = act(x[r * ldx + i] + bias) for r < rows, i < cols (strided copy with the conv epilogue).
+void mcc_copy_bias_activation(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols,
+                              float bias, int act, float a, float b);
+
 /// Rows [row_begin, row_end) of the im2col matrix of one group, for output positions [start, start + count): row
 /// r = (c, i, j) (c-major) holds, per output position, input pixel x[c, oy*sh - pad_top + i*dh, ox*sw - pad_left +
 /// j*dw] or 0 in the padding. x is [C/groups, h, w]; ow is the output width; rows of `columns` are `count` long.
