@@ -76,18 +76,18 @@ final class ConvTests: XCTestCase {
                            kernelHeight: 1, kernelWidth: 5, strides: (1, 2), dilations: (1, 2), pads: (0, 3, 0, 2)))
     }
 
-    /// Stride-1 convolutions with ≥ 16 input channels run as a sum of per-tap GEMMs over the padded input.
+    /// Stride-1 convolutions with ≥ 32 input channels run as a sum of per-tap GEMMs over the padded input.
     func testTapSum() {
         for threads in [1, 2] {
             let saved = KernelConfig.threads
             KernelConfig.threads = threads
             defer { KernelConfig.threads = saved }
-            check(Conv2DParams(batch: 2, inChannels: 16, inHeight: 11, inWidth: 13, outChannels: 5,
+            check(Conv2DParams(batch: 2, inChannels: 32, inHeight: 11, inWidth: 13, outChannels: 5,
                                kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu)
             // Asymmetric pads, a 5×3 kernel, no padding on one side, output wider than a column block.
-            check(Conv2DParams(batch: 1, inChannels: 24, inHeight: 9, inWidth: 70, outChannels: 33,
+            check(Conv2DParams(batch: 1, inChannels: 40, inHeight: 9, inWidth: 70, outChannels: 33,
                                kernelHeight: 5, kernelWidth: 3, pads: (2, 0, 1, 2)), tol: 2e-5)
-            check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 6, inWidth: 5, outChannels: 1,
+            check(Conv2DParams(batch: 1, inChannels: 32, inHeight: 6, inWidth: 5, outChannels: 1,
                                kernelHeight: 2, kernelWidth: 2), withBias: false)
         }
     }
