@@ -60,6 +60,8 @@ def main():
     ap.add_argument("--anchors", choices=["full", "minmax", "none"], default="full")
     ap.add_argument("--anchor-python", default=sys.executable, help="Python with onnxruntime (and nncf for --anchors full)")
     ap.add_argument("--mcc-args", default="", help="extra mcc arguments, space separated")
+    ap.add_argument("--copies", type=int, default=4,
+                    help="also calibrate on the calibration tensors repeated this many times (peak memory vs sample count)")
     args = ap.parse_args()
     tools = Path(args.shared) / "tools"
     sys.path.insert(0, str(tools))
@@ -103,9 +105,24 @@ def main():
                 rep = qs.score(model, str(mdir / "mcc_npy" / f"{name}.qdq.onnx"), str(mdir / "eval_npy"), spec)
                 a["outputs"] = rep["outputs"]
                 a["worst_sqnr"] = min(o["sqnr_db"] for o in rep["outputs"])
+                a["worst_cosine"] = min(o["cosine"] for o in rep["outputs"])
             except qs.ScoreError as e:
                 a["score_error"] = str(e)
         rec["mcc_npy"] = a
+
+        # Memory does not grow with the number of calibration samples: the same tensors, each linked --copies times.
+        if args.copies > 1:
+            many = mdir / "calib_many"
+            many.mkdir()
+            for c in range(args.copies):
+                for f in sorted((mdir / "calib_npy").iterdir()):
+                    (many / f"{c:02d}_{f.name}").symlink_to(f)
+            m = mcc_run(args.mcc, [model, "-target", "rvc4", "-O2", "-v", "--calib", str(many), "--shape", shape,
+                                   "-o", str(mdir / "mcc_many")] + extra)
+            rec["mcc_many"] = {k: m[k] for k in ("rc", "wall_s", "peak_mb", "stages_ms")}
+            rec["mcc_many"]["samples"] = len(calib) * args.copies
+            if m["rc"] != 0:
+                rec["mcc_many"]["stderr"] = m["stderr"]
 
         # mcc on the images, ModelConverter's path with normalization folded.
         pp = entry["preprocessing"]
@@ -129,6 +146,7 @@ def main():
                 rep = qs.score(model, str(adapted), str(mdir / "eval_img"), spec)
                 b["outputs"] = rep["outputs"]
                 b["worst_sqnr"] = min(o["sqnr_db"] for o in rep["outputs"])
+                b["worst_cosine"] = min(o["cosine"] for o in rep["outputs"])
             except qs.ScoreError as e:
                 b["score_error"] = str(e)
         rec["mcc_images"] = b
@@ -151,8 +169,9 @@ def main():
             rec["anchors"] = []
             for r in runs:
                 worst = min((o["sqnr_db"] for o in r.get("eval", {}).get("outputs", [])), default=None)
+                cos = min((o["cosine"] for o in r.get("eval", {}).get("outputs", [])), default=None)
                 rec["anchors"].append({"label": r["label"], "time_s": r.get("time_s"), "peak_mb": r.get("peak_rss_mb"),
-                                       "worst_sqnr": worst, "error": r.get("error") or r.get("eval_error")})
+                                       "worst_sqnr": worst, "worst_cosine": cos, "error": r.get("error") or r.get("eval_error")})
         results.append(rec)
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
         print(row(rec), flush=True)
@@ -187,16 +206,22 @@ def fmt(v, f="{:.1f}"):
 def row(rec):
     a, b = rec["mcc_npy"], rec["mcc_images"]
     best, mm = best_anchor(rec), minmax_anchor(rec)
-    return (f"| {rec['model']} | {fmt(a.get('worst_sqnr'))} | {fmt(b.get('worst_sqnr'))} | "
-            f"{fmt(best and best['worst_sqnr'])} ({best['label'] if best else '-'}) | "
-            f"{fmt(calib_quant_s(a), '{:.2f}')} | {fmt(a.get('wall_s'), '{:.2f}')} | {fmt(mm and mm['time_s'], '{:.2f}')} | "
-            f"{fmt(a.get('peak_mb'), '{:.0f}')} | {a['fallback'][0]}+{a['fallback'][1]} |")
+    many = rec.get("mcc_many", {})
+    mcc_s, ort_s = calib_quant_s(a), mm and mm["time_s"]
+    ratio = mcc_s / ort_s if ort_s else None
+    return (f"| {rec['model']} | {fmt(a.get('worst_sqnr'))} / {fmt(a.get('worst_cosine'), '{:.4f}')} | "
+            f"{fmt(b.get('worst_sqnr'))} / {fmt(b.get('worst_cosine'), '{:.4f}')} | "
+            f"{fmt(best and best['worst_sqnr'])} / {fmt(best and best.get('worst_cosine'), '{:.4f}')} ({best['label'] if best else '-'}) | "
+            f"{fmt(mcc_s, '{:.2f}')} | {fmt(a.get('wall_s'), '{:.2f}')} | {fmt(ort_s, '{:.2f}')} | {fmt(ratio, '{:.2f}')} | "
+            f"{fmt(a.get('peak_mb'), '{:.0f}')} | {fmt(many.get('peak_mb'), '{:.0f}')} ({many.get('samples', '-')}) | "
+            f"{a['fallback'][0]}+{a['fallback'][1]} |")
 
 
 def markdown(results):
-    lines = ["| model | mcc (npy) worst SQNR dB | mcc (images) worst SQNR dB | best anchor dB | mcc calib+quant s | "
-             "mcc process s | ORT MinMax per-channel s | mcc peak MB | 16-bit acts+weights |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | mcc (npy) worst SQNR dB / cos | mcc (images) worst SQNR dB / cos | best anchor dB / cos | "
+             "mcc calib+quant s | mcc process s | ORT MinMax per-channel s | ratio | mcc peak MB | "
+             "mcc peak MB (samples) | 16-bit acts+weights |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [row(r) for r in results]
     return "\n".join(lines) + "\n"
 
