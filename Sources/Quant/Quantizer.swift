@@ -108,12 +108,12 @@ public final class Quantizer {
     }
 
     /// Calibration samples the 16-bit search evaluates on, spread over the calibration set for variety: as many as
-    /// keep one evaluation within `probeElements` quantized values (at least 2), unless `probeSamples` fixes the
-    /// count. Empty when the per-sample size is unknown (0).
+    /// keep one evaluation within `probeElements` quantized values (at least 2, at most `maximumProbeSamples`), unless
+    /// `probeSamples` fixes the count. Empty when the per-sample size is unknown (0).
     static func probe(_ calibration: [Int], elementsPerSample: Int, options: MixedPrecisionOptions) -> [Int] {
         guard elementsPerSample > 0 || options.probeSamples != nil else { return [] }
         let affordable = options.probeElements / max(1, elementsPerSample)
-        let count = min(calibration.count, options.probeSamples ?? max(2, affordable))
+        let count = min(calibration.count, options.probeSamples ?? max(2, min(affordable, options.maximumProbeSamples)))
         return (0..<count).map { calibration[($0 * calibration.count) / max(count, 1)] }
     }
 

@@ -14,6 +14,9 @@ public struct MixedPrecisionOptions: Sendable, Equatable {
     /// plan on any machine), at least 2.
     public var probeSamples: Int?
     public var probeElements = 8_000_000
+    /// At most this many probe samples: the search runs ~13 evaluations, so on small models a probe of the whole
+    /// calibration set would cost an order of magnitude more than calibrating.
+    public var maximumProbeSamples = 6
     /// Contiguous groups whose sensitivity is measured (one evaluation each).
     public var segments = 8
     /// Budget-correction evaluations.
