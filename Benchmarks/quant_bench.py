@@ -9,11 +9,17 @@ evaluation images at evenly spaced positions, the other 18 for calibration. Per 
   mcc (images) mcc MODEL -target rvc4 -O2 --calib DIR-of-18-images --mean --scale --encoding (ModelConverter's image
                path: PIL-exact decode, RESIZE, raw pixels, normalization folded); scored on the 16 evaluation images
                through an exact un-normalization adapter;
+  mcc (INT8)   the npy run with --target-sqnr 0: plain INT8, no 16-bit fallback (what the all-INT8 anchors do);
+  mcc (many)   the npy run on the 18 tensors linked --copies times (peak memory must not grow with the sample count);
   anchors      shared/tools/quant_bench.py: onnxruntime quantize_static (QDQ; MinMax/Percentile/Entropy x per-tensor/
                per-channel; KL 2048->128) and NNCF, each in its own process (skip with --anchors minmax/none).
+               NNCF and sympy come from scripts/requirements/quant-anchors.pip (the normal venv).
 
-Times: mcc's are from -v (calibration excluding image decoding + encodings + 16-bit search; the anchors' times also
-exclude preprocessing) and the whole process wall time; peak memory is the mcc process's max RSS (os.wait4).
+Times: the anchors' is the quantize_static / nncf.quantize call only (ORT's includes its calibration inference and
+writing the QDQ model; model preparation and image preprocessing excluded). mcc's comparable time is from -v:
+calibration (excluding file reading/decoding) + encodings + 16-bit search; the whole mcc process wall time (load,
+passes, QDQ build, writing every output file) is reported beside it. Peak memory is the mcc process's max RSS
+(/usr/bin/time %M).
 Writes results.json and a markdown table to --out; prints the table.
 """
 import argparse
@@ -60,6 +66,10 @@ def main():
     ap.add_argument("--anchors", choices=["full", "minmax", "none"], default="full")
     ap.add_argument("--anchor-python", default=sys.executable, help="Python with onnxruntime (and nncf for --anchors full)")
     ap.add_argument("--mcc-args", default="", help="extra mcc arguments, space separated")
+    ap.add_argument("--no-int8-only", dest="int8_only", action="store_false",
+                    help="skip the extra plain-INT8 mcc run (--target-sqnr 0)")
+    ap.add_argument("--copies", type=int, default=4,
+                    help="also calibrate on the calibration tensors repeated this many times (peak memory vs sample count)")
     args = ap.parse_args()
     tools = Path(args.shared) / "tools"
     sys.path.insert(0, str(tools))
@@ -103,9 +113,37 @@ def main():
                 rep = qs.score(model, str(mdir / "mcc_npy" / f"{name}.qdq.onnx"), str(mdir / "eval_npy"), spec)
                 a["outputs"] = rep["outputs"]
                 a["worst_sqnr"] = min(o["sqnr_db"] for o in rep["outputs"])
+                a["worst_cosine"] = min(o["cosine"] for o in rep["outputs"])
             except qs.ScoreError as e:
                 a["score_error"] = str(e)
         rec["mcc_npy"] = a
+
+        # Plain INT8 (no 16-bit fallback), for comparison with the all-INT8 anchors.
+        if args.int8_only:
+            z = mcc_run(args.mcc, [model, "-target", "rvc4", "-O2", "-v", "--calib", str(mdir / "calib_npy"), "--shape", shape,
+                                   "--target-sqnr", "0", "-o", str(mdir / "mcc_int8")] + extra)
+            if z["rc"] == 0:
+                try:
+                    rep = qs.score(model, str(mdir / "mcc_int8" / f"{name}.qdq.onnx"), str(mdir / "eval_npy"), spec)
+                    z["worst_sqnr"] = min(o["sqnr_db"] for o in rep["outputs"])
+                    z["worst_cosine"] = min(o["cosine"] for o in rep["outputs"])
+                except qs.ScoreError as e:
+                    z["score_error"] = str(e)
+            rec["mcc_int8"] = {k: z.get(k) for k in ("rc", "wall_s", "peak_mb", "stages_ms", "worst_sqnr", "worst_cosine", "score_error")}
+
+        # Memory does not grow with the number of calibration samples: the same tensors, each linked --copies times.
+        if args.copies > 1:
+            many = mdir / "calib_many"
+            many.mkdir()
+            for c in range(args.copies):
+                for f in sorted((mdir / "calib_npy").iterdir()):
+                    (many / f"{c:02d}_{f.name}").symlink_to(f)
+            m = mcc_run(args.mcc, [model, "-target", "rvc4", "-O2", "-v", "--calib", str(many), "--shape", shape,
+                                   "-o", str(mdir / "mcc_many")] + extra)
+            rec["mcc_many"] = {k: m[k] for k in ("rc", "wall_s", "peak_mb", "stages_ms")}
+            rec["mcc_many"]["samples"] = len(calib) * args.copies
+            if m["rc"] != 0:
+                rec["mcc_many"]["stderr"] = m["stderr"]
 
         # mcc on the images, ModelConverter's path with normalization folded.
         pp = entry["preprocessing"]
@@ -129,6 +167,7 @@ def main():
                 rep = qs.score(model, str(adapted), str(mdir / "eval_img"), spec)
                 b["outputs"] = rep["outputs"]
                 b["worst_sqnr"] = min(o["sqnr_db"] for o in rep["outputs"])
+                b["worst_cosine"] = min(o["cosine"] for o in rep["outputs"])
             except qs.ScoreError as e:
                 b["score_error"] = str(e)
         rec["mcc_images"] = b
@@ -151,8 +190,9 @@ def main():
             rec["anchors"] = []
             for r in runs:
                 worst = min((o["sqnr_db"] for o in r.get("eval", {}).get("outputs", [])), default=None)
+                cos = min((o["cosine"] for o in r.get("eval", {}).get("outputs", [])), default=None)
                 rec["anchors"].append({"label": r["label"], "time_s": r.get("time_s"), "peak_mb": r.get("peak_rss_mb"),
-                                       "worst_sqnr": worst, "error": r.get("error") or r.get("eval_error")})
+                                       "worst_sqnr": worst, "worst_cosine": cos, "error": r.get("error") or r.get("eval_error")})
         results.append(rec)
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
         print(row(rec), flush=True)
@@ -187,16 +227,22 @@ def fmt(v, f="{:.1f}"):
 def row(rec):
     a, b = rec["mcc_npy"], rec["mcc_images"]
     best, mm = best_anchor(rec), minmax_anchor(rec)
-    return (f"| {rec['model']} | {fmt(a.get('worst_sqnr'))} | {fmt(b.get('worst_sqnr'))} | "
-            f"{fmt(best and best['worst_sqnr'])} ({best['label'] if best else '-'}) | "
-            f"{fmt(calib_quant_s(a), '{:.2f}')} | {fmt(a.get('wall_s'), '{:.2f}')} | {fmt(mm and mm['time_s'], '{:.2f}')} | "
-            f"{fmt(a.get('peak_mb'), '{:.0f}')} | {a['fallback'][0]}+{a['fallback'][1]} |")
+    many = rec.get("mcc_many", {})
+    mcc_s, ort_s = calib_quant_s(a), mm and mm["time_s"]
+    ratio = mcc_s / ort_s if ort_s else None
+    return (f"| {rec['model']} | {fmt(a.get('worst_sqnr'))} / {fmt(a.get('worst_cosine'), '{:.4f}')} | "
+            f"{fmt(b.get('worst_sqnr'))} / {fmt(b.get('worst_cosine'), '{:.4f}')} | "
+            f"{fmt(best and best['worst_sqnr'])} / {fmt(best and best.get('worst_cosine'), '{:.4f}')} ({best['label'] if best else '-'}) | "
+            f"{fmt(mcc_s, '{:.2f}')} | {fmt(a.get('wall_s'), '{:.2f}')} | {fmt(ort_s, '{:.2f}')} | {fmt(ratio, '{:.2f}')} | "
+            f"{fmt(a.get('peak_mb'), '{:.0f}')} | {fmt(many.get('peak_mb'), '{:.0f}')} ({many.get('samples', '-')}) | "
+            f"{a['fallback'][0]}+{a['fallback'][1]} | {fmt(rec.get('mcc_int8', {}).get('worst_sqnr'))} |")
 
 
 def markdown(results):
-    lines = ["| model | mcc (npy) worst SQNR dB | mcc (images) worst SQNR dB | best anchor dB | mcc calib+quant s | "
-             "mcc process s | ORT MinMax per-channel s | mcc peak MB | 16-bit acts+weights |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | mcc (npy) worst SQNR dB / cos | mcc (images) worst SQNR dB / cos | best anchor dB / cos | "
+             "mcc calib+quant s | mcc process s | ORT MinMax per-channel s | ratio | mcc peak MB | "
+             "mcc peak MB (samples) | 16-bit acts+weights | mcc plain INT8 dB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [row(r) for r in results]
     return "\n".join(lines) + "\n"
 

@@ -22,6 +22,6 @@ echo
 echo "## -target rvc2 front end (mcc -O2, IR only) vs ovc --compress_to_fp16=True (telemetry off)"
 "$venv/bin/python" rvc2_bench.py --mcc ../.build-static/release/mcc --shared "$shared"
 echo
-echo "## -target rvc4 quantization vs onnxruntime quantize_static / NNCF (anchors need nncf: set QUANT_ANCHOR_PYTHON)"
+echo "## -target rvc4 quantization vs onnxruntime quantize_static / NNCF (scripts/requirements/quant-anchors.pip)"
 "$venv/bin/python" quant_bench.py --mcc ../.build-static/release/mcc --shared "$shared" --out "${TMPDIR:-/tmp}/mcc_quant_bench" \
   --anchor-python "${QUANT_ANCHOR_PYTHON:-$venv/bin/python}" --anchors "${QUANT_ANCHORS:-full}"

@@ -151,6 +151,9 @@ struct RVC4Target {
                 }
             }
             if let summary = result.mixedPrecision {
+                if verbose {
+                    FileHandle.standardError.write(Data("mcc: 16-bit search: \(summary.evaluations) evaluations on \(summary.probeSamples) probe samples\n".utf8))
+                }
                 let promoted = summary.promotedActivations.count + summary.promotedWeights.count
                 if promoted > 0 {
                     printWarning("16-bit fallback for \(summary.promotedActivations.count) activations and \(summary.promotedWeights.count) weights to reach \(String(format: "%.1f", configuration.mixedPrecision.targetSQNR)) dB (simulated worst output \(String(format: "%.1f", summary.probeSQNRBefore)) → \(String(format: "%.1f", summary.probeSQNRAfter)) dB): \((summary.promotedActivations + summary.promotedWeights).prefix(8).joined(separator: ", "))\(promoted > 8 ? ", ..." : "")")

@@ -18,6 +18,14 @@ public struct CalibrationStatistics: Sendable {
     public var sampleCount: Int
     /// Time spent reading and preprocessing samples (decoding, resizing), inside the calibration pass.
     public var loadMilliseconds: Double = 0
+    /// Inputs and float outputs of the samples the caller asked to keep (the mixed-precision probe), by sample index.
+    public var kept: [Int: KeptSample] = [:]
+}
+
+/// One calibration sample's inputs and float outputs, kept so later stages need not load and run it again.
+public struct KeptSample: Sendable {
+    public var inputs: [Tensor]
+    public var outputs: [Tensor]
 }
 
 /// Runs the FP32 model over calibration samples with the interpreter's value hook, feeding each activation point's
@@ -36,8 +44,9 @@ public final class Calibrator {
         interpreter = try Interpreter(model: model, threads: threads)
     }
 
-    /// Observes `indices` of `dataset`; `progress(done, total)` is called after each sample.
-    public func run(_ dataset: CalibrationDataset, indices: [Int],
+    /// Observes `indices` of `dataset`, keeping the inputs and float outputs of those in `keeping`;
+    /// `progress(done, total)` is called after each sample.
+    public func run(_ dataset: CalibrationDataset, indices: [Int], keeping: Set<Int> = [],
                     progress: ((Int, Int) -> Void)? = nil) throws -> CalibrationStatistics {
         var pointIndex: [ObjectIdentifier: Int] = [:]
         for (i, v) in points.activations.enumerated() { pointIndex[ObjectIdentifier(v)] = i }
@@ -88,12 +97,14 @@ public final class Calibrator {
         defer { interpreter.observer = nil }
         var loadNanoseconds: UInt64 = 0
         var halfway: [CalibrationRange?] = Array(repeating: nil, count: observers.count)
+        var kept: [Int: KeptSample] = [:]
         for (done, index) in indices.enumerated() {
             if done == (indices.count + 1) / 2 { halfway = observers.map(\.observedRange) }
             let started = DispatchTime.now().uptimeNanoseconds
             let inputs = try dataset.load(index)
             loadNanoseconds += DispatchTime.now().uptimeNanoseconds - started
-            _ = try interpreter.run(inputs)
+            let outputs = try interpreter.run(inputs)
+            if keeping.contains(index) { kept[index] = KeptSample(inputs: inputs, outputs: outputs) }
             progress?(done + 1, indices.count)
         }
         var means: [ObjectIdentifier: [Double]] = [:]
@@ -106,6 +117,7 @@ public final class Calibrator {
                                                channelMeans: means, sampleCount: indices.count,
                                                loadMilliseconds: Double(loadNanoseconds) / 1e6)
         statistics.elementsPerSample = counts.map { Int($0) / max(indices.count, 1) }
+        statistics.kept = kept
         statistics.halfwayRanges = indices.count >= 2 ? halfway : Array(repeating: nil, count: observers.count)
         return statistics
     }

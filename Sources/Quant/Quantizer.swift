@@ -69,9 +69,13 @@ public final class Quantizer {
         }
         let (calibration, heldBack) = Self.split(count: dataset.samples.count, holdout: configuration.holdout)
         guard !calibration.isEmpty else { throw MCCError.usage("no calibration samples left after holding back \(heldBack.count)") }
+        // The mixed-precision probe is chosen before calibration (from the points' static sizes) so the calibration
+        // pass keeps its inputs and float outputs instead of the search loading and running them again.
+        let plannedProbe = configuration.mixedPrecision.enabled ? Self.probe(calibration, elementsPerSample: points.staticElementsPerSample,
+                                                                             options: configuration.mixedPrecision) : []
         let statistics = try measure("calibration") {
             let calibrator = try Calibrator(model: model, points: points, options: options, threads: configuration.threads)
-            return try calibrator.run(dataset, indices: calibration) { progress?("calibrating", $0, $1) }
+            return try calibrator.run(dataset, indices: calibration, keeping: Set(plannedProbe)) { progress?("calibrating", $0, $1) }
         }
         // Report reading/decoding separately: the anchors' timings exclude it too.
         if let last = timings.popLast() {
@@ -84,13 +88,11 @@ public final class Quantizer {
         if configuration.mixedPrecision.enabled {
             let search = MixedPrecision(model: model, builder: builder, options: configuration.mixedPrecision,
                                         threads: configuration.threads)
-            let perSample = max(1, statistics.elementsPerSample.reduce(0, +))
-            let affordable = configuration.mixedPrecision.probeElements / perSample
-            let count = min(calibration.count, configuration.mixedPrecision.probeSamples ?? max(2, affordable))
-            // Spread over the calibration set for variety.
-            let probe = (0..<count).map { calibration[($0 * calibration.count) / max(count, 1)] }
+            let probe = plannedProbe.isEmpty
+                ? Self.probe(calibration, elementsPerSample: max(1, statistics.elementsPerSample.reduce(0, +)), options: configuration.mixedPrecision)
+                : plannedProbe
             (plan, summary) = try measure("mixed precision") {
-                try search.run(dataset: dataset, probe: probe, initial: plan) { progress?("mixed precision", $0, $1) }
+                try search.run(dataset: dataset, probe: probe, initial: plan, kept: statistics.kept) { progress?("mixed precision", $0, $1) }
             }
         }
         let evaluation = heldBack.isEmpty ? calibration : heldBack
@@ -103,6 +105,16 @@ public final class Quantizer {
         return QuantizationResult(floatModel: model, points: points, plan: plan, report: report, timings: timings,
                                   calibrationSamples: calibration.map { dataset.samples[$0].label },
                                   mixedPrecision: summary)
+    }
+
+    /// Calibration samples the 16-bit search evaluates on, spread over the calibration set for variety: as many as
+    /// keep one evaluation within `probeElements` quantized values (at least 2, at most `maximumProbeSamples`), unless
+    /// `probeSamples` fixes the count. Empty when the per-sample size is unknown (0).
+    static func probe(_ calibration: [Int], elementsPerSample: Int, options: MixedPrecisionOptions) -> [Int] {
+        guard elementsPerSample > 0 || options.probeSamples != nil else { return [] }
+        let affordable = options.probeElements / max(1, elementsPerSample)
+        let count = min(calibration.count, options.probeSamples ?? max(2, min(affordable, options.maximumProbeSamples)))
+        return (0..<count).map { calibration[($0 * calibration.count) / max(count, 1)] }
     }
 
     /// Per-output and per-layer accuracy of `plan` on `samples`.

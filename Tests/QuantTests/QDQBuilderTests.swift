@@ -177,4 +177,34 @@ final class QDQBuilderTests: XCTestCase {
             XCTAssertEqual(result.plan.activationBits[i], 16)
         }
     }
+
+    func testSearchOnKeptCalibrationOutputsEqualsSearchOnReloadedSamples() throws {
+        // The quantizer keeps the probe samples' inputs and float outputs from the calibration pass; the search must
+        // decide exactly as it does when it loads and runs those samples itself.
+        let model = TestModels.convNet()
+        let dataset = try randomDataset(for: model, count: 6)
+        let options = QuantizationOptions()
+        let points = QuantizationPoints(model: model)
+        XCTAssertGreaterThan(points.staticElementsPerSample, 0)
+        let calibrator = try Calibrator(model: model, points: points, options: options, threads: 1)
+        let statistics = try calibrator.run(dataset, indices: Array(0..<6), keeping: [1, 4])
+        XCTAssertEqual(statistics.kept.keys.sorted(), [1, 4])
+        let reference = try Interpreter(model: model, threads: 1).run(try dataset.load(4))
+        XCTAssertEqual(try XCTUnwrap(statistics.kept[4]).outputs.map { $0.floatValues() }, reference.map { $0.floatValues() })
+        let builder = PlanBuilder(points: points, statistics: statistics, options: options)
+        var search = MixedPrecisionOptions()
+        search.targetSQNR = 1000
+        let levels = try MixedPrecision(model: model, builder: builder, options: search, threads: 1)
+            .run(dataset: dataset, probe: [1, 4], initial: builder.plan(), kept: statistics.kept).1
+        // A target between the 8- and 16-bit levels walks the whole search (segments and budget rounds).
+        search.targetSQNR = levels.probeSQNRBefore + 3
+        let mixed = MixedPrecision(model: model, builder: builder, options: search, threads: 1)
+        let kept = try mixed.run(dataset: dataset, probe: [1, 4], initial: builder.plan(), kept: statistics.kept)
+        let reloaded = try mixed.run(dataset: dataset, probe: [1, 4], initial: builder.plan())
+        XCTAssertEqual(kept.0.activationBits, reloaded.0.activationBits)
+        XCTAssertEqual(kept.0.weightBits, reloaded.0.weightBits)
+        XCTAssertEqual(kept.1.probeSQNRAfter, reloaded.1.probeSQNRAfter)
+        XCTAssertEqual(kept.1.probeSQNRBefore, reloaded.1.probeSQNRBefore)
+        XCTAssertEqual(kept.1.probeSamples, 2)
+    }
 }

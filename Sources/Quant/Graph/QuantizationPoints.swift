@@ -44,6 +44,16 @@ public struct QuantizationPoints {
     public private(set) var biases: [Bias] = []
     public private(set) var constants: [Constant] = []
 
+    /// Values per sample over all activation points, from their static shapes; 0 when some shape is not static.
+    public var staticElementsPerSample: Int {
+        var total = 0
+        for value in activations {
+            guard let sizes = value.shape?.staticSizes else { return 0 }
+            total += sizes.reduce(1, *)
+        }
+        return total
+    }
+
     /// Ops whose outputs only move, select or take the max of input values: they keep the input's encoding.
     public static let encodingPreserving: Set<String> = [
         "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "GlobalMaxPool", "Slice", "Split",
