@@ -32,8 +32,11 @@ let package = Package(
         // The compiler.
         .target(name: "IR"),
         .target(name: "ONNXFormat", dependencies: ["IR", "COnnx", "CProtobufC"]),
+        // Hot float loops as C compiled for baseline x86-64, AVX2+FMA and AVX-512 and picked at run time (a Swift
+        // module has one target CPU): see Sources/CKernels/include/CKernels.h.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // OpenBLAS (apt libopenblas-dev) is loaded with dlopen on first use: see Sources/Kernels/OpenBLAS.swift.
-        .target(name: "Kernels", swiftSettings: optimizedNumerics),
+        .target(name: "Kernels", dependencies: ["CKernels"], swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
         // Graph walks in passes run on every compile: no dynamic exclusivity checks in release (debug keeps them).
         .target(name: "Passes", dependencies: ["IR", "Interpreter"],
@@ -53,7 +56,7 @@ let package = Package(
         // IR fixtures are read through #filePath, not bundled.
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),

@@ -39,6 +39,8 @@ def main():
             bench_env.pop(key, None)
     print(f"OpenBLAS core type for mcc: {bench_env.get('OPENBLAS_CORETYPE', 'auto-detected')}; mcc graph: -O{args.opt}, "
           "ORT graph: ORT_ENABLE_ALL (its default)\n")
+    # Timings on a shared machine are only comparable at similar load: print it before and after.
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
     print("| model | threads | mcc ms | ORT ms | ratio mcc/ORT |")
     print("|---|---|---|---|---|")
     ratios = {1: [], 2: []}
@@ -59,6 +61,7 @@ def main():
     for threads, r in ratios.items():
         if r:
             print(f"\ngeomean ratio mcc/ORT, {threads} thread(s): {math.exp(sum(map(math.log, r)) / len(r)):.2f} over {len(r)} models")
+    print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import Kernels
 /// take a direct N-d loop (a reference path, not tuned).
 func registerConvOps(_ r: inout OpRegistry) {
     r.registerPromoting("Conv") { ctx in [try convolution(ctx)] }
+    r.markFusible("Conv")  // activation epilogues, see ElementwiseFusion
     r.registerPromoting("ConvTranspose") { ctx in [try transposedConvolution(ctx)] }
 }
 
@@ -64,6 +65,7 @@ func convolutionSetup(_ ctx: OpContext, x: [Int], w: [Int]) throws -> Convolutio
 }
 
 private func convolution(_ ctx: OpContext) throws -> Tensor {
+    try ctx.requireBLAS()
     let x = try ctx.floatInput(0, "Conv input"), w = try ctx.floatInput(1, "Conv weight")
     let setup = try convolutionSetup(ctx, x: x.shape, w: w.shape)
     let (n, c, m, group) = (setup.batch, setup.channels, setup.outChannels, setup.group)
@@ -79,6 +81,8 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
     let y = try ctx.allocate(.float, [n, m] + outSizes)
     guard y.elementCount > 0 else { return y }
     let yp = y.mutableFloats
+    // A following activation folded into this node by the fusion plan (its nodes then pass this output through).
+    let activation = convEpilogue(ctx) ?? .identity
     if spatialRank <= 2 {
         // 1-D is a 2-D convolution with H = 1.
         let two = spatialRank == 2
@@ -95,7 +99,7 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
             try w.withFloats { wp in
                 try withOptionalFloats(bias) { bp in
                     try ctx.withScratch(conv2dWorkspaceCount(p)) { workspace in
-                        conv2d(p, x: xp, weight: wp, bias: bp, y: yp, workspace: workspace)
+                        conv2d(p, x: xp, weight: wp, bias: bp, activation: activation, y: yp, workspace: workspace)
                     }
                 }
             }
@@ -109,6 +113,7 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
             }
         }
     }
+    if activation != .identity { unary(activation, x: yp, y: yp, count: y.elementCount) }
     return y
 }
 
@@ -177,6 +182,7 @@ private func directConvolution(
 }
 
 private func transposedConvolution(_ ctx: OpContext) throws -> Tensor {
+    try ctx.requireBLAS()
     let x = try ctx.floatInput(0, "ConvTranspose input"), w = try ctx.floatInput(1, "ConvTranspose weight")
     guard x.rank >= 3 else { throw ctx.failure("input rank \(x.rank) must be at least 3 (N, C, spatial...)") }
     guard w.rank == x.rank else { throw ctx.failure("weight rank \(w.rank) does not match input rank \(x.rank)") }
@@ -222,6 +228,8 @@ private func transposedConvolution(_ ctx: OpContext) throws -> Tensor {
     let y = try ctx.allocate(.float, [n, m] + outSizes)
     guard y.elementCount > 0 else { return y }
     let yp = y.mutableFloats
+    // A following activation folded into this node by the fusion plan (its nodes then pass this output through).
+    let activation = convEpilogue(ctx) ?? .identity
     let geometry = SpatialGeometry(input: inSizes, kernel: attrs.kernelShape, strides: attrs.strides,
                                    dilations: attrs.dilations, padBegin: padBegin, output: outSizes)
     if spatialRank <= 2 {

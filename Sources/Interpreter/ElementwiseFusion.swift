@@ -12,6 +12,11 @@ import Kernels
 // fused arithmetic is exactly that of the separate kernels (same ops in the same order), so results are identical.
 // Fusion is off while an observer watches intermediate values, and only kernels registered through
 // `registerFusible` (not overridden in a custom registry) take part.
+//
+// Conv epilogues: an activation that is the only reader of a Conv output (Relu, LeakyRelu, Clip, HardSigmoid,
+// HardSwish, Sigmoid, Tanh, or SiLU spelled Sigmoid(y)·y) runs inside the Conv kernel on each output block while
+// it is in cache (the same vector function on the same float32 values, so results equal the separate nodes'); the
+// activation nodes then hand their input through.
 
 private let binaryChainOps: [String: BinaryOp] = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div]
 private let unaryChainOps: Set<String> = ["Relu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Clip"]
@@ -19,12 +24,13 @@ private let unaryChainOps: Set<String> = ["Relu", "Sigmoid", "Tanh", "HardSigmoi
 /// Wraps a fusible op kernel: runs the chain when the node heads one, hands the input through for later members.
 func fusing(_ base: @escaping OpKernel) -> OpKernel {
     { ctx in
-        guard ctx.interpreter.observer == nil, let graph = ctx.node.graph,
+        guard ctx.interpreter.allowsFusion, ctx.interpreter.observer == nil, let graph = ctx.node.graph,
               let role = FusionPlanCache.shared.plan(for: graph, in: ctx.interpreter).roles[ObjectIdentifier(ctx.node)]
         else { return try base(ctx) }
         switch role {
         case .member(let input): return [try ctx.input(input)]
         case .head(let chain): return [try runChain(chain, ctx: ctx)]
+        case .convEpilogue: return try base(ctx)
         }
     }
 }
@@ -38,6 +44,8 @@ struct FusionChain {
 
 enum FusionRole {
     case head(FusionChain)
+    /// A Conv whose output gets `activation` inside the conv kernel (its readers are members).
+    case convEpilogue(UnaryOp)
     /// Input `input` already holds this node's output.
     case member(input: Int)
 }
@@ -46,8 +54,14 @@ enum FusionRole {
 struct FusionPlan {
     private(set) var roles: [ObjectIdentifier: FusionRole] = [:]
 
-    init(_ graph: Graph, registry: OpRegistry) {
+    init(_ graph: Graph, registry: OpRegistry, opset: Int64) {
         let outputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        for node in graph.nodes where node.opType == "Conv" && registry.isFusible(node) {
+            guard let (activation, readers) = Self.convEpilogue(node, graph: graph, outputs: outputs, registry: registry,
+                                                                 opset: opset) else { continue }
+            roles[ObjectIdentifier(node)] = .convEpilogue(activation)
+            for (reader, link) in readers { roles[ObjectIdentifier(reader)] = .member(input: link) }
+        }
         for node in graph.nodes where roles[ObjectIdentifier(node)] == nil {
             guard registry.isFusible(node), let head = Self.headInput(node), let x = node.inputs[head] else { continue }
             var nodes = [node], links = [head]
@@ -64,6 +78,36 @@ struct FusionPlan {
             roles[ObjectIdentifier(node)] = .head(FusionChain(nodes: nodes, links: links))
             for (member, link) in zip(nodes.dropFirst(), links.dropFirst()) { roles[ObjectIdentifier(member)] = .member(input: link) }
         }
+    }
+
+    /// The activation a Conv can apply itself, with the nodes it replaces and the input of each that then holds the
+    /// activated Conv output: a single-reader activation, or Sigmoid(y) and Mul(y, sigmoid) (SiLU).
+    private static func convEpilogue(
+        _ conv: Node, graph: Graph, outputs: Set<ObjectIdentifier>, registry: OpRegistry, opset: Int64
+    ) -> (UnaryOp, [(Node, Int)])? {
+        guard conv.outputs.count == 1, let y = conv.outputs.first, !outputs.contains(ObjectIdentifier(y)) else { return nil }
+        let readers = y.uses.map(\.node)
+        guard readers.allSatisfy({ $0.graph === graph && registry.isFusible($0) && $0.outputs.count == 1 }) else { return nil }
+        if readers.count == 1, let act = readers.first, act.inputs.first.flatMap({ $0 }) === y,
+           act.inputs.dropFirst().allSatisfy({ $0 !== y }) {
+            var bounds: (Float, Float)?
+            if act.opType == "Clip" {
+                guard clipBoundsStatic(act), let b = floatClipBounds(act, opset: opset) else { return nil }
+                bounds = b
+            } else if act.inputs.count != 1 {
+                return nil
+            }
+            guard let op = chainUnaryOp(act, bounds: bounds) else { return nil }
+            return (op, [(act, 0)])
+        }
+        guard readers.count == 2,
+              let sigmoid = readers.first(where: { $0.opType == "Sigmoid" && $0.inputs.count == 1 && $0.inputs[0] === y }),
+              let mul = readers.first(where: { $0.opType == "Mul" && $0 !== sigmoid && $0.inputs.count == 2 }),
+              mul.attribute("broadcast") == nil,
+              let s = sigmoid.outputs.first, s.uses.count == 1, !outputs.contains(ObjectIdentifier(s)),
+              let a = mul.inputs[0], let b = mul.inputs[1], (a === y && b === s) || (a === s && b === y)
+        else { return nil }
+        return (.swish(alpha: 1), [(sigmoid, 0), (mul, a === s ? 0 : 1)])
     }
 
     /// x's input index when `node` can start a chain: a unary op, or a binary op with exactly one constant operand.
@@ -94,7 +138,7 @@ struct FusionPlan {
         return a === running ? 0 : 1
     }
 
-    private static func clipBoundsStatic(_ node: Node) -> Bool {
+    static func clipBoundsStatic(_ node: Node) -> Bool {
         guard node.opType == "Clip" else { return node.inputs.count == 1 }
         return node.inputs.dropFirst().allSatisfy { v in v.map { $0.isAbsent || staticTensor($0) != nil } ?? true }
     }
@@ -128,7 +172,9 @@ final class FusionPlanCache: @unchecked Sendable {
         if let e = entries[key], e.graph === graph, e.interpreter === interpreter { return e.plan }
         // Dead entries go first, so identifiers of freed graphs are never trusted.
         entries = entries.filter { $0.value.graph != nil && $0.value.interpreter != nil }
-        let plan = FusionPlan(graph, registry: interpreter.registry)
+        let model = interpreter.model
+        let plan = FusionPlan(graph, registry: interpreter.registry,
+                              opset: model.opsetVersion(for: "") ?? model.defaultOpset)
         entries[key] = Entry(interpreter: interpreter, graph: graph, plan: plan)
         return plan
     }
@@ -183,6 +229,14 @@ private func chainOperand(_ node: Node, index: Int, x: Tensor, xValue: Value?, c
     if value === xValue { return x }
     guard let t = staticTensor(value) else { throw ctx.failure("\(node.label): input \(index) is not constant") }
     return t
+}
+
+/// The activation a Conv kernel applies for this node (nil: none, the Conv runs as is).
+func convEpilogue(_ ctx: OpContext) -> UnaryOp? {
+    guard ctx.interpreter.allowsFusion, ctx.interpreter.observer == nil, let graph = ctx.node.graph,
+          case .convEpilogue(let op)? = FusionPlanCache.shared.plan(for: graph, in: ctx.interpreter).roles[ObjectIdentifier(ctx.node)]
+    else { return nil }
+    return op
 }
 
 /// The float32 UnaryOp of a unary chain node; Clip needs its float bounds (nil: not representable).

@@ -18,6 +18,10 @@ public final class Interpreter {
     /// When set, collects time per op type (`mcc run --profile`).
     public var profile: OpProfile?
 
+    /// Fused execution (elementwise chains, conv epilogues) assumes the whole graph runs under one plan; single-node
+    /// evaluation turns it off.
+    var allowsFusion = true
+
     private let pool = BufferPool()
     private var plans: [ObjectIdentifier: GraphPlan] = [:]
 
@@ -61,6 +65,7 @@ public final class Interpreter {
             throw MCCError.unsupported("\(node.label): unsupported op \(node.opType) in the interpreter")
         }
         let host = try Interpreter(model: Model(graph: Graph()), registry: registry)
+        host.allowsFusion = false
         let context = OpContext(node: node, inputs: inputs, opset: opset, pool: host.pool, interpreter: host,
                                 scope: Scope(parent: nil))
         return try kernel(context)
@@ -102,10 +107,11 @@ public final class Interpreter {
             guard let kernel = plan.kernels[index] else {
                 throw MCCError.unsupported("\(node.label): unsupported op \(node.opType) in the interpreter")
             }
-            let context = OpContext(node: node, inputs: args, opset: plan.opsets[index], pool: pool, interpreter: self, scope: scope)
-            args.removeAll()
             let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            let results = try kernel(context)
+            // The context (and its references to the inputs) ends with this call, so inputs released below are
+            // uniquely referenced and go back to the pool.
+            let results = try kernel(OpContext(node: node, inputs: consume args, opset: plan.opsets[index], pool: pool,
+                                               interpreter: self, scope: scope))
             if profile != nil { profile?.record(node.opType, nanoseconds: DispatchTime.now().uptimeNanoseconds - started) }
             guard results.count <= node.outputs.count else {
                 throw MCCError.failure("\(node.label): kernel produced \(results.count) outputs for \(node.outputs.count)")

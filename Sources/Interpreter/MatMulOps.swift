@@ -12,6 +12,7 @@ func registerMatMulOps(_ r: inout OpRegistry) {
 }
 
 private func generalMatrixMultiply(_ ctx: OpContext) throws -> Tensor {
+    try ctx.requireBLAS()
     let a = try ctx.floatInput(0, "Gemm A"), b = try ctx.floatInput(1, "Gemm B")
     guard a.rank == 2, b.rank == 2 else { throw ctx.failure("A \(a.shape) and B \(b.shape) must be matrices") }
     let transA = ctx.int("transA", default: 0) != 0, transB = ctx.int("transB", default: 0) != 0
@@ -101,6 +102,7 @@ struct MatMulPlan {
 }
 
 private func matrixMultiply(_ ctx: OpContext) throws -> Tensor {
+    try ctx.requireBLAS()
     let a = try ctx.floatInput(0, "MatMul A"), b = try ctx.floatInput(1, "MatMul B")
     let plan = try MatMulPlan(ctx, a: a.shape, b: b.shape)
     let (m, k, n) = (plan.m, plan.k, plan.n)

@@ -1,10 +1,16 @@
 import IR
+import Kernels
 
 /// Helpers shared by the neural-network op families (Conv, pooling, MatMul, normalisation, Resize, RNNs):
 /// float pointer access to tensors, pooled scratch buffers and N-d index arithmetic.
 
 extension OpContext {
     /// Input `index`, which must be float32 (the NN kernels are float-only).
+    /// Loads OpenBLAS for the GEMM-based kernels; failing that, a one-line error naming the library and node.
+    func requireBLAS() throws {
+        do { try loadBLAS() } catch { throw MCCError.failure("\(node.label): \(error)") }
+    }
+
     func floatInput(_ index: Int, _ role: String) throws -> Tensor {
         let t = try input(index)
         guard t.elementType == .float else { throw unsupported("\(role) type \(t.elementType) (only float32)") }

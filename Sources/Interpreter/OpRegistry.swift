@@ -19,6 +19,10 @@ public struct OpRegistry: Sendable {
         fusibleKeys.insert(Self.key("", opType))
     }
 
+    /// Lets the kernel registered for `opType` take part in fusion without the elementwise wrapper (Conv, which
+    /// applies activation epilogues itself).
+    mutating func markFusible(_ opType: String) { fusibleKeys.insert(Self.key("", opType)) }
+
     /// Whether `node`'s kernel is the standard fusible one.
     func isFusible(_ node: Node) -> Bool { fusibleKeys.contains(Self.key(node.domain, node.opType)) }
 

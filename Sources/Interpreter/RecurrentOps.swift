@@ -120,23 +120,32 @@ private func runRecurrent(_ ctx: OpContext, _ cell: Cell) throws -> [Tensor] {
     let peepholes = cell == .lstm ? try optionalParameter(ctx, 7, "P", count: dirs * 3 * hidden) : nil
     let clip: Float? = ctx.node.attribute("clip") != nil ? ctx.float("clip", default: 0) : nil
     let acts = try activations(ctx, cell, directions: dirs)
-    let xs = layout == 0 ? x.floatValues() : swapLeading(x.floatValues(), batch, seq, input)
+    // Layout 0 reads X in place; layout 1 is transposed to sequence-major once.
+    let xs = layout == 0 ? x : Tensor(floats: swapLeading(x.floatValues(), batch, seq, input), shape: [seq, batch, input])
     var y = [Float](repeating: 0, count: seq * dirs * batch * hidden)
     var yH = [Float](repeating: 0, count: stateCount), yC = yH
-    let (wv, rv) = (w.floatValues(), r.floatValues())
     switch cell {
     case .lstm:
+        try ctx.requireBLAS()
         var triples: [(f: UnaryOp, g: UnaryOp, h: UnaryOp)] = []
         for d in 0..<dirs { triples.append((f: acts[3 * d], g: acts[3 * d + 1], h: acts[3 * d + 2])) }
         let p = LSTMParams(sequenceLength: seq, batch: batch, inputSize: input, hiddenSize: hidden, direction: direction,
                            activations: triples, clip: clip, inputForget: ctx.int("input_forget", default: 0) != 0)
-        withOptionalArray(bias) { bp in
-            withOptionalArray(lengths) { lp in
-                withOptionalArray(initialH) { hp in
-                    withOptionalArray(initialC) { cp in
-                        withOptionalArray(peepholes) { pp in
-                            lstm(p, x: xs, w: wv, r: rv, b: bp, sequenceLengths: lp, initialH: hp, initialC: cp,
-                                 peepholes: pp, y: &y, yH: &yH, yC: &yC)
+        // X, W and R are read in place: copying the weights on every call cost more than the cell math on small
+        // models (silero_vad).
+        xs.withFloats { xp in
+            w.withFloats { wp in
+                r.withFloats { rp in
+                    withOptionalArray(bias) { bp in
+                        withOptionalArray(lengths) { lp in
+                            withOptionalArray(initialH) { hp in
+                                withOptionalArray(initialC) { cp in
+                                    withOptionalArray(peepholes) { pp in
+                                        lstm(p, x: xp, w: wp, r: rp, b: bp, sequenceLengths: lp, initialH: hp,
+                                             initialC: cp, peepholes: pp, y: &y, yH: &yH, yC: &yC)
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -144,7 +153,7 @@ private func runRecurrent(_ ctx: OpContext, _ cell: Cell) throws -> [Tensor] {
         }
     case .gru, .rnn:
         gatedRecurrence(cell, seq: seq, batch: batch, input: input, hidden: hidden, dirs: dirs, reverse: direction == .reverse,
-                        x: xs, w: wv, r: rv, b: bias, lengths: lengths.map { $0.map(Int.init) } ?? Array(repeating: seq, count: batch),
+                        x: xs.floatValues(), w: w.floatValues(), r: r.floatValues(), b: bias, lengths: lengths.map { $0.map(Int.init) } ?? Array(repeating: seq, count: batch),
                         initialH: initialH, activations: acts, clip: clip,
                         linearBeforeReset: ctx.int("linear_before_reset", default: 0) != 0, y: &y, yH: &yH)
     }

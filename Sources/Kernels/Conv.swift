@@ -1,3 +1,5 @@
+import CKernels
+
 /// Shape and attributes of a 2-D convolution (ONNX Conv). 1-D convolution is H = 1, kernelH = 1.
 ///
 /// Layouts: input [N, C, H, W], weight [M, C/groups, kH, kW], bias [M], output [N, M, outH, outW], all contiguous
@@ -67,7 +69,7 @@ let im2colBudgetBytes = 1 << 20
 
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
-    if p.isDepthwise || p.isPointwise { return 0 }
+    if p.isDepthwise || p.isPointwise || p.usesTapSum { return 0 }
     return p.patchSize * im2colTileColumns(p)
 }
 
@@ -80,8 +82,10 @@ func im2colTileColumns(_ p: Conv2DParams) -> Int {
 /// 2-D convolution with optional bias and fused activation: `y = activation(conv(x, w) + bias)`.
 ///
 /// Paths: depthwise → `depthwiseConv2d`; 1×1/stride 1/no pad → one sgemm per image and group; otherwise im2col in
-/// column tiles (bounded by `im2colBudgetBytes`) + sgemm. `workspace` must hold `conv2dWorkspaceCount(p)` floats, or
-/// be nil to allocate internally.
+/// column tiles (bounded by `im2colBudgetBytes`) + sgemm. Bias and activation are one pass over each block of the
+/// output right after sgemm wrote it (`mcc_bias_activation`); activations without a C kernel take the bias as
+/// sgemm's initial C and a separate pass. `workspace` must hold `conv2dWorkspaceCount(p)` floats, or be nil to
+/// allocate internally.
 public func conv2d(
     _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     activation: UnaryOp = .identity, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>? = nil
@@ -96,18 +100,37 @@ public func conv2d(
     let cg = p.groupInChannels, mg = p.groupOutChannels
     let k = p.patchSize
     guard outPlane > 0, p.batch > 0, p.outChannels > 0 else { return }
+    let fusedEpilogue = activation == .identity || activation.cActivation != nil
+    let epilogue = activation.cActivation ?? (Int32(MCC_ACT_IDENTITY), 0, 0)
 
     if p.isPointwise {
         for n in 0..<p.batch {
-            let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
+            let yn = y + n * p.outChannels * outPlane
+            let beta = fusedEpilogue ? 0 : fillBias(yn, channels: p.outChannels, spatial: outPlane, bias)
             for g in 0..<p.groups {
                 sgemm(transA: false, transB: false, m: mg, n: outPlane, k: cg,
                       a: weight + g * mg * cg, lda: cg,
                       b: x + (n * p.inChannels + g * cg) * inPlane, ldb: inPlane, beta: beta,
-                      c: y + (n * p.outChannels + g * mg) * outPlane, ldc: outPlane)
+                      c: yn + g * mg * outPlane, ldc: outPlane)
             }
+            applyBiasActivation(yn, channels: p.outChannels, spatial: outPlane, bias: fusedEpilogue ? bias : nil, activation)
+        }
+        return
+    }
+
+    /// Bias + activation on the block of group g's output just computed (columns [start, start + count)).
+    func finishTile(_ yg: UnsafeMutablePointer<Float>, group g: Int, start: Int, count: Int) {
+        guard fusedEpilogue, bias != nil || epilogue.code != Int32(MCC_ACT_IDENTITY) else { return }
+        var groupBias: UnsafePointer<Float>? = nil
+        if let bias { groupBias = bias + g * mg }
+        mcc_bias_activation(yg + start, mg, count, outPlane, groupBias, epilogue.code, epilogue.a, epilogue.b)
+    }
+
+    if p.usesTapSum {
+        for n in 0..<p.batch {
+            tapSumConv2d(p, x: x + n * p.inChannels * inPlane, weight: weight, y: y + n * p.outChannels * outPlane)
             applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
-                                bias: nil, activation)
+                                bias: bias, activation)
         }
         return
     }
@@ -122,7 +145,8 @@ public func conv2d(
         let perThread = UnsafeMutablePointer<Float>.allocate(capacity: threads * k * tile)
         defer { perThread.deallocate() }
         for n in 0..<p.batch {
-            let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
+            let yn = y + n * p.outChannels * outPlane
+            let beta = fusedEpilogue ? 0 : fillBias(yn, channels: p.outChannels, spatial: outPlane, bias)
             let slots = min(threads, pieces)
             parallelFor(slots) { slotRange in
                 for slot in slotRange {
@@ -132,17 +156,17 @@ public func conv2d(
                         let g = piece / tiles, start = (piece % tiles) * tile
                         let count = min(tile, outPlane - start)
                         let xg = x + (n * p.inChannels + g * cg) * inPlane
-                        let yg = y + (n * p.outChannels + g * mg) * outPlane
+                        let yg = yn + g * mg * outPlane
                         im2colSerial(p, x: xg, columns: columns, start: start, count: count)
                         sgemmSerial(transA: false, transB: false, m: mg, n: count, k: k,
                                     a: weight + g * mg * k, lda: k, b: columns, ldb: count, beta: beta,
                                     c: yg + start, ldc: outPlane)
+                        finishTile(yg, group: g, start: start, count: count)
                         piece += slots
                     }
                 }
             }
-            applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
-                                bias: nil, activation)
+            if !fusedEpilogue { applyBiasActivation(yn, channels: p.outChannels, spatial: outPlane, bias: nil, activation) }
         }
         return
     }
@@ -150,10 +174,11 @@ public func conv2d(
     defer { owned?.deallocate() }
     guard let columns = workspace ?? owned else { return }
     for n in 0..<p.batch {
-        let beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias)
+        let yn = y + n * p.outChannels * outPlane
+        let beta = fusedEpilogue ? 0 : fillBias(yn, channels: p.outChannels, spatial: outPlane, bias)
         for g in 0..<p.groups {
             let xg = x + (n * p.inChannels + g * cg) * inPlane
-            let yg = y + (n * p.outChannels + g * mg) * outPlane
+            let yg = yn + g * mg * outPlane
             var start = 0
             while start < outPlane {
                 let count = min(tile, outPlane - start)
@@ -161,11 +186,78 @@ public func conv2d(
                 sgemm(transA: false, transB: false, m: mg, n: count, k: k,
                       a: weight + g * mg * k, lda: k, b: columns, ldb: count, beta: beta,
                       c: yg + start, ldc: outPlane)
+                finishTile(yg, group: g, start: start, count: count)
                 start += count
             }
         }
-        applyBiasActivation(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane,
-                            bias: nil, activation)
+        if !fusedEpilogue { applyBiasActivation(yn, channels: p.outChannels, spatial: outPlane, bias: nil, activation) }
+    }
+}
+
+extension Conv2DParams {
+    /// Stride-1, undilated, ungrouped convolutions with at least 16 input channels and up to 5×5 taps run as a sum
+    /// of 1×1 convolutions over shifted views of the padded input (`tapSumConv2d`): no im2col matrix (k·k copies
+    /// of the input, ~20% of conv time) and each sgemm still has K = C ≥ 16.
+    var usesTapSum: Bool {
+        strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 && groups == 1 && inChannels >= 16
+            && kernelHeight * kernelWidth > 1 && kernelHeight <= 5 && kernelWidth <= 5
+    }
+}
+
+/// y (one image, [M, oh, ow], no bias) = Σ over taps (i, j) of W[:, :, i, j] · X shifted by (i, j).
+///
+/// X is copied once into a zero-padded [C, hp, wp] buffer. Output row oy, column ox of tap (i, j) reads padded
+/// position (oy + i)·wp + ox + j, so over "wide" output columns n = oy·wp + ox each tap's B operand is the padded
+/// buffer offset by i·wp + j with row stride hp·wp: one plain sgemm per tap, accumulating (beta = 1) into a wide
+/// [M, oh·wp] result whose columns ox ≥ ow are discarded. Column blocks sized to keep the result block in L2 are
+/// spread over `KernelConfig.threads`.
+func tapSumConv2d(_ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    let (c, m, kh, kw) = (p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth)
+    let (h, w, oh, ow) = (p.inHeight, p.inWidth, p.outHeight, p.outWidth)
+    let hp = h + p.padTop + p.padBottom, wp = w + p.padLeft + p.padRight
+    let planeStride = hp * wp + kw  // the last wide columns of the last tap read up to kw - 1 floats past a plane
+    let taps = kh * kw
+    let wideCount = oh * wp
+    let padded = UnsafeMutablePointer<Float>.allocate(capacity: c * planeStride)
+    let tapWeights = UnsafeMutablePointer<Float>.allocate(capacity: taps * m * c)
+    let wide = UnsafeMutablePointer<Float>.allocate(capacity: m * wideCount)
+    defer {
+        padded.deallocate()
+        tapWeights.deallocate()
+        wide.deallocate()
+    }
+    parallelFor(c, minChunk: max(1, 16_384 / max(1, planeStride))) { range in
+        for ch in range {
+            let dst = padded + ch * planeStride
+            dst.initialize(repeating: 0, count: planeStride)
+            for r in 0..<h { (dst + (r + p.padTop) * wp + p.padLeft).update(from: x + (ch * h + r) * w, count: w) }
+        }
+    }
+    // [M, C, kh, kw] → [taps, M, C]: each tap's weights as a row-major A operand.
+    for mi in 0..<m {
+        for ci in 0..<c {
+            let src = weight + (mi * c + ci) * taps
+            for t in 0..<taps { tapWeights[(t * m + mi) * c + ci] = src[t] }
+        }
+    }
+    // ~256 KB of result per block (L2-resident across the taps), a multiple of 16 columns.
+    let blockColumns = max(64, min(wideCount, (65_536 / max(1, m) + 15) / 16 * 16))
+    let blocks = (wideCount + blockColumns - 1) / blockColumns
+    parallelFor(blocks) { range in
+        for block in range {
+            let n0 = block * blockColumns, count = min(blockColumns, wideCount - n0)
+            for t in 0..<taps {
+                let (i, j) = (t / kw, t % kw)
+                sgemmSerial(transA: false, transB: false, m: m, n: count, k: c, a: tapWeights + t * m * c, lda: c,
+                            b: padded + i * wp + j + n0, ldb: planeStride, beta: t == 0 ? 0 : 1,
+                            c: wide + n0, ldc: wideCount)
+            }
+        }
+    }
+    parallelFor(m, minChunk: max(1, 16_384 / max(1, oh * ow))) { range in
+        for mi in range {
+            for oy in 0..<oh { (y + (mi * oh + oy) * ow).update(from: wide + mi * wideCount + oy * wp, count: ow) }
+        }
     }
 }
 
@@ -189,7 +281,6 @@ func fillBias(_ y: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, _ b
 
 /// Fills the column matrix for output positions [start, start+count) of one group: row r = (c, kh, kw) holds the
 /// input pixel each output position sees through tap (kh, kw) of channel c, or 0 in the padding. Row stride = count.
-/// Segments are short (one output row), so plain loops the optimiser vectorises beat memmove/memset calls.
 func im2col(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int) {
     parallelFor(p.patchSize, minChunk: max(1, 16_384 / max(1, count))) { range in
         im2colRows(p, x: x, columns: columns, start: start, count: count, rows: range)
@@ -201,68 +292,12 @@ func im2colSerial(_ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMut
     im2colRows(p, x: x, columns: columns, start: start, count: count, rows: 0..<p.patchSize)
 }
 
-/// Rows `rows` of the column matrix (see `im2col`).
+/// Rows `rows` of the column matrix (see `im2col`), by `mcc_im2col` (Sources/CKernels: AVX2/AVX-512 variants).
 @inline(__always)
 func im2colRows(
     _ p: Conv2DParams, x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, start: Int, count: Int,
     rows range: Range<Int>
 ) {
-    let kh = p.kernelHeight, kw = p.kernelWidth, ow = p.outWidth
-    let h = p.inHeight, w = p.inWidth, sw = p.strideW
-    do {
-        for r in range {
-            let c = r / (kh * kw)
-            let i = (r / kw) % kh
-            let j = r % kw
-            let plane = x + c * h * w
-            let colOffset = j * p.dilationW - p.padLeft
-            let (owLo, owHi) = validRange(offset: colOffset, stride: sw, size: w, count: ow)
-            var out = columns + r * count
-            var pos = start
-            let end = start + count
-            var oy = pos / ow
-            var ox0 = pos - oy * ow
-            while pos < end {
-                let ox1 = min(ow, ox0 + (end - pos))
-                let iy = oy * p.strideH - p.padTop + i * p.dilationH
-                // Columns [a, b) of this output row read the input; the rest is padding.
-                let a = iy < 0 || iy >= h ? ox1 : min(max(ox0, owLo), ox1)
-                let b = iy < 0 || iy >= h ? ox1 : max(a, min(ox1, owHi))
-                for t in 0..<(a - ox0) { out[t] = 0 }
-                if a < b {
-                    let d = out + (a - ox0)
-                    let s = plane + iy * w + a * sw + colOffset
-                    if sw == 1 {
-                        for t in 0..<(b - a) { d[t] = s[t] }
-                    } else if sw == 2 {
-                        gatherEven(d, s, count: b - a, readable: w - (a * sw + colOffset))
-                    } else {
-                        for t in 0..<(b - a) { d[t] = s[t &* sw] }
-                    }
-                }
-                let tail = out + (b - ox0)
-                for t in 0..<(ox1 - b) { tail[t] = 0 }
-                out += ox1 - ox0
-                pos += ox1 - ox0
-                oy += 1
-                ox0 = 0
-            }
-        }
-    }
-}
-
-/// `d[t] = s[2t]` for t < count, 8 at a time from the even lanes of 16 loaded floats (a scalar gather is the
-/// bottleneck of stride-2 im2col). Vectors only read within the `readable` floats from `s` (the rest of the row).
-@inline(__always)
-func gatherEven(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, count: Int, readable: Int) {
-    var t = 0
-    while t + 8 <= count && 2 * (t + 8) <= readable {
-        let v = UnsafeRawPointer(s + 2 * t).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(d + t).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-        t += 8
-    }
-    while t < count {
-        d[t] = s[2 * t]
-        t += 1
-    }
+    mcc_im2col(x, p.inHeight, p.inWidth, p.kernelHeight, p.kernelWidth, p.strideH, p.strideW, p.dilationH,
+               p.dilationW, p.padTop, p.padLeft, p.outWidth, range.lowerBound, range.upperBound, start, count, columns)
 }

@@ -1,8 +1,10 @@
+import CKernels
+
 /// Depthwise 2-D convolution (groups == C == M): one kH×kW filter per channel, weight layout [C, 1, kH, kW].
 ///
 /// Each (image, channel) plane is copied into a zero-bordered scratch plane, so the inner loops have no bounds
-/// checks; output rows are computed 16 columns at a time with all taps accumulated in registers. 3×3 and 5×5 with
-/// stride 1 or 2 get loops the optimiser fully unrolls; everything else takes the same code with runtime bounds.
+/// checks; `mcc_depthwise_plane` (Sources/CKernels, AVX2/AVX-512 variants) computes output rows 16 or 32 columns at a
+/// time with all taps accumulated in registers, unrolled for 3×3 and 5×5 with stride 1 or 2.
 /// Planes are distributed over `KernelConfig.threads`.
 public func depthwiseConv2d(
     _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -32,25 +34,16 @@ public func depthwiseConv2d(
             let dst = y + plane * oh * ow
             let b = bias?[ch] ?? 0
             let wk = weight + ch * p.kernelHeight * p.kernelWidth
-            let (k, s) = ((p.kernelHeight, p.kernelWidth), (p.strideH, p.strideW))
-            let unitDilation = p.dilationH == 1 && p.dilationW == 1
-            if unitDilation && k == (3, 3) && s == (1, 1) {
-                depthwisePlane(padded, wp, wk, 3, 3, 1, 1, 1, 1, oh, ow, b, dst)
-            } else if unitDilation && k == (3, 3) && s == (2, 2) {
-                depthwisePlane(padded, wp, wk, 3, 3, 2, 2, 1, 1, oh, ow, b, dst)
-            } else if unitDilation && k == (5, 5) && s == (1, 1) {
-                depthwisePlane(padded, wp, wk, 5, 5, 1, 1, 1, 1, oh, ow, b, dst)
-            } else if unitDilation && k == (5, 5) && s == (2, 2) {
-                depthwisePlane(padded, wp, wk, 5, 5, 2, 2, 1, 1, oh, ow, b, dst)
-            } else {
-                depthwisePlane(padded, wp, wk, k.0, k.1, s.0, s.1, p.dilationH, p.dilationW, oh, ow, b, dst)
-            }
-            if activation != .identity { unarySerial(activation, dst, dst, oh * ow) }
+            // The activation runs inside the C kernel, on each output row while it is in cache, when C has it.
+            let fused = activation.cActivation ?? (Int32(MCC_ACT_IDENTITY), 0, 0)
+            mcc_depthwise_plane(padded, wp, wk, p.kernelHeight, p.kernelWidth, p.strideH, p.strideW, p.dilationH,
+                                p.dilationW, oh, ow, b, fused.code, fused.a, fused.b, dst)
+            if activation != .identity && activation.cActivation == nil { unarySerial(activation, dst, dst, oh * ow) }
         }
     }
 }
 
-/// Loads 16 values `stride` apart starting at `p`.
+/// Loads 16 values `stride` apart starting at `p` (pooling's strided windows).
 @inline(__always)
 func loadStrided(_ p: UnsafePointer<Float>, _ stride: Int) -> FloatVector {
     let raw = UnsafeRawPointer(p)
@@ -63,36 +56,5 @@ func loadStrided(_ p: UnsafePointer<Float>, _ stride: Int) -> FloatVector {
         var v = FloatVector()
         for l in 0..<FloatVector.scalarCount { v[l] = p[l * stride] }
         return v
-    }
-}
-
-/// One output plane from a zero-padded input plane with row stride `wp`. Always inlined so literal kernel sizes
-/// and strides turn the tap loops into straight-line code.
-@inline(__always)
-func depthwisePlane(
-    _ src: UnsafePointer<Float>, _ wp: Int, _ wk: UnsafePointer<Float>, _ kh: Int, _ kw: Int,
-    _ sh: Int, _ sw: Int, _ dh: Int, _ dw: Int, _ oh: Int, _ ow: Int, _ bias: Float,
-    _ dst: UnsafeMutablePointer<Float>
-) {
-    let width = FloatVector.scalarCount
-    for oy in 0..<oh {
-        let rowBase = src + oy * sh * wp
-        let out = dst + oy * ow
-        var ox = 0
-        while ox < ow {
-            var acc = FloatVector(repeating: bias)
-            for i in 0..<kh {
-                let r = rowBase + i * dh * wp + ox * sw
-                for j in 0..<kw {
-                    acc += wk[i * kw + j] * loadStrided(r + j * dw, sw)
-                }
-            }
-            if ox + width <= ow {
-                UnsafeMutableRawPointer(out + ox).storeBytes(of: acc, as: FloatVector.self)
-            } else {
-                for l in 0..<(ow - ox) { out[ox + l] = acc[l] }
-            }
-            ox += width
-        }
     }
 }

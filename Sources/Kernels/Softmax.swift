@@ -70,7 +70,7 @@ func softmaxShortRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float
             for j in 0..<n { e[r * n + j] = row[j] - m }
             if log { for j in 0..<n { ys[r * n + j] = e[r * n + j] } }
         }
-        mapVectors(e, e, count * n, ExpFunction())
+        unarySerial(.exp, e, e, count * n)
         for r in 0..<count {
             let row = e + r * n
             var sum: Float = 0

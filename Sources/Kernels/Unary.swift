@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// An elementwise float → float operation, also used as the fused epilogue of Conv/Gemm-style kernels.
@@ -62,14 +63,9 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     switch op {
     case .identity:
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
-    case .relu: mapVectors(x, y, n, ReluFunction())
-    case .leakyRelu(let alpha): mapVectors(x, y, n, LeakyReluFunction(alpha: alpha))
-    case .clip(let lo, let hi): mapVectors(x, y, n, ClipFunction(lo: lo, hi: hi))
-    case .sigmoid: mapVectors(x, y, n, SigmoidFunction())
-    case .hardSigmoid(let alpha, let beta): mapVectors(x, y, n, HardSigmoidFunction(alpha: alpha, beta: beta))
-    case .hardSwish: mapVectors(x, y, n, HardSwishFunction())
-    case .tanh: mapVectors(x, y, n, TanhFunction())
-    case .exp: mapVectors(x, y, n, ExpFunction())
+    case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .exp, .swish:
+        guard let c = op.cActivation else { return }
+        mcc_activation(c.code, c.a, c.b, x, y, n)
     case .log:
         mapVectors(x, y, n) { VectorMath.log($0) }
     case .sqrt:
@@ -113,7 +109,6 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
         mapVectors(x, y, n) { $0.replacing(with: 0, where: $0 .<= alpha) }
     case .mish:
         mapVectors(x, y, n) { v in v * VectorMath.tanh(VectorMath.softplus(v)) }
-    case .swish(let alpha): mapVectors(x, y, n, SwishFunction(alpha: alpha))
     case .floor:
         mapVectors(x, y, n) { $0.rounded(.down) }
     case .ceil:
@@ -144,55 +139,23 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     }
 }
 
-// The hot activations as types, so `mapVectors` inlines them (see `VectorFunction`).
-
-struct ReluFunction: VectorFunction {
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { v.replacing(with: 0, where: v .< 0) }
-}
-
-struct LeakyReluFunction: VectorFunction {
-    let alpha: Float
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { v.replacing(with: v * alpha, where: v .< 0) }
-}
-
-/// Two selects rather than `clamped` (a scalar loop); NaN compares false both times and passes through.
-struct ClipFunction: VectorFunction {
-    let lo: Float, hi: Float
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector {
-        v.replacing(with: FloatVector(repeating: lo), where: v .< lo).replacing(with: FloatVector(repeating: hi), where: v .> hi)
+extension UnaryOp {
+    /// The CKernels activation code and parameters for the hot activations (run in C with AVX2/AVX-512 variants,
+    /// see Sources/CKernels), nil for the rest.
+    var cActivation: (code: Int32, a: Float, b: Float)? {
+        switch self {
+        case .relu: (Int32(MCC_ACT_RELU), 0, 0)
+        case .leakyRelu(let alpha): (Int32(MCC_ACT_LEAKY_RELU), alpha, 0)
+        case .clip(let lo, let hi): (Int32(MCC_ACT_CLIP), lo, hi)
+        case .sigmoid: (Int32(MCC_ACT_SIGMOID), 0, 0)
+        case .hardSigmoid(let alpha, let beta): (Int32(MCC_ACT_HARD_SIGMOID), alpha, beta)
+        case .hardSwish: (Int32(MCC_ACT_HARD_SWISH), 0, 0)
+        case .tanh: (Int32(MCC_ACT_TANH), 0, 0)
+        case .exp: (Int32(MCC_ACT_EXP), 0, 0)
+        case .swish(let alpha): (Int32(MCC_ACT_SWISH), alpha, 0)
+        default: nil
+        }
     }
-}
-
-struct SigmoidFunction: VectorFunction {
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { VectorMath.sigmoid(v) }
-}
-
-struct HardSigmoidFunction: VectorFunction {
-    let alpha: Float, beta: Float
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector {
-        let t = v * alpha + beta
-        return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
-    }
-}
-
-struct HardSwishFunction: VectorFunction {
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector {
-        let t = v * (1 / 6 as Float) + 0.5
-        return v * t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
-    }
-}
-
-struct TanhFunction: VectorFunction {
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { VectorMath.tanh(v) }
-}
-
-struct ExpFunction: VectorFunction {
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { VectorMath.exp(v) }
-}
-
-struct SwishFunction: VectorFunction {
-    let alpha: Float
-    @inline(__always) func callAsFunction(_ v: FloatVector) -> FloatVector { v * VectorMath.sigmoid(v * alpha) }
 }
 
 /// Conv/Gemm epilogue on a [channels, spatial] block: `y[c, i] = op(y[c, i] + bias[c])`, one cache-hot row at a time.
@@ -201,6 +164,13 @@ func applyBiasActivation(
 ) {
     if bias == nil && op == .identity { return }
     parallelFor(channels, minChunk: max(1, 32_768 / max(1, spatial))) { range in
+        if op == .identity || op.cActivation != nil {
+            let c = op.cActivation ?? (Int32(MCC_ACT_IDENTITY), 0, 0)
+            var rowBias: UnsafePointer<Float>? = nil
+            if let bias { rowBias = bias + range.lowerBound }
+            mcc_bias_activation(y + range.lowerBound * spatial, range.count, spatial, spatial, rowBias, c.code, c.a, c.b)
+            return
+        }
         for c in range {
             let row = y + c * spatial
             if let bias {

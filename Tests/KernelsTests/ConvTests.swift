@@ -76,6 +76,22 @@ final class ConvTests: XCTestCase {
                            kernelHeight: 1, kernelWidth: 5, strides: (1, 2), dilations: (1, 2), pads: (0, 3, 0, 2)))
     }
 
+    /// Stride-1 convolutions with ≥ 16 input channels run as a sum of per-tap GEMMs over the padded input.
+    func testTapSum() {
+        for threads in [1, 2] {
+            let saved = KernelConfig.threads
+            KernelConfig.threads = threads
+            defer { KernelConfig.threads = saved }
+            check(Conv2DParams(batch: 2, inChannels: 16, inHeight: 11, inWidth: 13, outChannels: 5,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu)
+            // Asymmetric pads, a 5×3 kernel, no padding on one side, output wider than a column block.
+            check(Conv2DParams(batch: 1, inChannels: 24, inHeight: 9, inWidth: 70, outChannels: 33,
+                               kernelHeight: 5, kernelWidth: 3, pads: (2, 0, 1, 2)), tol: 2e-5)
+            check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 6, inWidth: 5, outChannels: 1,
+                               kernelHeight: 2, kernelWidth: 2), withBias: false)
+        }
+    }
+
     func testIm2colTiling() {
         // patchSize 64·9 = 576 rows → tile = 1 MB / (4·576) = 455 columns < 70·70 = 4900: 11 tiles, most
         // starting and ending mid-row. K = 576 terms: the bound K·eps·E|term| ≈ 576·6e-8·0.25 ≈ 9e-6 per unit,
@@ -96,18 +112,22 @@ final class ConvTests: XCTestCase {
     }
 
     func testDepthwise() {
-        for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (3, 3), (4, 1)] {
-            for size in [(7, 9), (20, 37), (1, 1)] {
-                let pad = k / 2
-                check(Conv2DParams(batch: 2, inChannels: 3, inHeight: size.0, inWidth: size.1, outChannels: 3,
-                                   kernelHeight: k, kernelWidth: k, strides: (s, s),
-                                   pads: (pad, pad, pad, pad), groups: 3), activation: .relu)
+        // The depthwise plane loop is C with AVX2/AVX-512 variants: each one checks against the reference.
+        forEachISA { _ in
+            // Widths 9, 37 and 70 cover the 16-column tail, the 32-column main loop and both together.
+            for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (3, 3), (4, 1)] {
+                for size in [(7, 9), (20, 37), (1, 1), (5, 70)] {
+                    let pad = k / 2
+                    check(Conv2DParams(batch: 2, inChannels: 3, inHeight: size.0, inWidth: size.1, outChannels: 3,
+                                       kernelHeight: k, kernelWidth: k, strides: (s, s),
+                                       pads: (pad, pad, pad, pad), groups: 3), activation: .relu)
+                }
             }
+            // Dilation, asymmetric pads and strides, no bias.
+            check(Conv2DParams(batch: 1, inChannels: 4, inHeight: 19, inWidth: 23, outChannels: 4,
+                               kernelHeight: 3, kernelWidth: 3, strides: (1, 2), dilations: (2, 3),
+                               pads: (2, 1, 0, 3), groups: 4), withBias: false)
         }
-        // Dilation, asymmetric pads and strides, no bias.
-        check(Conv2DParams(batch: 1, inChannels: 4, inHeight: 19, inWidth: 23, outChannels: 4,
-                           kernelHeight: 3, kernelWidth: 3, strides: (1, 2), dilations: (2, 3),
-                           pads: (2, 1, 0, 3), groups: 4), withBias: false)
     }
 
     func testHandComputed() {

@@ -55,6 +55,11 @@ final class UnaryTests: XCTestCase {
     }
 
     func testAgainstDoubleReference() {
+        // Every C kernel variant (baseline, AVX2+FMA, AVX-512) meets the same tolerances.
+        forEachISA { isa in checkAgainstDoubleReference(isa) }
+    }
+
+    func checkAgainstDoubleReference(_ isa: String) {
         for (idx, (op, range, ref, tol)) in cases().enumerated() {
             // 1037 elements: not a multiple of 16, so the tail path runs too.
             var x = randomFloats(1037, in: range, seed: UInt64(100 + idx))
@@ -69,7 +74,7 @@ final class UnaryTests: XCTestCase {
             for i in 0..<x.count {
                 let err = Swift.abs(y[i] - expected[i]) / max(Swift.abs(expected[i]), 1e-30)
                 if !(err <= max(tol, 2e-7)) && Swift.abs(y[i] - expected[i]) > 1e-7 {
-                    XCTFail("\(op): x=\(x[i]) got \(y[i]) want \(expected[i]) rel \(err)")
+                    XCTFail("\(op) [\(isa)]: x=\(x[i]) got \(y[i]) want \(expected[i]) rel \(err)")
                     break
                 }
             }

@@ -1,0 +1,69 @@
+#ifndef MCC_CKERNELS_H
+#define MCC_CKERNELS_H
+
+// Hot float kernels compiled three times (baseline x86-64, AVX2+FMA, AVX-512) and chosen at run time, so the
+// package still builds for and runs on any x86-64 while the machines we measure on use their wide vectors.
+// Swift cannot do this: a Swift module is compiled for a single target CPU. Callers are Sources/Kernels.
+//
+// Numerics: the AVX2/AVX-512 variants contract a*b+c into FMA, so results can differ from the baseline variant
+// in the last bits (one rounding instead of two); everything else (algorithms, polynomials, NaN handling) is the
+// same in every variant.
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set levels of the variants.
+enum {
+    MCC_ISA_BASELINE = 0,
+    MCC_ISA_AVX2 = 1,
+    MCC_ISA_AVX512 = 2,
+};
+
+/// The level in use (the best the CPU supports unless lowered by `mcc_set_isa` or MCC_ISA=baseline|avx2|avx512).
+int mcc_isa(void);
+/// Uses at most `level` (clamped to what the CPU supports); returns the level now in use. For tests and benchmarks.
+int mcc_set_isa(int level);
+
+/// Activation functions (ONNX semantics; parameters `a`, `b` as listed).
+enum {
+    MCC_ACT_IDENTITY = 0,
+    MCC_ACT_RELU = 1,
+    MCC_ACT_LEAKY_RELU = 2,    // a = alpha
+    MCC_ACT_CLIP = 3,          // a = min, b = max
+    MCC_ACT_SIGMOID = 4,
+    MCC_ACT_HARD_SIGMOID = 5,  // a = alpha, b = beta
+    MCC_ACT_HARD_SWISH = 6,
+    MCC_ACT_TANH = 7,
+    MCC_ACT_EXP = 8,
+    MCC_ACT_SWISH = 9,         // a = alpha: x * sigmoid(alpha * x)
+};
+
+/// y[i] = act(x[i]) for n floats; x and y may be the same buffer (exactly, not partially overlapping).
+void mcc_activation(int act, float a, float b, const float *x, float *y, ptrdiff_t n);
+
+/// y[c * ld + i] = act(y[c * ld + i] + bias[c]) for c < channels, i < spatial; bias may be NULL (then no add).
+void mcc_bias_activation(float *y, ptrdiff_t channels, ptrdiff_t spatial, ptrdiff_t ld, const float *bias, int act,
+                         float a, float b);
+
+/// Rows [row_begin, row_end) of the im2col matrix of one group, for output positions [start, start + count): row
+/// r = (c, i, j) (c-major) holds, per output position, input pixel x[c, oy*sh - pad_top + i*dh, ox*sw - pad_left +
+/// j*dw] or 0 in the padding. x is [C/groups, h, w]; ow is the output width; rows of `columns` are `count` long.
+void mcc_im2col(const float *x, ptrdiff_t h, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw,
+                ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t pad_top, ptrdiff_t pad_left, ptrdiff_t ow, ptrdiff_t row_begin,
+                ptrdiff_t row_end, ptrdiff_t start, ptrdiff_t count, float *columns);
+
+/// One depthwise output plane [oh, ow] from a zero-padded input plane (row stride wp) with kernel wk [kh, kw]:
+/// dst[oy, ox] = act(bias + sum_ij wk[i, j] * src[(oy*sh + i*dh) * wp + ox*sw + j*dw]).
+/// Rows of src may be over-read by up to 32*(sw+1) + kw*dw floats past the last valid column (caller pads).
+void mcc_depthwise_plane(const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh,
+                         ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias, int act,
+                         float a, float b, float *dst);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

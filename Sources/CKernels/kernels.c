@@ -1,0 +1,304 @@
+// Float kernels in clang vector extensions, each compiled as baseline x86-64, AVX2+FMA and AVX-512 variants
+// (see include/CKernels.h). Every variant inlines the same `*_impl` body; `target` attributes on the wrappers let
+// clang use the wider registers and FMA there without any build flag, and `mcc_isa` picks one at run time.
+#include "CKernels.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// a*b+c may become one FMA where the variant has it (within the tolerance the callers' tests state).
+#pragma clang fp contract(fast)
+// The always-inlined helpers pass 64-byte vectors by value; they never exist as calls, so no ABI is involved.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+// 16 floats: one AVX-512 register, two AVX2 registers, four SSE registers. aligned(4) makes every load and store
+// through these types an unaligned access.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
+
+#define INLINE static inline __attribute__((always_inline))
+#define LANES 16
+
+INLINE v16 splat(float x) { return (v16){0} + x; }
+INLINE v16 load(const float *p) { return *(const v16 *)p; }
+INLINE void store(float *p, v16 v) { *(v16 *)p = v; }
+/// mask ? a : b, lane by lane (mask lanes are all-ones or zero, as comparisons produce).
+INLINE v16 vselect(i16 mask, v16 a, v16 b) { return (v16)((mask & (i16)a) | (~mask & (i16)b)); }
+
+// MARK: activations (the algorithms of Sources/Kernels/VectorMath.swift and Unary.swift)
+
+/// e^r for the reduced argument: t = x·log2(e) + 1.5·2^23 rounds n without a float→int conversion; r = x − n·ln2
+/// in two parts; degree-6 polynomial. Callers scale by 2^n taken from t's bits.
+INLINE v16 reduced_exp(v16 xc, v16 *t_out, v16 magic) {
+    v16 t = xc * 1.44269504f + magic;
+    v16 n = t - magic;
+    v16 r = xc - n * 0.693359375f;
+    r = r - n * -2.1219444e-4f;
+    v16 p = splat(1.98756915e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    *t_out = t;
+    return p * (r * r) + r + 1.0f;
+}
+
+INLINE v16 vexp(v16 x) {
+    v16 xc = vselect(x < -104.0f, splat(-104.0f), x);
+    xc = vselect(x > 88.72283f, splat(88.72283f), xc);
+    v16 magic = splat(12582912.0f), t;
+    v16 y = reduced_exp(xc, &t, magic);
+    i16 ni = (i16)t - (i16)magic;
+    i16 half = ni >> 1;
+    v16 s1 = (v16)((half + 127) << 23);
+    v16 s2 = (v16)((ni - half + 127) << 23);
+    v16 result = y * s1 * s2;
+    return vselect(x > 88.72284f, splat(__builtin_inff()), result);
+}
+
+INLINE v16 vsigmoid(v16 x) {
+    v16 a = -x;
+    v16 xc = vselect(a < -87.33654f, splat(-87.33654f), a);
+    xc = vselect(a > 89.0f, splat(89.0f), xc);
+    v16 magic = splat(12582912.0f), t;
+    v16 y = reduced_exp(xc, &t, magic);
+    v16 scale = (v16)(((i16)t - (i16)magic + 127) << 23);
+    return 1.0f / (1.0f + y * scale);
+}
+
+INLINE v16 vtanh(v16 x0) {
+    v16 x = vselect(x0 < -9.0f, splat(-9.0f), x0);
+    x = vselect(x0 > 9.0f, splat(9.0f), x);
+    v16 z = x * x;
+    v16 p = splat(-2.76076847742355e-16f);
+    p = p * z + 2.00018790482477e-13f;
+    p = p * z - 8.60467152213735e-11f;
+    p = p * z + 5.12229709037114e-08f;
+    p = p * z + 1.48572235717979e-05f;
+    p = p * z + 6.37261928875436e-04f;
+    p = p * z + 4.89352455891786e-03f;
+    v16 q = splat(1.19825839466702e-06f);
+    q = q * z + 1.18534705686654e-04f;
+    q = q * z + 2.26843463243900e-03f;
+    q = q * z + 4.89352518554385e-03f;
+    return x * p / q;
+}
+
+/// Clamps to [lo, hi] by two selects; NaN compares false and passes through.
+INLINE v16 clamp(v16 v, float lo, float hi) {
+    v = vselect(v < lo, splat(lo), v);
+    return vselect(v > hi, splat(hi), v);
+}
+
+/// `act` is a constant wherever this is inlined, so the switch folds away.
+INLINE v16 activate(int act, float a, float b, v16 v) {
+    switch (act) {
+    case MCC_ACT_RELU: return vselect(v < 0.0f, splat(0.0f), v);
+    case MCC_ACT_LEAKY_RELU: return vselect(v < 0.0f, v * a, v);
+    case MCC_ACT_CLIP: return clamp(v, a, b);
+    case MCC_ACT_SIGMOID: return vsigmoid(v);
+    case MCC_ACT_HARD_SIGMOID: return clamp(v * a + b, 0.0f, 1.0f);
+    case MCC_ACT_HARD_SWISH: return v * clamp(v * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f);
+    case MCC_ACT_TANH: return vtanh(v);
+    case MCC_ACT_EXP: return vexp(v);
+    case MCC_ACT_SWISH: return v * vsigmoid(v * a);
+    default: return v;
+    }
+}
+
+/// y = act(x + add) over n floats; the tail goes through a zero-padded vector so it uses the same arithmetic.
+INLINE void map_loop(int act, float a, float b, const float *x, float *y, ptrdiff_t n, float add, int has_add) {
+    ptrdiff_t i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {
+        v16 u = load(x + i), w = load(x + i + LANES);
+        if (has_add) { u = u + add; w = w + add; }
+        store(y + i, activate(act, a, b, u));
+        store(y + i + LANES, activate(act, a, b, w));
+    }
+    for (; i + LANES <= n; i += LANES) {
+        v16 u = load(x + i);
+        if (has_add) u = u + add;
+        store(y + i, activate(act, a, b, u));
+    }
+    if (i < n) {
+        float buffer[LANES] = {0};
+        memcpy(buffer, x + i, (size_t)(n - i) * sizeof(float));
+        v16 u = load(buffer);
+        if (has_add) u = u + add;
+        store(buffer, activate(act, a, b, u));
+        memcpy(y + i, buffer, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+/// One switch per call, then a loop specialised for that activation.
+INLINE void map_impl(int act, float a, float b, const float *x, float *y, ptrdiff_t n, float add, int has_add) {
+#define MAP_CASE(A) case A: map_loop(A, a, b, x, y, n, add, has_add); return;
+    switch (act) {
+    MAP_CASE(MCC_ACT_RELU)
+    MAP_CASE(MCC_ACT_LEAKY_RELU)
+    MAP_CASE(MCC_ACT_CLIP)
+    MAP_CASE(MCC_ACT_SIGMOID)
+    MAP_CASE(MCC_ACT_HARD_SIGMOID)
+    MAP_CASE(MCC_ACT_HARD_SWISH)
+    MAP_CASE(MCC_ACT_TANH)
+    MAP_CASE(MCC_ACT_EXP)
+    MAP_CASE(MCC_ACT_SWISH)
+    default: map_loop(MCC_ACT_IDENTITY, a, b, x, y, n, add, has_add); return;
+    }
+#undef MAP_CASE
+}
+
+INLINE void bias_activation_impl(float *y, ptrdiff_t channels, ptrdiff_t spatial, ptrdiff_t ld, const float *bias,
+                                 int act, float a, float b) {
+    for (ptrdiff_t c = 0; c < channels; c++) {
+        float *row = y + c * ld;
+        if (bias) map_impl(act, a, b, row, row, spatial, bias[c], 1);
+        else map_impl(act, a, b, row, row, spatial, 0.0f, 0);
+    }
+}
+
+// MARK: depthwise convolution
+
+/// 16 values `s` apart from p (stride 2: the even lanes of two loads).
+INLINE v16 load_strided(const float *p, ptrdiff_t s) {
+    if (s == 1) return load(p);
+    if (s == 2) {
+        v16 lo = load(p), hi = load(p + LANES);
+        return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    }
+    v16 v;
+    for (int l = 0; l < LANES; l++) v[l] = p[l * s];
+    return v;
+}
+
+/// Sum over the taps for 16 output columns starting at `r` (the input position of the first tap).
+INLINE v16 depthwise_taps(const float *r, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw,
+                          ptrdiff_t dh, ptrdiff_t dw, float bias) {
+    v16 acc = splat(bias);
+    for (ptrdiff_t i = 0; i < kh; i++)
+        for (ptrdiff_t j = 0; j < kw; j++) acc += wk[i * kw + j] * load_strided(r + i * dh * wp + j * dw, sw);
+    return acc;
+}
+
+INLINE void depthwise_impl(const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh,
+                           ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias,
+                           int act, float a, float b, float *dst) {
+    for (ptrdiff_t oy = 0; oy < oh; oy++) {
+        const float *row = src + oy * sh * wp;
+        float *out = dst + oy * ow;
+        ptrdiff_t ox = 0;
+        // Two independent accumulators hide the FMA latency of the tap chain.
+        for (; ox + 2 * LANES <= ow; ox += 2 * LANES) {
+            v16 u = depthwise_taps(row + ox * sw, wp, wk, kh, kw, sw, dh, dw, bias);
+            v16 w = depthwise_taps(row + (ox + LANES) * sw, wp, wk, kh, kw, sw, dh, dw, bias);
+            store(out + ox, u);
+            store(out + ox + LANES, w);
+        }
+        for (; ox < ow; ox += LANES) {
+            v16 u = depthwise_taps(row + ox * sw, wp, wk, kh, kw, sw, dh, dw, bias);
+            if (ox + LANES <= ow) {
+                store(out + ox, u);
+            } else {
+                for (ptrdiff_t l = 0; l < ow - ox; l++) out[ox + l] = u[l];
+            }
+        }
+        if (act != MCC_ACT_IDENTITY) map_impl(act, a, b, out, out, ow, 0.0f, 0);
+    }
+}
+
+/// Literal kernel sizes and strides for the common shapes, so the tap loops unroll into straight-line code.
+INLINE void depthwise_dispatch(const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw,
+                               ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow,
+                               float bias, int act, float a, float b, float *dst) {
+    if (dh == 1 && dw == 1 && kh == kw && sh == sw && (kh == 3 || kh == 5) && (sh == 1 || sh == 2)) {
+        if (kh == 3 && sh == 1) depthwise_impl(src, wp, wk, 3, 3, 1, 1, 1, 1, oh, ow, bias, act, a, b, dst);
+        else if (kh == 3) depthwise_impl(src, wp, wk, 3, 3, 2, 2, 1, 1, oh, ow, bias, act, a, b, dst);
+        else if (sh == 1) depthwise_impl(src, wp, wk, 5, 5, 1, 1, 1, 1, oh, ow, bias, act, a, b, dst);
+        else depthwise_impl(src, wp, wk, 5, 5, 2, 2, 1, 1, oh, ow, bias, act, a, b, dst);
+        return;
+    }
+    depthwise_impl(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst);
+}
+
+// MARK: variants and run-time dispatch
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+#define VARIANTS(name, impl, params, args)                                                                            \
+    AVX512_TARGET static void name##_avx512 params { impl args; }                                                     \
+    AVX2_TARGET static void name##_avx2 params { impl args; }                                                         \
+    static void name##_baseline params { impl args; }
+
+VARIANTS(activation, map_impl,
+         (int act, float a, float b, const float *x, float *y, ptrdiff_t n), (act, a, b, x, y, n, 0.0f, 0))
+VARIANTS(bias_activation, bias_activation_impl,
+         (float *y, ptrdiff_t channels, ptrdiff_t spatial, ptrdiff_t ld, const float *bias, int act, float a, float b),
+         (y, channels, spatial, ld, bias, act, a, b))
+VARIANTS(depthwise, depthwise_dispatch,
+         (const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw,
+          ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias, int act, float a, float b, float *dst),
+         (src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst))
+
+static int supported_isa(void) {
+    __builtin_cpu_init();
+    // __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0).
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+        return MCC_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return MCC_ISA_AVX2;
+    return MCC_ISA_BASELINE;
+}
+
+/// -1 until first use; then the level in use. Relaxed atomics: every thread computes the same value.
+static int isa_in_use = -1;
+
+static int requested_isa(void) {
+    const char *env = getenv("MCC_ISA");
+    if (!env) return MCC_ISA_AVX512;
+    if (strcmp(env, "baseline") == 0) return MCC_ISA_BASELINE;
+    if (strcmp(env, "avx2") == 0) return MCC_ISA_AVX2;
+    return MCC_ISA_AVX512;
+}
+
+int mcc_set_isa(int level) {
+    int supported = supported_isa();
+    int chosen = level < supported ? level : supported;
+    if (chosen < MCC_ISA_BASELINE) chosen = MCC_ISA_BASELINE;
+    __atomic_store_n(&isa_in_use, chosen, __ATOMIC_RELAXED);
+    return chosen;
+}
+
+int mcc_isa(void) {
+    int level = __atomic_load_n(&isa_in_use, __ATOMIC_RELAXED);
+    return level >= 0 ? level : mcc_set_isa(requested_isa());
+}
+
+void mcc_activation(int act, float a, float b, const float *x, float *y, ptrdiff_t n) {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: activation_avx512(act, a, b, x, y, n); break;
+    case MCC_ISA_AVX2: activation_avx2(act, a, b, x, y, n); break;
+    default: activation_baseline(act, a, b, x, y, n); break;
+    }
+}
+
+void mcc_bias_activation(float *y, ptrdiff_t channels, ptrdiff_t spatial, ptrdiff_t ld, const float *bias, int act,
+                         float a, float b) {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: bias_activation_avx512(y, channels, spatial, ld, bias, act, a, b); break;
+    case MCC_ISA_AVX2: bias_activation_avx2(y, channels, spatial, ld, bias, act, a, b); break;
+    default: bias_activation_baseline(y, channels, spatial, ld, bias, act, a, b); break;
+    }
+}
+
+void mcc_depthwise_plane(const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh,
+                         ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias, int act,
+                         float a, float b, float *dst) {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: depthwise_avx512(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst); break;
+    case MCC_ISA_AVX2: depthwise_avx2(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst); break;
+    default: depthwise_baseline(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst); break;
+    }
+}
