@@ -55,13 +55,23 @@ public struct PassManager {
         var anyChange = false
         var runs = 0
         var lastChange = -1
+        // A pass is a function of the model and the context, so one that found nothing to do finds nothing again
+        // until some pass changes the model: such reruns (the second `simplify` of O2, the confirming rounds) are
+        // skipped. Keyed by the pass's description, which includes its configuration.
+        var changes = 0
+        var idleAtChange: [String: Int] = [:]
+        let keys = pipeline.passes.map { "\($0.name) \(String(reflecting: $0))" }
         while runs < count * pipeline.maxRounds && !(runs >= count && runs - lastChange >= count) {
-            let pass = pipeline.passes[runs % count]
-            if try run(pass, on: model, context: context) {
-                anyChange = true
-                lastChange = runs
-            }
+            let index = runs % count
             runs += 1
+            if idleAtChange[keys[index]] == changes { continue }
+            if try run(pipeline.passes[index], on: model, context: context) {
+                anyChange = true
+                lastChange = runs - 1
+                changes += 1
+            } else {
+                idleAtChange[keys[index]] = changes
+            }
         }
         return anyChange
     }
