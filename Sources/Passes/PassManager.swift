@@ -57,10 +57,12 @@ public struct PassManager {
         var lastChange = -1
         // A pass is a function of the model and the context, so one that found nothing to do finds nothing again
         // until some pass changes the model: such reruns (the second `simplify` of O2, the confirming rounds) are
-        // skipped. Keyed by the pass's description, which includes its configuration.
+        // skipped. Keyed by type and name: a pipeline that lists one pass type twice configures it alike (a
+        // description via reflection would tell configurations apart but costs more than most passes).
         var changes = 0
-        var idleAtChange: [String: Int] = [:]
-        let keys = pipeline.passes.map { "\($0.name) \(String(reflecting: $0))" }
+        struct PassKey: Hashable { var type: ObjectIdentifier, name: String }
+        var idleAtChange: [PassKey: Int] = [:]
+        let keys = pipeline.passes.map { PassKey(type: ObjectIdentifier(type(of: $0)), name: $0.name) }
         while runs < count * pipeline.maxRounds && !(runs >= count && runs - lastChange >= count) {
             let index = runs % count
             runs += 1
