@@ -39,12 +39,12 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CKernels"], swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
         // Graph walks in passes run on every compile: no dynamic exclusivity checks in release (debug keeps them).
-        .target(name: "Passes", dependencies: ["IR", "Interpreter"],
+        .target(name: "Passes", dependencies: ["IR", "Interpreter", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Calibration data, observers, QDQ planning and simulation; numeric inner loops are optimized everywhere.
         .target(name: "Quant", dependencies: ["IR", "Interpreter", "Kernels", "CJPEG", "CJpegShim", "CPNG"],
                 swiftSettings: optimizedNumerics),
-        .target(name: "Emit", dependencies: ["IR", "ONNXFormat", "Quant"]),
+        .target(name: "Emit", dependencies: ["IR", "ONNXFormat", "Quant", "CKernels"]),
         .target(name: "Driver", dependencies: [
             "IR", "ONNXFormat", "Interpreter", "Passes", "Quant", "Emit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

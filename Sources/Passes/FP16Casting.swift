@@ -1,3 +1,4 @@
+import CKernels
 import IR
 
 /// Stores the weights of compute ops as float16 for targets that run in FP16 (only when
@@ -81,7 +82,8 @@ public struct FP16Casting: Pass {
     }
 
     /// The tensor as float16, or nil when it is not float32 or a value would not survive the conversion. Converted
-    /// in one pass from the float32 buffer into the new tensor's storage.
+    /// in one pass from the float32 buffer into the new tensor's storage (F16C when the CPU has it; the bits are
+    /// those of `Float16(v)`, round to nearest even, on every path: Tests/KernelsTests/HalfConversionTests.swift).
     private func halfPrecision(_ tensor: Tensor, arena: WeightArena) -> Tensor? {
         guard tensor.elementType == .float, tensor.storage.byteCount >= tensor.byteCount else { return nil }
         let count = tensor.elementCount
@@ -89,41 +91,9 @@ public struct FP16Casting: Pass {
         let storage = arena.uninitializedStorage(byteCount: count * MemoryLayout<UInt16>.stride)
         let out = storage.mutableBaseAddress.bindMemory(to: UInt16.self, capacity: max(count, 1))
         let ok = tensor.withUnsafeBufferPointer(as: Float.self) { values -> Bool in
-            for i in 0..<count {
-                let v = values[i]
-                guard v.isFinite, abs(v) <= 65504 else { return false }
-                let h = halfPrecisionBits(v)
-                if h & 0x7fff == 0 && v != 0 { return false }
-                out[i] = h
-            }
-            return true
+            guard let base = values.baseAddress else { return true }
+            return mcc_half_from_float_exact_range(base, out, count) != 0
         }
         return ok ? Tensor(elementType: .float16, shape: tensor.shape, storage: storage) : nil
     }
-}
-
-/// IEEE binary16 bits of a finite float with |v| ≤ 65504, rounded to nearest even: the same bits as
-/// `Float16(v).bitPattern` (checked exhaustively over every such float), without the compiler-rt libcall that
-/// `Float16.init` is on x86-64 without F16C (it dominated this pass: ~10 ns per weight).
-@inline(__always)
-func halfPrecisionBits(_ v: Float) -> UInt16 {
-    let x = v.bitPattern
-    let sign = UInt16(truncatingIfNeeded: (x >> 16) & 0x8000)
-    let exponent = Int((x >> 23) & 0xff) - 127 + 15
-    let mantissa = x & 0x7f_ffff
-    if exponent <= 0 {
-        // Subnormal (or zero) half: the 24-bit significand shifted into 10 bits.
-        if exponent < -10 { return sign }
-        let significand = mantissa | 0x80_0000
-        let shift = UInt32(14 - exponent)
-        var h = significand >> shift
-        let rest = significand & ((1 << shift) - 1), half: UInt32 = 1 << (shift - 1)
-        if rest > half || (rest == half && h & 1 == 1) { h += 1 }
-        return sign | UInt16(truncatingIfNeeded: h)
-    }
-    // A carry out of the mantissa correctly bumps the exponent.
-    var h = UInt32(exponent) << 10 | mantissa >> 13
-    let rest = mantissa & 0x1fff
-    if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) { h += 1 }
-    return sign | UInt16(truncatingIfNeeded: h)
 }

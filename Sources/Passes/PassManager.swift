@@ -55,13 +55,25 @@ public struct PassManager {
         var anyChange = false
         var runs = 0
         var lastChange = -1
+        // A pass is a function of the model and the context, so one that found nothing to do finds nothing again
+        // until some pass changes the model: such reruns (the second `simplify` of O2, the confirming rounds) are
+        // skipped. Keyed by type and name: a pipeline that lists one pass type twice configures it alike (a
+        // description via reflection would tell configurations apart but costs more than most passes).
+        var changes = 0
+        struct PassKey: Hashable { var type: ObjectIdentifier, name: String }
+        var idleAtChange: [PassKey: Int] = [:]
+        let keys = pipeline.passes.map { PassKey(type: ObjectIdentifier(type(of: $0)), name: $0.name) }
         while runs < count * pipeline.maxRounds && !(runs >= count && runs - lastChange >= count) {
-            let pass = pipeline.passes[runs % count]
-            if try run(pass, on: model, context: context) {
-                anyChange = true
-                lastChange = runs
-            }
+            let index = runs % count
             runs += 1
+            if idleAtChange[keys[index]] == changes { continue }
+            if try run(pipeline.passes[index], on: model, context: context) {
+                anyChange = true
+                lastChange = runs - 1
+                changes += 1
+            } else {
+                idleAtChange[keys[index]] = changes
+            }
         }
         return anyChange
     }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import IR
 
@@ -379,13 +380,10 @@ final class Lowering {
         let n = tensor.elementCount
         var half = Tensor(zeros: .float16, shape: tensor.shape)
         let out = half.storage.mutableBaseAddress.assumingMemoryBound(to: UInt16.self)
+        // The bits of `HalfPrecision.bits(of:)` for every value, F16C when the CPU has it.
         let fits = tensor.withUnsafeBufferPointer(as: Float.self) { src -> Bool in
-            for i in 0..<n {
-                let v = src[i]
-                if v.isFinite && abs(v) > 65504 { return false }
-                out[i] = HalfPrecision.bits(of: v)
-            }
-            return true
+            guard let base = src.baseAddress else { return true }
+            return mcc_half_from_float(base, out, n) != 0
         }
         guard fits else { return nil }
         half.shape = tensor.shape
