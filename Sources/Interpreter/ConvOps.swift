@@ -98,8 +98,19 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
         try x.withFloats { xp in
             try w.withFloats { wp in
                 try withOptionalFloats(bias) { bp in
+                    // Weights in a kernel-specific layout: packed once per constant weight, not on every run.
+                    let packCount = packedConvWeightCount(p)
+                    var packed: [Float]?
+                    if packCount > 0, let weightValue = ctx.node.inputs[1] {
+                        packed = PackedWeightCache.shared.packed(
+                            weightValue, layout: [c, m, p.kernelHeight, p.kernelWidth], count: packCount,
+                            in: ctx.interpreter) { packConvWeights(p, weight: wp, into: $0) }
+                    }
                     try ctx.withScratch(conv2dWorkspaceCount(p)) { workspace in
-                        conv2d(p, x: xp, weight: wp, bias: bp, activation: activation, y: yp, workspace: workspace)
+                        withOptionalFloatArray(packed) { pw in
+                            conv2d(p, x: xp, weight: wp, bias: bp, activation: activation, y: yp, workspace: workspace,
+                                   packedWeights: pw)
+                        }
                     }
                 }
             }
@@ -115,6 +126,12 @@ private func convolution(_ ctx: OpContext) throws -> Tensor {
     }
     if activation != .identity { unary(activation, x: yp, y: yp, count: y.elementCount) }
     return y
+}
+
+/// Calls `body` with the floats of `array`, or nil when it is absent.
+private func withOptionalFloatArray<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// For every output position, the (tap, input offset) pairs that land inside the input: shared by all images and

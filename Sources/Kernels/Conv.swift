@@ -69,9 +69,30 @@ let im2colBudgetBytes = 1 << 20
 
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
-    if p.isDepthwise || p.isPointwise || p.usesTapSum { return 0 }
+    if p.isDepthwise || p.isPointwise { return 0 }
+    if p.usesTapSum { return tapSumPaddedCount(p) + tapSumWideCount(p) }
     return p.patchSize * im2colTileColumns(p)
 }
+
+/// Floats of the tap-major weights `packConvWeights` writes for `p`: 0 when `conv2d` reads the ONNX layout directly.
+/// Callers running the same weights many times pack them once and pass them as `packedWeights`.
+public func packedConvWeightCount(_ p: Conv2DParams) -> Int {
+    p.usesTapSum ? p.kernelHeight * p.kernelWidth * p.outChannels * p.inChannels : 0
+}
+
+/// [M, C, kh, kw] → [taps, M, C] (each tap's weights a row-major A operand of the tap-sum path), contiguous writes.
+public func packConvWeights(_ p: Conv2DParams, weight: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>) {
+    let taps = p.kernelHeight * p.kernelWidth, mc = p.outChannels * p.inChannels
+    for t in 0..<taps {
+        for row in 0..<mc { packed[t * mc + row] = weight[row * taps + t] }
+    }
+}
+
+func tapSumPaddedCount(_ p: Conv2DParams) -> Int {
+    p.inChannels * ((p.inHeight + p.padTop + p.padBottom) * (p.inWidth + p.padLeft + p.padRight) + p.kernelWidth)
+}
+
+func tapSumWideCount(_ p: Conv2DParams) -> Int { p.outChannels * p.outHeight * (p.inWidth + p.padLeft + p.padRight) }
 
 func im2colTileColumns(_ p: Conv2DParams) -> Int {
     let columns = p.outHeight * p.outWidth
@@ -85,10 +106,11 @@ func im2colTileColumns(_ p: Conv2DParams) -> Int {
 /// column tiles (bounded by `im2colBudgetBytes`) + sgemm. Bias and activation are one pass over each block of the
 /// output right after sgemm wrote it (`mcc_bias_activation`); activations without a C kernel take the bias as
 /// sgemm's initial C and a separate pass. `workspace` must hold `conv2dWorkspaceCount(p)` floats, or be nil to
-/// allocate internally.
+/// allocate internally. `packedWeights`, when given, is `packConvWeights` of `weight` (else packed per call).
 public func conv2d(
     _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    activation: UnaryOp = .identity, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>? = nil
+    activation: UnaryOp = .identity, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>? = nil,
+    packedWeights: UnsafePointer<Float>? = nil
 ) {
     p.validate()
     if p.isDepthwise {
@@ -127,10 +149,20 @@ public func conv2d(
     }
 
     if p.usesTapSum {
+        let ownedWeights: UnsafeMutablePointer<Float>? = packedWeights == nil ? .allocate(capacity: packedConvWeightCount(p)) : nil
+        let ownedWorkspace: UnsafeMutablePointer<Float>? = workspace == nil ? .allocate(capacity: conv2dWorkspaceCount(p)) : nil
+        defer {
+            ownedWeights?.deallocate()
+            ownedWorkspace?.deallocate()
+        }
+        if let ownedWeights { packConvWeights(p, weight: weight, into: ownedWeights) }
+        guard let tapWeights = packedWeights ?? ownedWeights.map({ UnsafePointer($0) }),
+              let scratch = workspace ?? ownedWorkspace else { return }
         for n in 0..<p.batch {
             let yn = y + n * p.outChannels * outPlane
-            tapSumConv2d(p, x: x + n * p.inChannels * inPlane, weight: weight, bias: bias,
-                         epilogue: fusedEpilogue ? epilogue : (Int32(MCC_ACT_IDENTITY), 0, 0), y: yn)
+            tapSumConv2d(p, x: x + n * p.inChannels * inPlane, tapWeights: tapWeights, bias: bias,
+                         epilogue: fusedEpilogue ? epilogue : (Int32(MCC_ACT_IDENTITY), 0, 0), y: yn,
+                         workspace: scratch)
             if !fusedEpilogue { applyBiasActivation(yn, channels: p.outChannels, spatial: outPlane, bias: nil, activation) }
         }
         return
@@ -199,10 +231,14 @@ extension Conv2DParams {
     /// Stride-1, undilated, ungrouped convolutions with at least 32 input channels and up to 5×5 taps run as a sum
     /// of 1×1 convolutions over shifted views of the padded input (`tapSumConv2d`): no im2col matrix (k·k copies
     /// of the input, ~20% of conv time) and each sgemm still has K = C ≥ 32 (with K = 16, mtcnn_pnet's 16→32 3×3
-    /// measured ~25% slower than im2col).
+    /// measured ~25% slower than im2col). Kernels of fewer than 9 taps with small outputs (< 1024 positions, e.g.
+    /// oww_embedding's 1×3/3×1 convs on 16- to 2-wide maps) stay on im2col: its column matrix is only a few copies
+    /// of a small input, while tap-sum pays per-tap sgemm calls, discarded wide columns and a copy-out of short
+    /// rows (oww_embedding CPU per run 2.9 → 1.9 ms with this rule and cached packed weights).
     var usesTapSum: Bool {
         strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 && groups == 1 && inChannels >= 32
             && kernelHeight * kernelWidth > 1 && kernelHeight <= 5 && kernelWidth <= 5
+            && (kernelHeight * kernelWidth >= 9 || outHeight * outWidth >= 1024)
     }
 }
 
@@ -214,8 +250,8 @@ extension Conv2DParams {
 /// [M, oh·wp] result whose columns ox ≥ ow are discarded. Column blocks sized to keep the result block in L2 are
 /// spread over `KernelConfig.threads`.
 func tapSumConv2d(
-    _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    epilogue: (code: Int32, a: Float, b: Float), y: UnsafeMutablePointer<Float>
+    _ p: Conv2DParams, x: UnsafePointer<Float>, tapWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    epilogue: (code: Int32, a: Float, b: Float), y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
 ) {
     let (c, m, kh, kw) = (p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth)
     let (h, w, oh, ow) = (p.inHeight, p.inWidth, p.outHeight, p.outWidth)
@@ -223,24 +259,15 @@ func tapSumConv2d(
     let planeStride = hp * wp + kw  // the last wide columns of the last tap read up to kw - 1 floats past a plane
     let taps = kh * kw
     let wideCount = oh * wp
-    let padded = UnsafeMutablePointer<Float>.allocate(capacity: c * planeStride)
-    let tapWeights = UnsafeMutablePointer<Float>.allocate(capacity: taps * m * c)
-    let wide = UnsafeMutablePointer<Float>.allocate(capacity: m * wideCount)
-    defer {
-        padded.deallocate()
-        tapWeights.deallocate()
-        wide.deallocate()
-    }
+    // Workspace (pooled by the caller, so no fresh pages to fault in per call): padded input, then the wide result.
+    let padded = workspace
+    let wide = workspace + tapSumPaddedCount(p)
     parallelFor(c, minChunk: max(1, 16_384 / max(1, planeStride))) { range in
         for ch in range {
             let dst = padded + ch * planeStride
             dst.initialize(repeating: 0, count: planeStride)
             for r in 0..<h { (dst + (r + p.padTop) * wp + p.padLeft).update(from: x + (ch * h + r) * w, count: w) }
         }
-    }
-    // [M, C, kh, kw] → [taps, M, C]: each tap's weights as a row-major A operand.
-    for t in 0..<taps {
-        for row in 0..<(m * c) { tapWeights[t * m * c + row] = weight[row * taps + t] }
     }
     // ~256 KB of result per block (L2-resident across the taps), a multiple of 16 columns.
     let blockColumns = max(64, min(wideCount, (65_536 / max(1, m) + 15) / 16 * 16))

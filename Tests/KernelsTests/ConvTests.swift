@@ -76,20 +76,42 @@ final class ConvTests: XCTestCase {
                            kernelHeight: 1, kernelWidth: 5, strides: (1, 2), dilations: (1, 2), pads: (0, 3, 0, 2)))
     }
 
-    /// Stride-1 convolutions with ≥ 32 input channels run as a sum of per-tap GEMMs over the padded input.
+    /// Stride-1 convolutions with ≥ 32 input channels (and ≥ 9 taps or ≥ 1024 output positions) run as a sum of
+    /// per-tap GEMMs over the padded input.
     func testTapSum() {
         for threads in [1, 2] {
             let saved = KernelConfig.threads
             KernelConfig.threads = threads
             defer { KernelConfig.threads = saved }
-            check(Conv2DParams(batch: 2, inChannels: 32, inHeight: 11, inWidth: 13, outChannels: 5,
+            check(Conv2DParams(batch: 2, inChannels: 32, inHeight: 33, inWidth: 37, outChannels: 5,
                                kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu)
             // Asymmetric pads, a 5×3 kernel, no padding on one side, output wider than a column block.
-            check(Conv2DParams(batch: 1, inChannels: 40, inHeight: 9, inWidth: 70, outChannels: 33,
+            check(Conv2DParams(batch: 1, inChannels: 40, inHeight: 20, inWidth: 70, outChannels: 33,
                                kernelHeight: 5, kernelWidth: 3, pads: (2, 0, 1, 2)), tol: 2e-5)
-            check(Conv2DParams(batch: 1, inChannels: 32, inHeight: 6, inWidth: 5, outChannels: 1,
+            check(Conv2DParams(batch: 1, inChannels: 32, inHeight: 40, inWidth: 30, outChannels: 1,
                                kernelHeight: 2, kernelWidth: 2), withBias: false)
         }
+    }
+
+    /// Weights packed once by the caller (`packConvWeights`, as the interpreter caches them) plus a caller-provided
+    /// workspace give the same result as packing inside `conv2d`; small outputs pack nothing (im2col path).
+    func testTapSumWithPackedWeights() {
+        XCTAssertEqual(packedConvWeightCount(Conv2DParams(batch: 1, inChannels: 96, inHeight: 10, inWidth: 4,
+                                                          outChannels: 96, kernelHeight: 3, kernelWidth: 1)), 0)
+        let p = Conv2DParams(batch: 1, inChannels: 48, inHeight: 36, inWidth: 40, outChannels: 24,
+                             kernelHeight: 1, kernelWidth: 3, pads: (0, 1, 0, 1))
+        XCTAssertEqual(packedConvWeightCount(p), 3 * 24 * 48)
+        let x = randomFloats(48 * 36 * 40, seed: 5), w = randomFloats(24 * 48 * 3, seed: 6)
+        let b = randomFloats(24, seed: 7)
+        var packed = [Float](repeating: .nan, count: packedConvWeightCount(p))
+        packConvWeights(p, weight: w, into: &packed)
+        var ws = [Float](repeating: .nan, count: conv2dWorkspaceCount(p))
+        var y = [Float](repeating: .nan, count: 24 * 36 * 40)
+        packed.withUnsafeBufferPointer { pw in
+            conv2d(p, x: x, weight: w, bias: b, activation: .relu, y: &y, workspace: &ws, packedWeights: pw.baseAddress)
+        }
+        // K = 48·3 = 144 products of magnitude ≤ 1: within 1e-5 (see `check`).
+        assertClose(y, reference(p, x, w, b).map { max(0, $0) }, tol: 1e-5)
     }
 
     func testIm2colTiling() {

@@ -70,4 +70,7 @@ void mcc_depthwise_plane(const float *src, ptrdiff_t wp, const float *wk, ptrdif
 }
 #endif
 
+// SwiftPM uses this file as the module's umbrella header: the other kernel headers are reached through it.
+#include "CKernelsPool.h"
+
 #endif
