@@ -29,7 +29,8 @@ public struct ErrorAccumulator: Sendable, Codable, Equatable {
                     let b = qr.loadUnaligned(fromByteOffset: i * 4, as: V.self)
                     let e = a - b
                     vs += a * a; vn += e * e; vd += a * b; vc += b * b
-                    vm = pointwiseMax(vm, pointwiseMax(e, -e))
+                    let magnitude = e.replacing(with: -e, where: e .< 0)
+                    vm = vm.replacing(with: magnitude, where: magnitude .> vm)
                     i += 8
                 }
                 s += Double(vs.sum()); n += Double(vn.sum()); d += Double(vd.sum()); c += Double(vc.sum())
@@ -58,6 +59,13 @@ public struct ErrorAccumulator: Sendable, Codable, Equatable {
         if signal == 0 && candidate == 0 { return 1 }
         if signal == 0 || candidate == 0 { return 0 }
         return dot / (signal.squareRoot() * candidate.squareRoot())
+    }
+
+    /// Adds another accumulator's sums (the same as having added its tensors here).
+    public mutating func merge(_ other: ErrorAccumulator) {
+        signal += other.signal; noise += other.noise; dot += other.dot; candidate += other.candidate
+        maxAbsError = Swift.max(maxAbsError, other.maxAbsError)
+        count += other.count
     }
 
     /// Noise power relative to signal power (linear; 10^(-SQNR/10)).
