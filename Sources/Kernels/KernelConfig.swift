@@ -28,14 +28,25 @@ func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) 
         body(0..<count)
         return
     }
-    // Kernels hand raw pointers to disjoint ranges, which Swift cannot prove Sendable; the box asserts it.
-    withoutActuallyEscaping(body) { escapable in
-        let box = UncheckedSendableBox(escapable)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks
-            let hi = count * (c + 1) / chunks
-            if lo < hi { box.value(lo..<hi) }
-        }
+    WorkerPool.shared(threads: KernelConfig.threads).run(chunks: chunks) { c in
+        let lo = count * c / chunks
+        let hi = count * (c + 1) / chunks
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+extension WorkerPool {
+    nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
+    private static let poolsLock = NSLock()
+
+    /// One pool per thread count, created on first use and kept for the life of the process.
+    static func shared(threads: Int) -> WorkerPool {
+        poolsLock.lock()
+        defer { poolsLock.unlock() }
+        if let pool = pools[threads] { return pool }
+        let pool = WorkerPool(threads: threads)
+        pools[threads] = pool
+        return pool
     }
 }
 
