@@ -2,6 +2,7 @@
 // (see include/CKernels.h). Every variant inlines the same `*_impl` body; `target` attributes on the wrappers let
 // clang use the wider registers and FMA there without any build flag, and `mcc_isa` picks one at run time.
 #include "CKernels.h"
+#include "vector16.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,17 +13,7 @@
 // The always-inlined helpers pass 64-byte vectors by value; they never exist as calls, so no ABI is involved.
 #pragma clang diagnostic ignored "-Wpsabi"
 
-// 16 floats: one AVX-512 register, two AVX2 registers, four SSE registers. aligned(4) makes every load and store
-// through these types an unaligned access.
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
-
-#define INLINE static inline __attribute__((always_inline))
-#define LANES 16
-
 INLINE v16 splat(float x) { return (v16){0} + x; }
-INLINE v16 load(const float *p) { return *(const v16 *)p; }
-INLINE void store(float *p, v16 v) { *(v16 *)p = v; }
 /// mask ? a : b, lane by lane (mask lanes are all-ones or zero, as comparisons produce).
 INLINE v16 vselect(i16 mask, v16 a, v16 b) { return (v16)((mask & (i16)a) | (~mask & (i16)b)); }
 
@@ -165,18 +156,6 @@ INLINE void copy_bias_activation_impl(const float *x, ptrdiff_t ldx, float *y, p
 }
 
 // MARK: depthwise convolution
-
-/// 16 values `s` apart from p (stride 2: the even lanes of two loads).
-INLINE v16 load_strided(const float *p, ptrdiff_t s) {
-    if (s == 1) return load(p);
-    if (s == 2) {
-        v16 lo = load(p), hi = load(p + LANES);
-        return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    }
-    v16 v;
-    for (int l = 0; l < LANES; l++) v[l] = p[l * s];
-    return v;
-}
 
 /// Sum over the taps for 16 output columns starting at `r` (the input position of the first tap).
 INLINE v16 depthwise_taps(const float *r, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw,

@@ -3,6 +3,7 @@
 // then per output column the maximum over its in-image taps of that row. Comparisons only (no arithmetic), so
 // every variant gives bit-identical results.
 #include "CKernels.h"
+#include "vector16.h"
 #include "CKernelsPool.h"
 
 #include <float.h>
@@ -10,32 +11,12 @@
 
 #pragma clang diagnostic ignored "-Wpsabi"
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
-
-#define INLINE static inline __attribute__((always_inline))
-#define LANES 16
-
-INLINE v16 load(const float *p) { return *(const v16 *)p; }
-INLINE void store(float *p, v16 v) { *(v16 *)p = v; }
 /// b > a ? b : a lane by lane: the Swift kernels' rule (a NaN in `b` never wins, a NaN in `a` stays).
 INLINE v16 vmax(v16 a, v16 b) {
     i16 m = b > a;
     return (v16)((m & (i16)b) | (~m & (i16)a));
 }
 INLINE float smax(float a, float b) { return b > a ? b : a; }
-
-/// 16 values `s` apart from p.
-INLINE v16 load_strided(const float *p, ptrdiff_t s) {
-    if (s == 1) return load(p);
-    if (s == 2) {
-        v16 lo = load(p), hi = load(p + LANES);
-        return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    }
-    v16 v;
-    for (int l = 0; l < LANES; l++) v[l] = p[l * s];
-    return v;
-}
 
 /// One output row from the row maximum `row` (w valid floats, readable up to w + 2*LANES*sw + kw for the vector
 /// loop's over-read, which only feeds discarded lanes).

@@ -245,8 +245,6 @@ private func transposedConvolution(_ ctx: OpContext) throws -> Tensor {
     let y = try ctx.allocate(.float, [n, m] + outSizes)
     guard y.elementCount > 0 else { return y }
     let yp = y.mutableFloats
-    // A following activation folded into this node by the fusion plan (its nodes then pass this output through).
-    let activation = convEpilogue(ctx) ?? .identity
     let geometry = SpatialGeometry(input: inSizes, kernel: attrs.kernelShape, strides: attrs.strides,
                                    dilations: attrs.dilations, padBegin: padBegin, output: outSizes)
     if spatialRank <= 2 {
