@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "CJpegShim", dependencies: ["CJPEG"], cSettings: [.unsafeFlags(["-O2"])]),
 
         // The compiler.
-        .target(name: "IR"),
+        // Passes, shape inference and import walk IR classes on every compile; their stored properties' accessors
+        // live here, so the dynamic exclusivity checks (~6% of the pass pipeline) are off in release as in Passes.
+        .target(name: "IR", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "ONNXFormat", dependencies: ["IR", "COnnx", "CProtobufC"]),
         // Hot float loops as C compiled for baseline x86-64, AVX2+FMA and AVX-512 and picked at run time (a Swift
         // module has one target CPU): see Sources/CKernels/include/CKernels.h.

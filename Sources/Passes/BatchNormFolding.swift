@@ -59,21 +59,42 @@ public struct BatchNormFolding: Pass {
 
     /// (a, b) per channel, or nil when the BN is not an inference-mode BN with constant parameters.
     private func affine(of bn: Node, rw: GraphRewriter) -> ([Double], [Double])? {
-        guard bn.outputs.filter({ !$0.isAbsent }).count == 1, !bn.outputs[0].isAbsent,
+        guard let first = bn.outputs.first, !first.isAbsent, bn.outputs.dropFirst().allSatisfy(\.isAbsent),
               (bn.intAttribute("training_mode") ?? 0) == 0, (bn.intAttribute("spatial") ?? 1) == 1,
-              let scale = rw.floatConstant(bn.input(1)), let bias = rw.floatConstant(bn.input(2)),
-              let mean = rw.floatConstant(bn.input(3)), let variance = rw.floatConstant(bn.input(4)) else { return nil }
-        let c = scale.values.count
-        guard c > 0, [scale, bias, mean, variance].allSatisfy({ $0.shape == [c] }) else { return nil }
+              let scale = floatVector(bn.input(1), rw: rw), let bias = floatVector(bn.input(2), rw: rw),
+              let mean = floatVector(bn.input(3), rw: rw), let variance = floatVector(bn.input(4), rw: rw) else { return nil }
+        let c = scale.shape[0]
+        guard c > 0, bias.shape[0] == c, mean.shape[0] == c, variance.shape[0] == c else { return nil }
         let epsilon = Double(bn.floatAttribute("epsilon") ?? 1e-5)
         var a = [Double](repeating: 0, count: c), b = a
-        for i in 0..<c {
-            let denominator = (variance.values[i] + epsilon).squareRoot()
-            guard denominator > 0, denominator.isFinite else { return nil }
-            a[i] = scale.values[i] / denominator
-            b[i] = bias.values[i] - mean.values[i] * a[i]
+        // Read in place: the four parameter vectors are never copied (this runs once per BN of the model).
+        let ok = scale.tensor.withUnsafeBufferPointer(as: Float.self) { s in
+            bias.tensor.withUnsafeBufferPointer(as: Float.self) { t in
+                mean.tensor.withUnsafeBufferPointer(as: Float.self) { m in
+                    variance.tensor.withUnsafeBufferPointer(as: Float.self) { v in
+                        a.withUnsafeMutableBufferPointer { a in
+                            b.withUnsafeMutableBufferPointer { b in
+                                guard s.count >= c, t.count >= c, m.count >= c, v.count >= c else { return false }
+                                for i in 0..<c {
+                                    let denominator = (Double(v[i]) + epsilon).squareRoot()
+                                    guard denominator > 0, denominator.isFinite else { return false }
+                                    a[i] = Double(s[i]) / denominator
+                                    b[i] = Double(t[i]) - Double(m[i]) * a[i]
+                                }
+                                return true
+                            }
+                        }
+                    }
+                }
+            }
         }
-        return (a, b)
+        return ok ? (a, b) : nil
+    }
+
+    /// A constant float32 1-D tensor (the BN parameters), not converted.
+    private func floatVector(_ value: Value?, rw: GraphRewriter) -> (tensor: Tensor, shape: [Int])? {
+        guard let t = rw.constant(value), t.elementType == .float, t.shape.count == 1 else { return nil }
+        return (t, t.shape)
     }
 
     /// BN → Mul(x, scale) → Add(·, shift) with [1, C, 1, …] constants (either step left out when nil).

@@ -43,7 +43,7 @@ public struct CommonSubexpressionElimination: Pass {
             removed.append(node)
             changed = true
         }
-        if !removed.isEmpty { graph.remove(removed) }
+        if !removed.isEmpty { BackgroundRelease.remove(removed, from: graph) }
         return changed
     }
 
@@ -88,7 +88,7 @@ public struct CommonSubexpressionElimination: Pass {
             duplicates.insert(ObjectIdentifier(value))
         }
         guard !duplicates.isEmpty else { return false }
-        graph.initializers.removeAll { duplicates.contains(ObjectIdentifier($0)) }
+        BackgroundRelease.removeInitializers(of: graph) { duplicates.contains(ObjectIdentifier($0)) }
         return true
     }
 
@@ -135,7 +135,7 @@ private struct NodeKey: Hashable {
     let outputCount: Int
 
     init?(_ node: Node) {
-        guard Rewriting.isDefaultDomain(node), !ConstantFolding.nondeterministicOps.contains(node.opType) else { return nil }
+        guard Rewriting.isDefaultDomain(node), !ConstantFolding.isNondeterministic(node.opType) else { return nil }
         // Graph attributes (subgraphs), tensors and references to function attributes are not compared.
         for index in node.attributes.indices {
             guard node.attributes[index].refAttrName == nil, AttributeKey.isComparable(node.attributes[index].value)
@@ -155,7 +155,9 @@ private struct NodeKey: Hashable {
     /// Op and inputs only: nodes that agree on those nearly always agree on everything, and hashing attribute
     /// names and arrays was most of this pass's time.
     func hash(into hasher: inout Hasher) {
-        hasher.combine(op)
+        // The op's length stands in for its name (hashing the string cost more than the rest of the key); equal
+        // keys still compare the names.
+        hasher.combine(op.utf8.count)
         hasher.combine(inputs)
     }
 

@@ -33,6 +33,17 @@ public struct ConstantFolding: Pass {
     static let nondeterministicOps: Set<String> = [
         "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
     ]
+
+    /// `nondeterministicOps.contains(op)` without hashing the name (asked of every node by several passes): every
+    /// such op is spelled "Random…", "Multinomial" or "Bernoulli".
+    static func isNondeterministic(_ op: String) -> Bool {
+        switch op.utf8.first {
+        case UInt8(ascii: "R"): return op.hasPrefix("Random") && nondeterministicOps.contains(op)
+        case UInt8(ascii: "M"): return op == "Multinomial"
+        case UInt8(ascii: "B"): return op == "Bernoulli"
+        default: return false
+        }
+    }
     /// Ops that can produce an output much larger than their inputs; folded only when the size is known upfront.
     static let broadcastingOps: Set<String> = [
         "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "EyeLike", "OneHot",
@@ -55,6 +66,14 @@ public struct ConstantFolding: Pass {
         for node in graph.nodes {
             if !node.subgraphs.isEmpty {
                 for sub in node.subgraphs where try fold(in: sub, model: model, overridable: overridable, context: context) {
+                    changed = true
+                }
+                continue
+            }
+            if let tensor = Self.constantValue(of: node) {
+                // Constant nodes (hundreds in some exports) take a short path with the same checks and result.
+                if foldConstantNode(node, tensor: tensor, graphOutputs: graphOutputs, graph: graph) {
+                    folded.append(node)
                     changed = true
                 }
                 continue
@@ -83,8 +102,43 @@ public struct ConstantFolding: Pass {
             folded.append(node)
             changed = true
         }
-        if !folded.isEmpty { graph.remove(folded) }
+        if !folded.isEmpty { BackgroundRelease.remove(folded, from: graph) }
         return changed
+    }
+
+    /// The general path's steps for a `Constant` node holding a `value` tensor (no inputs, so no evaluation and no
+    /// input checks): the same foldability, growth and type checks, without its temporary arrays. A value whose
+    /// type already says exactly what the tensor is keeps its type object.
+    private func foldConstantNode(_ node: Node, tensor: Tensor, graphOutputs: Set<ObjectIdentifier>, graph: Graph) -> Bool {
+        let outputs = node.outputs
+        guard node.domain.isEmpty || node.domain == "ai.onnx", outputs.contains(where: { !$0.isAbsent }),
+              !outputs.contains(where: { graphOutputs.contains(ObjectIdentifier($0)) }),
+              fitsGrowthLimit(node, inputs: [], precomputed: nil), tensor.byteCount <= maxGrowthBytes else { return false }
+        for (index, value) in outputs.enumerated() where !value.isAbsent {
+            guard index == 0, tensor.elementType != .string else { return false }
+            if let declared = value.type?.elementType, declared != tensor.elementType { return false }
+            if let shape = value.type?.shape, shape.rank != tensor.rank
+                || zip(shape.dims, tensor.shape).contains(where: { d, s in d.value.map { $0 != s } ?? false }) {
+                return false
+            }
+        }
+        for value in outputs where !value.isAbsent {
+            value.initializer = tensor
+            if !Self.isExactly(value.type, tensor) { value.type = tensor.valueType }
+        }
+        node.setOutputs([])
+        for value in outputs where !value.isAbsent { graph.initializers.append(value) }
+        return true
+    }
+
+    /// Whether `type` equals `tensor.valueType` (a tensor type with the tensor's element type and known dims).
+    private static func isExactly(_ type: ValueType?, _ tensor: Tensor) -> Bool {
+        guard case .tensor(let element, let shape?) = type, element == tensor.elementType,
+              shape.dims.count == tensor.shape.count else { return false }
+        for (d, s) in zip(shape.dims, tensor.shape) {
+            guard case .known(let v) = d, v == s else { return false }
+        }
+        return true
     }
 
     private func isFoldable(_ node: Node, graphOutputs: Set<ObjectIdentifier>, overridable: Set<ObjectIdentifier>) -> Bool {
@@ -94,7 +148,7 @@ public struct ConstantFolding: Pass {
             guard input.initializer != nil else { return false }
         }
         guard node.domain.isEmpty || node.domain == "ai.onnx",
-              !Self.nondeterministicOps.contains(node.opType),
+              !Self.isNondeterministic(node.opType),
               node.outputs.contains(where: { !$0.isAbsent }),
               !node.outputs.contains(where: { graphOutputs.contains(ObjectIdentifier($0)) }) else { return false }
         if Self.isWeightDecompression(node) { return false }

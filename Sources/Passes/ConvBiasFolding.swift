@@ -33,13 +33,16 @@ public struct ConvBiasFolding: Pass {
 
     static let layers: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
 
+    /// `layers.contains(op)` by comparison (asked of every node; hashing the name cost more than the test).
+    static func isLayer(_ op: String) -> Bool { op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul" }
+
     public func run(on model: Model, context: PassContext) throws -> Bool {
         let rw = GraphRewriter(model: model)
         var changed = false
         // A chain (Mul → Add → Conv → Mul → Add) edits the layer's weights several times: keep the edits pending
         // and write the tensor once per layer.
         rw.isStagingWeights = true
-        for layer in rw.graph.nodes where Self.layers.contains(layer.opType) && isONNX(layer) && layer.outputs.count == 1 && rw.isAlive(layer) {
+        for layer in rw.graph.nodes where Self.isLayer(layer.opType) && isONNX(layer) && layer.outputs.count == 1 && rw.isAlive(layer) {
             while foldFollowing(layer, rw: rw) { changed = true }
             if layer.opType == "Conv" || layer.opType == "ConvTranspose" {
                 while foldPreceding(layer, rw: rw) { changed = true }

@@ -38,7 +38,7 @@ public struct IdentityElimination: Pass {
                 changed = true
             }
         }
-        if !removed.isEmpty { graph.remove(removed) }
+        if !removed.isEmpty { BackgroundRelease.remove(removed, from: graph) }
         return changed
     }
 

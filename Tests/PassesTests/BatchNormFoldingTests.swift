@@ -115,6 +115,27 @@ final class BatchNormFoldingTests: XCTestCase {
         XCTAssertFalse(try BatchNormFolding().run(on: training, context: PassContext(opset: 17)))
         XCTAssertEqual(opCounts(training)["BatchNormalization"], 1)
     }
+
+    /// New parameter names avoid every existing name (here taken by an unused initializer and by a node output in
+    /// the way), including the "_1" candidate that follows a taken one.
+    func testFoldedParametersGetNamesNotTakenAnywhere() throws {
+        let b = ModelBuilder()
+        let x = b.input("x", [1, 3, 5, 5])
+        let y = b.node("Conv", [x, b.random("w", [4, 3, 1, 1]), b.random("b", [4])], name: "conv")
+        let bn = batchNorm(b, y, channels: 4)
+        let other = b.node("Relu", [x], name: "conv_weight_folded")
+        b.random("conv_weight_folded_1", [1])
+        b.random("conv_bias_folded", [1])
+        b.output(bn, other)
+        let model = try b.model()
+        XCTAssertTrue(try checkEquivalent(BatchNormFolding(), on: model, inputs: [b.rng.tensor([1, 3, 5, 5])]))
+        let conv = try XCTUnwrap(model.graph.nodes.first { $0.opType == "Conv" })
+        XCTAssertEqual(conv.input(1)?.name, "conv_weight_folded_2")
+        XCTAssertEqual(conv.input(2)?.name, "conv_bias_folded_1")
+        var names: [String] = model.graph.initializers.map(\.name) + model.graph.inputs.map(\.name)
+        for node in model.graph.nodes { names += node.outputs.map(\.name) }
+        XCTAssertEqual(Set(names).count, names.count, "every value name is unique")
+    }
 }
 
 /// Rule 5: a positive BN scale moves through Relu/LeakyRelu into the conv; only the shift stays (oww_embedding).

@@ -170,4 +170,23 @@ final class ConvBiasFoldingTests: XCTestCase {
         XCTAssertFalse(try checkEquivalent(ConvBiasFolding(), on: model, inputs: [b.rng.tensor([1, 2, 3, 3]), condition]))
         XCTAssertEqual(thenBranch.nodes.map(\.opType), ["Add"])
     }
+
+    /// Mul then Add before unpadded convolutions of the shapes whose bias sums and weight rewrites take the paired
+    /// (SIMD) loops: depthwise 3×3 with an odd channel count (row pairs plus a last row), 1×1 group 1 with 6 outputs
+    /// (four rows at once plus two), 3×3 group 1 with 3 inputs (column pairs plus a last column), and grouped 1×1
+    /// (rows of different groups in one block of four, the scalar path).
+    func testMulAddBeforeConvMatchesForEveryLoopShape() throws {
+        let cases: [(channels: Int, outputs: Int, kernel: Int, group: Int)] = [(5, 5, 3, 5), (4, 6, 1, 1), (3, 4, 3, 1), (4, 6, 1, 2)]
+        for (c, m, k, group) in cases {
+            let b = ModelBuilder()
+            let x = b.input("x", [1, c, 5, 6])
+            let scaled = b.node("Mul", [x, b.random("s", [1, c, 1, 1], in: 0.5...2)])
+            let shifted = b.node("Add", [scaled, b.random("a", [1, c, 1, 1])])
+            b.output(b.node("Conv", [shifted, b.random("w", [m, c / group, k, k]), b.random("b", [m])], [int("group", group)]))
+            let model = try b.model()
+            XCTAssertTrue(try checkEquivalent(ConvBiasFolding(), on: model, inputs: [b.rng.tensor([1, c, 5, 6])]),
+                          "channels \(c), outputs \(m), kernel \(k), group \(group)")
+            XCTAssertEqual(opCounts(model), ["Conv": 1], "channels \(c), outputs \(m), kernel \(k), group \(group)")
+        }
+    }
 }

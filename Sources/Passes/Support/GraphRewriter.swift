@@ -10,7 +10,7 @@ final class GraphRewriter {
     let graph: Graph
     /// Every name in the model, collected on the first `freshName` (most pass runs never create a name). Not a
     /// `lazy var`: inserting through one copies the set.
-    private var names: Set<String>?
+    private var names: NameSet?
     private let inputs: Set<ObjectIdentifier>
     private var outputs: Set<ObjectIdentifier>
     private var removed: Set<ObjectIdentifier> = []
@@ -33,11 +33,18 @@ final class GraphRewriter {
     init(model: Model) {
         self.model = model
         graph = model.graph
+        opset = model.defaultOpset
         inputs = Set(graph.inputs.map(ObjectIdentifier.init))
         outputs = Set(graph.outputs.map(ObjectIdentifier.init))
     }
 
-    deinit { applyRemovals() }
+    deinit {
+        applyRemovals()
+        // Removed nodes are unreachable now: free them (and what only they hold) off the pass's thread.
+        var dead: [AnyObject] = graveyard
+        graveyard = []
+        BackgroundRelease.release(&dead)
+    }
 
     /// Drops removed nodes and initializers from the graph's lists (order of the rest kept).
     func applyRemovals() {
@@ -46,20 +53,22 @@ final class GraphRewriter {
             pendingNodes = []
         }
         if !pendingInitializers.isEmpty {
-            graph.initializers.removeAll { pendingInitializers.contains(ObjectIdentifier($0)) }
+            let pending = pendingInitializers
+            BackgroundRelease.removeInitializers(of: graph) { pending.contains(ObjectIdentifier($0)) }
             pendingInitializers = []
         }
     }
 
-    private func allNames() -> Set<String> {
-        var names: Set<String> = []
+    private func allNames() -> NameSet {
         // Sized for the main graph up front: growing rehashes every name collected so far.
-        names.reserveCapacity(graph.inputs.count + graph.initializers.count + 2 * graph.nodes.count + 16)
+        var names = NameSet(capacity: graph.inputs.count + graph.initializers.count + 2 * graph.nodes.count + 16)
         // Removed nodes and initializers the graph still lists (see `pendingNodes`) are not names of the model.
         func collect(_ g: Graph) {
             for v in g.inputs { names.insert(v.name) }
-            for v in g.initializers where !pendingInitializers.contains(ObjectIdentifier(v)) { names.insert(v.name) }
-            for node in g.nodes where !removed.contains(ObjectIdentifier(node)) {
+            for v in g.initializers where pendingInitializers.isEmpty || !pendingInitializers.contains(ObjectIdentifier(v)) {
+                names.insert(v.name)
+            }
+            for node in g.nodes where removed.isEmpty || !removed.contains(ObjectIdentifier(node)) {
                 names.insert(node.name)
                 for out in node.outputs { names.insert(out.name) }
                 for sub in node.subgraphs { collect(sub) }
@@ -69,7 +78,8 @@ final class GraphRewriter {
         return names
     }
 
-    var opset: Int64 { model.defaultOpset }
+    /// The model's default-domain opset, looked up once (pattern matchers ask per node).
+    let opset: Int64
 
     // MARK: Facts
 
@@ -95,14 +105,19 @@ final class GraphRewriter {
     /// parameters, biases); weights are read in place through LinearWeights.
     func floatConstant(_ value: Value?) -> (values: [Double], shape: [Int])? {
         guard let t = constant(value), t.elementType == .float else { return nil }
-        return (t.floatValues().map(Double.init), t.shape)
+        // Straight from the buffer: no intermediate [Float] (this runs for every parameter of every folded layer).
+        let n = t.elementCount
+        return (t.withUnsafeBufferPointer(as: Float.self) { $0.prefix(n).map(Double.init) }, t.shape)
     }
 
     /// The constant as one Double when it holds exactly one float element (any rank).
     func scalarConstant(_ value: Value?) -> Double? {
         guard let t = constant(value), t.elementType == .float || t.elementType == .double, t.elementCount == 1
         else { return nil }
-        return Double(t.floatValues()[0])
+        // One element read in place (pattern matchers ask this of every scalar operand they look at); a double is
+        // rounded through Float as `floatValues` does.
+        if t.elementType == .float { return t.withUnsafeBufferPointer(as: Float.self) { $0.first.map(Double.init) } }
+        return t.withUnsafeBufferPointer(as: Double.self) { $0.first.map { Double(Float($0)) } }
     }
 
     /// Whether `value` is read by `node` alone (once) and is not a graph output, so rewriting it is invisible.

@@ -264,6 +264,26 @@ struct LinearWeights {
                     let (f0, f1, f2, f3) = (rowFactor(r), rowFactor(r &+ 1), rowFactor(r &+ 2), rowFactor(r &+ 3))
                     let w0 = w + r &* rowLength
                     let (w1, w2, w3) = (w0 + rowLength, w0 + 2 &* rowLength, w0 + 3 &* rowLength)
+                    if b0 == b3 {
+                        // One group (bases are monotonic in r): the four chains as SIMD lanes, each lane doing
+                        // exactly its row's scalar steps below ((w·f)·x added to the running sum), so sums are equal.
+                        let f = SIMD4(f0, f1, f2, f3)
+                        var s = SIMD4(sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3])
+                        if let columnFactors {
+                            for c in 0..<columns {
+                                let wv = SIMD4(Double(w0[c]), Double(w1[c]), Double(w2[c]), Double(w3[c]))
+                                s += wv * (SIMD4(repeating: columnFactors[b0 &+ c]) * f) * SIMD4(repeating: x[b0 &+ c])
+                            }
+                        } else {
+                            for c in 0..<columns {
+                                let wv = SIMD4(Double(w0[c]), Double(w1[c]), Double(w2[c]), Double(w3[c]))
+                                s += wv * f * SIMD4(repeating: x[b0 &+ c])
+                            }
+                        }
+                        (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3]) = (s[0], s[1], s[2], s[3])
+                        r &+= 4
+                        continue
+                    }
                     var (s0, s1, s2, s3) = (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3])
                     for c in 0..<columns {
                         s0 += Double(w0[c]) * factor(b0, c, f0) * x[b0 &+ c]
@@ -275,16 +295,46 @@ struct LinearWeights {
                     r &+= 4
                 }
             }
+            if k > 1 && columns == 1 {
+                // Depthwise: two rows at once, one SIMD lane each; lane j does exactly row r + j's scalar steps
+                // (tap sum from 0 in tap order, then one multiply-add into the row's total), so results are equal.
+                while r &+ 2 <= layout.rows {
+                    let (b0, b1) = (layout.columnBase(r), layout.columnBase(r &+ 1))
+                    let f = SIMD2(factor(b0, 0, rowFactor(r)), factor(b1, 0, rowFactor(r &+ 1)))
+                    let p0 = w + r &* rowLength
+                    let p1 = p0 + rowLength
+                    var s = SIMD2<Double>(repeating: 0)
+                    for e in 0..<k { s += SIMD2(Double(p0[e]), Double(p1[e])) * f }
+                    sums[r] += s[0] * x[b0]
+                    sums[r &+ 1] += s[1] * x[b1]
+                    r &+= 2
+                }
+            }
             while r < layout.rows {
                 let base = layout.columnBase(r), rf = rowFactor(r)
                 var p = w + r &* rowLength
                 var total = sums[r]
-                for c in 0..<columns {
+                var c = 0
+                if k > 1 {
+                    // Two (row, column) pairs at once, one SIMD lane each, each lane doing the scalar steps below.
+                    while c &+ 2 <= columns {
+                        let f = SIMD2(factor(base, c, rf), factor(base, c &+ 1, rf))
+                        let q = p + k
+                        var s = SIMD2<Double>(repeating: 0)
+                        for e in 0..<k { s += SIMD2(Double(p[e]), Double(q[e])) * f }
+                        total += s[0] * x[base &+ c]
+                        total += s[1] * x[base &+ c &+ 1]
+                        p += 2 &* k
+                        c &+= 2
+                    }
+                }
+                while c < columns {
                     let f = factor(base, c, rf)
                     var s = 0.0
                     for e in 0..<k { s += Double(p[e]) * f }
                     total += s * x[base &+ c]
                     p += k
+                    c &+= 1
                 }
                 sums[r] = total
                 r &+= 1
@@ -324,6 +374,10 @@ struct LinearWeights {
             withRowFactors { layout, rowFactors, columnFactors in
                 let (columns, k) = (layout.columns, layout.kernel)
                 let rowLength = columns &* k
+                // Per-element factors of one row (column factor · row factor, the same double the scalar form
+                // computes), so the row is one vectorizable loop instead of a short loop per column.
+                let expanded = UnsafeMutablePointer<Double>.allocate(capacity: columnFactors != nil && k > 1 ? rowLength : 1)
+                defer { expanded.deallocate() }
                 for r in 0..<layout.rows {
                     let rf = rowFactors?[r] ?? 1
                     let (src, dst) = (w + r &* rowLength, out + r &* rowLength)
@@ -336,9 +390,15 @@ struct LinearWeights {
                     if k == 1 {
                         for c in 0..<columns { dst[c] = Float(Double(src[c]) * (columnFactors[base &+ c] * rf)) }
                     } else {
+                        var i = 0
                         for c in 0..<columns {
-                            Self.scale(src + c &* k, into: dst + c &* k, count: k, by: columnFactors[base &+ c] * rf)
+                            let g = columnFactors[base &+ c] * rf
+                            for _ in 0..<k {
+                                expanded[i] = g
+                                i &+= 1
+                            }
                         }
+                        for i in 0..<rowLength { dst[i] = Float(Double(src[i]) * expanded[i]) }
                     }
                 }
             }
