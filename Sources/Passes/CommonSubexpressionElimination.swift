@@ -43,7 +43,7 @@ public struct CommonSubexpressionElimination: Pass {
             removed.append(node)
             changed = true
         }
-        if !removed.isEmpty { BackgroundRelease.remove(removed, from: graph) }
+        if !removed.isEmpty { graph.remove(removed) }
         return changed
     }
 
@@ -88,7 +88,7 @@ public struct CommonSubexpressionElimination: Pass {
             duplicates.insert(ObjectIdentifier(value))
         }
         guard !duplicates.isEmpty else { return false }
-        BackgroundRelease.removeInitializers(of: graph) { duplicates.contains(ObjectIdentifier($0)) }
+        graph.initializers.removeAll { duplicates.contains(ObjectIdentifier($0)) }
         return true
     }
 

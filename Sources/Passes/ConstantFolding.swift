@@ -102,7 +102,7 @@ public struct ConstantFolding: Pass {
             folded.append(node)
             changed = true
         }
-        if !folded.isEmpty { BackgroundRelease.remove(folded, from: graph) }
+        if !folded.isEmpty { graph.remove(folded) }
         return changed
     }
 

@@ -45,18 +45,13 @@ public struct FP16Casting: Pass {
         for node in rw.graph.nodes where node.opType == "Constant" && isONNX(node) { candidates += node.outputs }
         var casts: [Node] = []
         var replaced: Set<ObjectIdentifier> = []
-        // The float32 weights (and Constant nodes) this pass replaces, freed off the pass's thread.
-        var dead: [AnyObject] = []
-        defer { BackgroundRelease.release(&dead) }
         for value in candidates {
             guard isCastable(value, rw: rw), let tensor = rw.constant(value), let half = halfPrecision(tensor, arena: rw.arena)
             else { continue }
             let compressed = rw.addInitializer("\(value.name)_compressed", half)
-            dead.append(tensor.storage)
             if let constantNode = value.producer {
                 constantNode.setOutputs([])
                 rw.graph.remove([constantNode])
-                dead.append(constantNode)
             } else {
                 value.initializer = nil
                 replaced.insert(ObjectIdentifier(value))

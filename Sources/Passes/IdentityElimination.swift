@@ -38,7 +38,7 @@ public struct IdentityElimination: Pass {
                 changed = true
             }
         }
-        if !removed.isEmpty { BackgroundRelease.remove(removed, from: graph) }
+        if !removed.isEmpty { graph.remove(removed) }
         return changed
     }
 

@@ -41,7 +41,7 @@ public struct ShapeFolding: Pass {
             folded.append(node)
             changed = true
         }
-        if !folded.isEmpty { BackgroundRelease.remove(folded, from: graph) }
+        if !folded.isEmpty { graph.remove(folded) }
         return changed
     }
 

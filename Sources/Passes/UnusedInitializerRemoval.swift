@@ -20,9 +20,8 @@ public struct UnusedInitializerRemoval: Pass {
             for sub in node.subgraphs where prune(sub) { changed = true }
         }
         let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
-        let dropped = BackgroundRelease.removeInitializers(of: graph) {
-            $0.uses.isEmpty && !interface.contains(ObjectIdentifier($0))
-        }
-        return changed || dropped > 0
+        let before = graph.initializers.count
+        graph.initializers.removeAll { $0.uses.isEmpty && !interface.contains(ObjectIdentifier($0)) }
+        return changed || graph.initializers.count != before
     }
 }

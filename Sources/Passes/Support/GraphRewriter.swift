@@ -38,13 +38,7 @@ final class GraphRewriter {
         outputs = Set(graph.outputs.map(ObjectIdentifier.init))
     }
 
-    deinit {
-        applyRemovals()
-        // Removed nodes are unreachable now: free them (and what only they hold) off the pass's thread.
-        var dead: [AnyObject] = graveyard
-        graveyard = []
-        BackgroundRelease.release(&dead)
-    }
+    deinit { applyRemovals() }
 
     /// Drops removed nodes and initializers from the graph's lists (order of the rest kept).
     func applyRemovals() {
@@ -53,8 +47,7 @@ final class GraphRewriter {
             pendingNodes = []
         }
         if !pendingInitializers.isEmpty {
-            let pending = pendingInitializers
-            BackgroundRelease.removeInitializers(of: graph) { pending.contains(ObjectIdentifier($0)) }
+            graph.initializers.removeAll { pendingInitializers.contains(ObjectIdentifier($0)) }
             pendingInitializers = []
         }
     }
