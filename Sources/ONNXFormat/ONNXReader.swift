@@ -2,6 +2,12 @@ import COnnx
 import CProtobufC
 import IR
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Loads ONNX models (`ModelProto`) into the IR. The file is memory-mapped and unpacked once by protobuf-c; the
 /// unpacked message then stays alive, owned by the initializer tensors that view its raw_data, so weights are
 /// never copied a second time. External data is mapped from files beside the model.
@@ -39,8 +45,13 @@ public enum ONNXReader {
     private static func unpack(path: String) throws -> Unpacked {
         // protobuf-c copies every bytes field out of the mapping, which only lives through unpack.
         let file = try MappedFile(path: path)
+        // Weights are read with pread (no mapping of their pages); only framing and small pieces touch the mapping.
+        let descriptor = open(path, O_RDONLY)
+        defer { if descriptor >= 0 { close(descriptor) } }
+        if let unpacked = try unpackSplit(file.bytes, label: path, descriptor: descriptor >= 0 ? descriptor : nil) {
+            return unpacked
+        }
         populate(file.bytes)
-        if let unpacked = try unpackSplit(file.bytes, label: path) { return unpacked }
         return try unpack(file.bytes, label: path)
     }
 
