@@ -82,7 +82,7 @@ struct RVC2Target {
         let onnxWrite = try clock.measure("prepare intermediate ONNX") {
             let file = try ONNXWriter.prepare(model, to: output.stagedPath("intermediate_outputs/\(stem).onnx"),
                                               options: ONNXWriter.Options(externalData: .always))
-            return BackgroundWrite { try file.write() }
+            return BackgroundWork { try file.write() }
         }
         let ir = try clock.measure("emit OpenVINO IR") { try OpenVINOEmitter.emit(model, options: emitOptions) }
         let xmlName = "\(stem).xml", binName = "\(stem).bin"

@@ -32,9 +32,12 @@ extension ONNXReader {
     /// all decoding; WireFraming only finds where the pieces are. Returns nil when the framing is unusual
     /// (malformed, several graph fields...): then the caller unpacks the whole message, which also reports errors.
     ///
-    /// `descriptor` is that of the file `bytes` maps: weights are then read with pread (page cache → region,
-    /// without mapping the file's pages at all) rather than copied from the mapping.
-    static func unpackSplit(_ bytes: UnsafeRawBufferPointer, label: String, descriptor: Int32? = nil) throws -> Unpacked? {
+    /// The weights are copied on a second thread (`Unpacked.pendingWeights`, which `load` joins after lifting the
+    /// graph: lifting only needs their addresses). `descriptor` is that of the file `bytes` maps: weights are then
+    /// read with pread (page cache → region, without mapping the file's pages at all) rather than copied from the
+    /// mapping; `mapping` keeps `bytes` alive for the copying thread.
+    static func unpackSplit(_ bytes: UnsafeRawBufferPointer, label: String, descriptor: Int32? = nil,
+                            mapping: AnyObject? = nil) throws -> Unpacked? {
         try checkSize(bytes, label: label)
         guard let top = WireFraming.fields(of: bytes) else { return nil }
         let graphFields = top.filter { $0.number == modelGraphField }
@@ -58,13 +61,15 @@ extension ONNXReader {
         let region = sizes.isEmpty ? nil : WeightRegion(byteCount: WeightRegion.byteCount(for: sizes))
         if region == nil { stripped = stripped.map { _ in nil } }
 
-        let file = descriptor.flatMap { d in bytes.baseAddress.map { (descriptor: d, start: $0) } }
         var parts = SeparatelyUnpackedGraph()
+        var copies: [(source: UnsafeRawBufferPointer, destination: UnsafeMutableRawBufferPointer)] = []
         for (field, strip) in zip(pieces, stripped) {
             let payload = UnsafeRawBufferPointer(rebasing: graphBytes[field.payload])
             if let strip, let region {
-                try unpackStripped(field: field, payload: payload, strip: strip, region: region, file: file, into: &parts,
-                                   label: label)
+                let raw = UnsafeRawBufferPointer(rebasing: payload[strip.payload])
+                guard let slice = region.slice(byteCount: raw.count) else { throw parseFailed(label) }
+                try unpackStripped(field: field, strip: strip, region: region, slice: slice, into: &parts, label: label)
+                copies.append((raw, slice))
                 releasePages(of: payload)
                 continue
             }
@@ -100,18 +105,45 @@ extension ONNXReader {
         rest.append(contentsOf: graphRest)
         var unpacked = try rest.withUnsafeBytes { try unpack($0, label: label) }
         unpacked.parts = parts
+        if let region, !copies.isEmpty {
+            unpacked.pendingWeights = copyWeights(copies, region: region, from: bytes, descriptor: descriptor, mapping: mapping)
+        }
         return unpacked
     }
 
-    /// Unpacks a piece whose raw_data was stripped: copies the raw bytes into `region` and points the unpacked
-    /// tensor's raw_data there (the owner frees the rest and returns the region's pages).
-    private static func unpackStripped(field: WireField, payload: UnsafeRawBufferPointer, strip: StrippedRawData,
-                                       region: WeightRegion, file: (descriptor: Int32, start: UnsafeRawPointer)?,
-                                       into parts: inout SeparatelyUnpackedGraph, label: String) throws {
-        let raw = UnsafeRawBufferPointer(rebasing: payload[strip.payload])
-        guard let slice = region.slice(byteCount: raw.count) else { throw parseFailed(label) }
-        copy(raw, to: slice, file: file)
-        let data = ProtobufCBinaryData(len: raw.count, data: slice.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    /// Copies every weight into its slice on another thread, which owns a duplicate of `descriptor` and keeps the
+    /// region and `mapping` alive; each piece's file pages are released once copied.
+    private static func copyWeights(_ copies: [(source: UnsafeRawBufferPointer, destination: UnsafeMutableRawBufferPointer)],
+                                    region: WeightRegion, from bytes: UnsafeRawBufferPointer, descriptor: Int32?,
+                                    mapping: AnyObject?) -> BackgroundWork {
+        let duplicate = descriptor.map { dup($0) } ?? -1
+        let start = bytes.baseAddress
+        // Raw buffers are Sendable only as plain addresses; the region and mapping behind them are held here.
+        let jobs = copies.map { (Int(bitPattern: $0.source.baseAddress), $0.source.count,
+                                 Int(bitPattern: $0.destination.baseAddress)) }
+        let startAddress = Int(bitPattern: start)
+        let keepAlive = KeptAlive(objects: [region] + (mapping.map { [$0] } ?? []))
+        return BackgroundWork {
+            withExtendedLifetime(keepAlive) {
+                defer { if duplicate >= 0 { close(duplicate) } }
+                for (source, count, destination) in jobs {
+                    guard let from = UnsafeRawPointer(bitPattern: source), let to = UnsafeMutableRawPointer(bitPattern: destination)
+                    else { continue }
+                    copy(UnsafeRawBufferPointer(start: from, count: count),
+                         to: UnsafeMutableRawBufferPointer(start: to, count: count),
+                         file: duplicate >= 0 ? (duplicate, source - startAddress) : nil)
+                    releasePages(of: UnsafeRawBufferPointer(start: from, count: count))
+                }
+            }
+        }
+    }
+
+    /// Unpacks a piece whose raw_data was stripped and points the unpacked tensor's raw_data at `slice` (filled
+    /// later by `copyWeights`); the owner frees the rest and returns the slice's pages.
+    private static func unpackStripped(field: WireField, strip: StrippedRawData, region: WeightRegion,
+                                       slice: UnsafeMutableRawBufferPointer, into parts: inout SeparatelyUnpackedGraph,
+                                       label: String) throws {
+        let data = ProtobufCBinaryData(len: slice.count, data: slice.baseAddress?.assumingMemoryBound(to: UInt8.self))
         try strip.rest.withUnsafeBytes { rest in
             let base = rest.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
             if field.number == graphNodeField {
@@ -147,11 +179,11 @@ extension ONNXReader {
     /// Copies `source` (part of the file mapping) to `destination`: with pread from `file` when given (no page of the
     /// mapping is touched), else (or if pread comes up short) from the mapping.
     private static func copy(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawBufferPointer,
-                             file: (descriptor: Int32, start: UnsafeRawPointer)?) {
+                             file: (descriptor: Int32, offset: Int)?) {
         guard let target = destination.baseAddress, let from = source.baseAddress, source.count > 0 else { return }
         var done = 0
         if let file {
-            let offset = from - file.start
+            let offset = file.offset
             while done < source.count {
                 let n = pread(file.descriptor, target + done, source.count - done, off_t(offset + done))
                 if n < 0 && errno == EINTR { continue }
@@ -161,4 +193,9 @@ extension ONNXReader {
         }
         if done < source.count { (target + done).copyMemory(from: from + done, byteCount: source.count - done) }
     }
+}
+
+/// Objects a background thread keeps alive without otherwise touching them.
+private struct KeptAlive: @unchecked Sendable {
+    let objects: [AnyObject]
 }
