@@ -157,6 +157,7 @@ struct CompileJob {
         }
         let paths = produced.map { output.destination.appendingPathComponent($0).path + "\n" }.joined()
         FileHandle.standardOutput.write(Data(paths.utf8))
+        if MCC.leavesModelToExit { MCC.keptUntilExit.append(loaded) }
     }
 
     /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.

@@ -15,6 +15,11 @@ public struct MCC: ParsableCommand {
 
     public init() {}
 
+    /// Set by the mcc executable, which exits as soon as the command returns: the compiled model is then left for
+    /// the process exit to reclaim (freeing its thousands of objects one by one is wasted work at that point).
+    nonisolated(unsafe) public static var leavesModelToExit = false
+    nonisolated(unsafe) static var keptUntilExit: [AnyObject] = []
+
     /// Parses `arguments`, runs the command and returns the process exit code. Errors print one line to stderr.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
         Invocation.arguments = arguments

@@ -9,36 +9,59 @@ final class OutputDirectory {
 
     let destination: URL
     let staging: URL
+    private let stagingPath: String
+    /// Directories inside the staging directory already created (files are mostly written into a few).
+    private var createdDirectories: Set<String> = []
     private var committed = false
 
-    /// Checks the destination up front (before any work) and creates the staging directory.
+    /// Checks the destination up front (before any work) and creates the staging directory. Plain POSIX calls:
+    /// FileManager's first use instantiates generic metadata, a measurable part of a 20 ms compile.
     init(path: String) throws {
         destination = URL(fileURLWithPath: path).standardizedFileURL
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: destination.path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else {
+        var info = stat()
+        if stat(destination.path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw MCCError.usage("\(path): exists and is not a directory")
             }
             let marker = destination.appendingPathComponent(Self.markerName).path
-            let contents = (try? fm.contentsOfDirectory(atPath: destination.path)) ?? []
-            guard contents.isEmpty || fm.fileExists(atPath: marker) else {
+            guard Self.isEmptyDirectory(destination.path) || access(marker, F_OK) == 0 else {
                 throw MCCError.usage("\(path): directory exists and was not created by mcc; refusing to overwrite it")
             }
         }
         let parent = destination.deletingLastPathComponent()
-        do {
-            try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        } catch {
+        guard Self.makeDirectories(parent.path) else {
             throw MCCError.failure("\(parent.path): cannot create directory")
         }
         staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
-        try? fm.removeItem(at: staging)
-        do {
-            try fm.createDirectory(at: staging, withIntermediateDirectories: false)
-        } catch {
-            throw MCCError.failure("\(staging.path): cannot create directory")
+        stagingPath = staging.path
+        if lstat(stagingPath, &info) == 0 { try? FileManager.default.removeItem(at: staging) }
+        guard mkdir(stagingPath, 0o777) == 0 else {
+            throw MCCError.failure("\(stagingPath): cannot create directory")
         }
+        createdDirectories.insert(stagingPath)
+    }
+
+    /// True when `path` lists no entries besides "." and "..".
+    private static func isEmptyDirectory(_ path: String) -> Bool {
+        guard let directory = opendir(path) else { return false }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { return false }
+        }
+        return true
+    }
+
+    /// `mkdir -p`: true when `path` is (now) a directory.
+    private static func makeDirectories(_ path: String) -> Bool {
+        var info = stat()
+        if stat(path, &info) == 0 { return (info.st_mode & S_IFMT) == S_IFDIR }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            guard makeDirectories(String(path[..<slash])) else { return false }
+        }
+        return mkdir(path, 0o777) == 0 || errno == EEXIST
     }
 
     deinit {
@@ -47,13 +70,15 @@ final class OutputDirectory {
 
     /// Path of `relativePath` inside the staging directory (sub-directories are created).
     func stagedPath(_ relativePath: String) throws -> String {
-        let url = staging.appendingPathComponent(relativePath)
-        do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        } catch {
-            throw MCCError.failure("\(url.deletingLastPathComponent().path): cannot create directory")
+        let path = stagingPath + "/" + relativePath
+        if let slash = path.lastIndex(of: "/") {
+            let directory = String(path[..<slash])
+            if !createdDirectories.contains(directory) {
+                guard Self.makeDirectories(directory) else { throw MCCError.failure("\(directory): cannot create directory") }
+                createdDirectories.insert(directory)
+            }
         }
-        return url.path
+        return path
     }
 
     /// Writes a file with plain POSIX calls: Foundation's `Data.write` fsyncs every file (milliseconds each, far
@@ -91,14 +116,14 @@ final class OutputDirectory {
 
     /// Moves the staging directory into place.
     func commit() throws {
-        let fm = FileManager.default
         try write(Data("mcc \(mccVersion)\n".utf8), to: Self.markerName)
-        if fm.fileExists(atPath: destination.path) {
-            do { try fm.removeItem(at: destination) } catch {
+        var info = stat()
+        if lstat(destination.path, &info) == 0 {
+            do { try FileManager.default.removeItem(at: destination) } catch {
                 throw MCCError.failure("\(destination.path): cannot replace previous output")
             }
         }
-        guard rename(staging.path, destination.path) == 0 else {
+        guard rename(stagingPath, destination.path) == 0 else {
             throw MCCError.failure("\(destination.path): cannot move output into place (\(String(cString: strerror(errno))))")
         }
         committed = true

@@ -2,6 +2,12 @@ import COnnx
 import CProtobufC
 import IR
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Loads ONNX models (`ModelProto`) into the IR. The file is memory-mapped and unpacked once by protobuf-c; the
 /// unpacked message then stays alive, owned by the initializer tensors that view its raw_data, so weights are
 /// never copied a second time. External data is mapped from files beside the model.
@@ -13,6 +19,8 @@ public enum ONNXReader {
     /// Loads the model at `path`. Errors are one-line `MCCError`s that start with `path`.
     public static func load(path: String) throws -> Model {
         let message = try unpack(path: path)
+        // Weights arrive on another thread while the graph is lifted (which only needs their addresses).
+        defer { try? message.pendingWeights?.wait() }
         return try lift(message, baseDirectory: directory(of: path), label: path)
     }
 
@@ -20,6 +28,7 @@ public enum ONNXReader {
     /// the model in errors.
     public static func load(bytes: UnsafeRawBufferPointer, baseDirectory: String, label: String) throws -> Model {
         let message = try unpack(bytes, label: label)
+        defer { try? message.pendingWeights?.wait() }
         return try lift(message, baseDirectory: baseDirectory, label: label)
     }
 
@@ -34,13 +43,21 @@ public enum ONNXReader {
         let model: UnsafeMutablePointer<Onnx__ModelProto>
         let owner: UnpackedMessage
         var parts: SeparatelyUnpackedGraph? = nil
+        /// Weights still being copied into the pieces' raw_data (SplitUnpack.swift); joined before `load` returns.
+        var pendingWeights: BackgroundWork? = nil
     }
 
     private static func unpack(path: String) throws -> Unpacked {
         // protobuf-c copies every bytes field out of the mapping, which only lives through unpack.
         let file = try MappedFile(path: path)
+        // Weights are read with pread (no mapping of their pages); only framing and small pieces touch the mapping.
+        let descriptor = open(path, O_RDONLY)
+        defer { if descriptor >= 0 { close(descriptor) } }
+        if let unpacked = try unpackSplit(file.bytes, label: path, descriptor: descriptor >= 0 ? descriptor : nil,
+                                          mapping: file) {
+            return unpacked
+        }
         populate(file.bytes)
-        if let unpacked = try unpackSplit(file.bytes, label: path) { return unpacked }
         return try unpack(file.bytes, label: path)
     }
 

@@ -30,56 +30,67 @@ public enum ONNXWriter {
 
     /// The model as ONNX bytes, all weights inline. Throws if that would reach 2 GiB (use `write(_:to:)`).
     public static func serialize(_ model: Model) throws -> [UInt8] {
-        let packed = pack(model, external: nil)
-        guard let bytes = packed.bytes else {
-            throw MCCError.failure("model would serialize to \(packed.size) bytes, over protobuf's 2 GiB limit; "
+        let tree = Tree(model, external: nil)
+        guard tree.size < protobufMessageLimit else {
+            throw MCCError.failure("model would serialize to \(tree.size) bytes, over protobuf's 2 GiB limit; "
                 + "write it to a file so its weights go to external data")
         }
-        return bytes
+        return tree.pack()
     }
 
     /// Writes the model to `path` atomically (temporary file + rename). With external data the weights go to
     /// `<file name>.data` beside it (e.g. `model.onnx.data`), written first.
     public static func write(_ model: Model, to path: String, options: Options = Options()) throws {
+        try prepare(model, to: path, options: options).write()
+    }
+
+    /// Does everything of `write(_:to:options:)` that reads the model (builds the protobuf tree, which borrows the
+    /// tensors' bytes and keeps their storage alive); the returned file packs and writes without touching the
+    /// model, so `write()` may run on another thread while the model is read elsewhere (not modified).
+    public static func prepare(_ model: Model, to path: String, options: Options = Options()) throws -> PreparedModelFile {
         if options.externalData != .always {
-            let packed = pack(model, external: nil)
-            if let bytes = packed.bytes {
-                try writeAtomically(to: path) { write in try bytes.withUnsafeBytes(write) }
-                return
-            }
+            let tree = Tree(model, external: nil)
+            if tree.size < protobufMessageLimit { return PreparedModelFile(tree: tree, path: path) }
             guard options.externalData == .automatic else {
-                throw MCCError.failure("\(path): model would be \(packed.size) bytes, over protobuf's 2 GiB limit; "
+                throw MCCError.failure("\(path): model would be \(tree.size) bytes, over protobuf's 2 GiB limit; "
                     + "allow external data")
             }
         }
         let location = fileName(of: path) + ".data"
         let plan = ExternalDataPlan(location: location, threshold: options.externalThreshold)
-        let packed = pack(model, external: plan)
-        guard let bytes = packed.bytes else {
-            throw MCCError.failure("\(path): model is \(packed.size) bytes even with its weights in external data")
+        let tree = Tree(model, external: plan)
+        guard tree.size < protobufMessageLimit else {
+            throw MCCError.failure("\(path): model is \(tree.size) bytes even with its weights in external data")
         }
-        try writeExternalData(plan, to: "\(directory(of: path))/\(location)")
-        try writeAtomically(to: path) { write in try bytes.withUnsafeBytes(write) }
+        return PreparedModelFile(tree: tree, path: path, external: (plan, "\(directory(of: path))/\(location)"))
     }
 
-    /// Builds the C tree, packs it and frees it; nil bytes when the result would reach 2 GiB. Tensor bytes are
-    /// borrowed by the tree, not copied, until packing is done.
-    private static func pack(_ model: Model, external: ExternalDataPlan?) -> (bytes: [UInt8]?, size: Int) {
-        let builder = ProtoBuilder(irVersion: model.irVersion, external: external)
-        let proto = builder.model(model)
-        defer {
+    /// A ModelProto tree built from the IR (tensor bytes borrowed, not copied) and its packed size; freed on deinit.
+    final class Tree: @unchecked Sendable {
+        let builder: ProtoBuilder
+        let proto: UnsafeMutablePointer<Onnx__ModelProto>
+        let size: Int
+
+        init(_ model: Model, external: ExternalDataPlan?) {
+            builder = ProtoBuilder(irVersion: model.irVersion, external: external)
+            proto = builder.model(model)
+            size = onnx__model_proto__get_packed_size(proto)
+        }
+
+        /// The packed bytes (the size was checked against protobuf's limit).
+        func pack() -> [UInt8] {
+            [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = buffer.baseAddress.map { onnx__model_proto__pack(proto, $0) } ?? 0
+            }
+        }
+
+        deinit {
             builder.releaseBorrowedBytes()
             onnx__model_proto__free_unpacked(proto, nil)
         }
-        let size = onnx__model_proto__get_packed_size(proto)
-        guard size < protobufMessageLimit else { return (nil, size) }
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = buffer.baseAddress.map { onnx__model_proto__pack(proto, $0) } ?? 0
-        }
-        return (bytes, size)
     }
 
-    private static func writeExternalData(_ plan: ExternalDataPlan, to path: String) throws {
+    fileprivate static func writeExternalData(_ plan: ExternalDataPlan, to path: String) throws {
         let padding = [UInt8](repeating: 0, count: 4096)
         try writeAtomically(to: path) { write in
             var position = 0
@@ -89,5 +100,25 @@ public enum ONNXWriter {
                 position = entry.offset + entry.count
             }
         }
+    }
+}
+
+/// A model file ready to be written: `write()` packs it and writes it (and its external data) atomically, reading
+/// only the tree and the tensor storage it keeps alive, never the model, so it can run on another thread.
+public final class PreparedModelFile: @unchecked Sendable {
+    private let tree: ONNXWriter.Tree
+    private let path: String
+    private let external: (plan: ExternalDataPlan, path: String)?
+
+    init(tree: ONNXWriter.Tree, path: String, external: (plan: ExternalDataPlan, path: String)? = nil) {
+        self.tree = tree
+        self.path = path
+        self.external = external
+    }
+
+    public func write() throws {
+        if let external { try ONNXWriter.writeExternalData(external.plan, to: external.path) }
+        let bytes = tree.pack()
+        try writeAtomically(to: path) { write in try bytes.withUnsafeBytes(write) }
     }
 }

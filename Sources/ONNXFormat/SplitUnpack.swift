@@ -2,6 +2,12 @@ import COnnx
 import CProtobufC
 import IR
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The main graph's nodes and initializers, each unpacked on its own, with the owner that frees it.
 struct SeparatelyUnpackedGraph {
     var nodes: [(proto: UnsafeMutablePointer<Onnx__NodeProto>, owner: UnpackedMessage)] = []
@@ -13,19 +19,25 @@ extension ONNXReader {
     private static let modelGraphField = 7
     private static let graphNodeField = 1
     private static let graphInitializerField = 5
-    /// Pieces at least this large get an arena; the arena has this much room beyond the piece's own size (the
-    /// unpacked structs, dims and names; anything more falls back to malloc).
-    private static let arenaThreshold = 1 << 16
-    private static let arenaSlack = 1 << 14
+    /// Pieces at least this large have their raw_data copied into the weight region (smaller ones: protobuf-c).
+    private static let regionThreshold = 1 << 16
 
     /// Unpacks a mapped model in pieces: each of the main graph's nodes and initializers on its own (the weights
     /// are in those: initializers, or Constant nodes in Paddle exports), releasing the file's pages behind each
-    /// piece as soon as protobuf-c has copied it, then the rest of the model (types, metadata: small) at once.
+    /// piece as soon as it is copied, then the rest of the model (types, metadata: small) at once. A large piece's
+    /// raw_data is copied by the reader into a huge-page WeightRegion and only the rest goes through protobuf-c
+    /// (RawDataStripping.swift).
     /// Peak memory is about one copy of the weights instead of two (file pages + unpacked copies), and each weight
     /// is freed on its own when its tensor goes away (e.g. once the FP16 pass has replaced it). protobuf-c does
     /// all decoding; WireFraming only finds where the pieces are. Returns nil when the framing is unusual
     /// (malformed, several graph fields...): then the caller unpacks the whole message, which also reports errors.
-    static func unpackSplit(_ bytes: UnsafeRawBufferPointer, label: String) throws -> Unpacked? {
+    ///
+    /// The weights are copied on a second thread (`Unpacked.pendingWeights`, which `load` joins after lifting the
+    /// graph: lifting only needs their addresses). `descriptor` is that of the file `bytes` maps: weights are then
+    /// read with pread (page cache → region, without mapping the file's pages at all) rather than copied from the
+    /// mapping; `mapping` keeps `bytes` alive for the copying thread.
+    static func unpackSplit(_ bytes: UnsafeRawBufferPointer, label: String, descriptor: Int32? = nil,
+                            mapping: AnyObject? = nil) throws -> Unpacked? {
         try checkSize(bytes, label: label)
         guard let top = WireFraming.fields(of: bytes) else { return nil }
         let graphFields = top.filter { $0.number == modelGraphField }
@@ -37,32 +49,38 @@ extension ONNXReader {
         }
         guard inGraph.allSatisfy({ !isSplit($0) || $0.wireType == 2 }) else { return nil }
 
-        var parts = SeparatelyUnpackedGraph()
-        for field in inGraph where isSplit(field) {
+        // Large pieces whose weight is one raw_data: the weights are copied once, into one huge-page region
+        // (WeightRegion), and protobuf-c unpacks only the rest. Sizes are known before anything is copied.
+        let pieces = inGraph.filter(isSplit)
+        var stripped: [StrippedRawData?] = pieces.map { field in
+            guard field.payload.count >= regionThreshold else { return nil }
             let payload = UnsafeRawBufferPointer(rebasing: graphBytes[field.payload])
+            return field.number == graphNodeField ? RawDataStripping.node(payload) : RawDataStripping.tensor(payload)
+        }
+        let sizes = stripped.compactMap { $0?.payload.count }
+        let region = sizes.isEmpty ? nil : WeightRegion(byteCount: WeightRegion.byteCount(for: sizes))
+        if region == nil { stripped = stripped.map { _ in nil } }
+
+        var parts = SeparatelyUnpackedGraph()
+        var copies: [(source: UnsafeRawBufferPointer, destination: UnsafeMutableRawBufferPointer)] = []
+        for (field, strip) in zip(pieces, stripped) {
+            let payload = UnsafeRawBufferPointer(rebasing: graphBytes[field.payload])
+            if let strip, let region {
+                let raw = UnsafeRawBufferPointer(rebasing: payload[strip.payload])
+                guard let slice = region.slice(byteCount: raw.count) else { throw parseFailed(label) }
+                try unpackStripped(field: field, strip: strip, region: region, slice: slice, into: &parts, label: label)
+                copies.append((raw, slice))
+                releasePages(of: payload)
+                continue
+            }
             // An empty message is valid; protobuf-c still wants a pointer.
             let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
-            // Large pieces (weights) are unpacked into a pre-faulted arena (mcc_arena.h); the rest into the heap.
-            let arena = payload.count >= arenaThreshold ? mcc_arena_create(payload.count + arenaSlack) : nil
-            let allocator = arena.map { UnsafeMutablePointer(mutating: $0.pointer(to: \.allocator)!) }
             if field.number == graphNodeField {
-                guard let node = onnx__node_proto__unpack(allocator, payload.count, base) else {
-                    mcc_arena_destroy(arena)
-                    throw parseFailed(label)
-                }
-                parts.nodes.append((node, UnpackedMessage {
-                    onnx__node_proto__free_unpacked(node, allocator)
-                    mcc_arena_destroy(arena)
-                }))
+                guard let node = onnx__node_proto__unpack(nil, payload.count, base) else { throw parseFailed(label) }
+                parts.nodes.append((node, UnpackedMessage { onnx__node_proto__free_unpacked(node, nil) }))
             } else {
-                guard let tensor = onnx__tensor_proto__unpack(allocator, payload.count, base) else {
-                    mcc_arena_destroy(arena)
-                    throw parseFailed(label)
-                }
-                parts.initializers.append((tensor, UnpackedMessage {
-                    onnx__tensor_proto__free_unpacked(tensor, allocator)
-                    mcc_arena_destroy(arena)
-                }))
+                guard let tensor = onnx__tensor_proto__unpack(nil, payload.count, base) else { throw parseFailed(label) }
+                parts.initializers.append((tensor, UnpackedMessage { onnx__tensor_proto__free_unpacked(tensor, nil) }))
             }
             releasePages(of: payload)
         }
@@ -87,6 +105,97 @@ extension ONNXReader {
         rest.append(contentsOf: graphRest)
         var unpacked = try rest.withUnsafeBytes { try unpack($0, label: label) }
         unpacked.parts = parts
+        if let region, !copies.isEmpty {
+            unpacked.pendingWeights = copyWeights(copies, region: region, from: bytes, descriptor: descriptor, mapping: mapping)
+        }
         return unpacked
     }
+
+    /// Copies every weight into its slice on another thread, which owns a duplicate of `descriptor` and keeps the
+    /// region and `mapping` alive; each piece's file pages are released once copied.
+    private static func copyWeights(_ copies: [(source: UnsafeRawBufferPointer, destination: UnsafeMutableRawBufferPointer)],
+                                    region: WeightRegion, from bytes: UnsafeRawBufferPointer, descriptor: Int32?,
+                                    mapping: AnyObject?) -> BackgroundWork {
+        let duplicate = descriptor.map { dup($0) } ?? -1
+        let start = bytes.baseAddress
+        // Raw buffers are Sendable only as plain addresses; the region and mapping behind them are held here.
+        let jobs = copies.map { (Int(bitPattern: $0.source.baseAddress), $0.source.count,
+                                 Int(bitPattern: $0.destination.baseAddress)) }
+        let startAddress = Int(bitPattern: start)
+        let keepAlive = KeptAlive(objects: [region] + (mapping.map { [$0] } ?? []))
+        return BackgroundWork {
+            withExtendedLifetime(keepAlive) {
+                defer { if duplicate >= 0 { close(duplicate) } }
+                for (source, count, destination) in jobs {
+                    guard let from = UnsafeRawPointer(bitPattern: source), let to = UnsafeMutableRawPointer(bitPattern: destination)
+                    else { continue }
+                    copy(UnsafeRawBufferPointer(start: from, count: count),
+                         to: UnsafeMutableRawBufferPointer(start: to, count: count),
+                         file: duplicate >= 0 ? (duplicate, source - startAddress) : nil)
+                    releasePages(of: UnsafeRawBufferPointer(start: from, count: count))
+                }
+            }
+        }
+    }
+
+    /// Unpacks a piece whose raw_data was stripped and points the unpacked tensor's raw_data at `slice` (filled
+    /// later by `copyWeights`); the owner frees the rest and returns the slice's pages.
+    private static func unpackStripped(field: WireField, strip: StrippedRawData, region: WeightRegion,
+                                       slice: UnsafeMutableRawBufferPointer, into parts: inout SeparatelyUnpackedGraph,
+                                       label: String) throws {
+        let data = ProtobufCBinaryData(len: slice.count, data: slice.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        try strip.rest.withUnsafeBytes { rest in
+            let base = rest.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
+            if field.number == graphNodeField {
+                guard let node = onnx__node_proto__unpack(nil, rest.count, base) else { throw parseFailed(label) }
+                let attributes = messages(node.pointee.attribute, node.pointee.n_attribute)
+                guard let index = strip.attributeIndex, index < attributes.count, let t = attributes[index].pointee.t,
+                      t.pointee.has_raw_data == 0 else {
+                    onnx__node_proto__free_unpacked(node, nil)
+                    throw parseFailed(label)
+                }
+                t.pointee.raw_data = data
+                t.pointee.has_raw_data = 1
+                parts.nodes.append((node, UnpackedMessage {
+                    t.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
+                    t.pointee.has_raw_data = 0
+                    onnx__node_proto__free_unpacked(node, nil)
+                    region.release(slice)
+                }))
+            } else {
+                guard let t = onnx__tensor_proto__unpack(nil, rest.count, base) else { throw parseFailed(label) }
+                t.pointee.raw_data = data
+                t.pointee.has_raw_data = 1
+                parts.initializers.append((t, UnpackedMessage {
+                    t.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
+                    t.pointee.has_raw_data = 0
+                    onnx__tensor_proto__free_unpacked(t, nil)
+                    region.release(slice)
+                }))
+            }
+        }
+    }
+
+    /// Copies `source` (part of the file mapping) to `destination`: with pread from `file` when given (no page of the
+    /// mapping is touched), else (or if pread comes up short) from the mapping.
+    private static func copy(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawBufferPointer,
+                             file: (descriptor: Int32, offset: Int)?) {
+        guard let target = destination.baseAddress, let from = source.baseAddress, source.count > 0 else { return }
+        var done = 0
+        if let file {
+            let offset = file.offset
+            while done < source.count {
+                let n = pread(file.descriptor, target + done, source.count - done, off_t(offset + done))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                done += n
+            }
+        }
+        if done < source.count { (target + done).copyMemory(from: from + done, byteCount: source.count - done) }
+    }
+}
+
+/// Objects a background thread keeps alive without otherwise touching them.
+private struct KeptAlive: @unchecked Sendable {
+    let objects: [AnyObject]
 }

@@ -1,4 +1,5 @@
 import Driver
 import Foundation
 
+MCC.leavesModelToExit = true
 exit(MCC.runMain())

@@ -3,12 +3,13 @@ import IR
 import ONNXFormat
 import XCTest
 
-/// `ONNXReader.load(path:)` unpacks the main graph's nodes and initializers one by one (large ones into their own
-/// pre-faulted arena, freed with their tensor) and the rest of the model at once. These check that it reads
-/// exactly what a whole-message unpack reads, that every tensor keeps the memory it views alive (also inside
+/// `ONNXReader.load(path:)` unpacks the main graph's nodes and initializers one by one (a large one's raw_data is
+/// read by the reader into a huge-page WeightRegion, the rest unpacked by protobuf-c) and the rest of the model at
+/// once. These check that it reads exactly what a whole-message unpack reads, also for unusual framing (repeated
+/// raw_data, several tensor attributes), that every tensor keeps the memory it views alive (also inside
 /// subgraphs, which live in their node's message), and that broken framing still gives the one-line error.
 final class SplitImportTests: XCTestCase {
-    /// 32768 floats (128 KiB): above the arena threshold.
+    /// 32768 floats (128 KiB): above the threshold for reading raw_data into the weight region.
     private let big: [Float] = (0..<32768).map { Float($0 % 1000) * 0.25 - 7 }
 
     /// Main graph: a large initializer, a large Constant node, and an If whose branches hold a large Constant
@@ -89,5 +90,89 @@ final class SplitImportTests: XCTestCase {
         assertThrowsMCCError([corrupt, "not a valid ONNX model (protobuf parse failed)"]) {
             _ = try ONNXReader.load(path: corrupt)
         }
+    }
+
+    private func rawBytes(_ values: [Float]) -> [UInt8] {
+        values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+    }
+
+    /// A model whose graph holds `pieces` (each a GraphProto field: number, payload) and computes Identity(x).
+    private func encodedModel(_ pieces: [(Int, [UInt8])]) -> [UInt8] {
+        var encoder = ProtoEncoder()
+        encoder.int(1, 8)                                        // ir_version
+        encoder.message(8) { o in o.string(1, ""); o.int(2, 17) } // opset_import
+        encoder.message(7) { g in
+            for (field, payload) in pieces { g.bytes(field, payload) }
+            g.message(11) { i in                                 // input x: float[32768]
+                i.string(1, "x")
+                i.message(2) { t in t.message(1) { tt in tt.int(1, 1); tt.message(2) { s in s.message(1) { d in d.int(1, 32768) } } } }
+            }
+            g.message(1) { n in n.string(1, "x"); n.string(2, "y"); n.string(4, "Identity") }
+            g.message(12) { o in o.string(1, "y") }
+        }
+        return encoder.bytes
+    }
+
+    private func tensorProto(name: String, raw: [[UInt8]]) -> [UInt8] {
+        var t = ProtoEncoder()
+        t.int(TensorField.dims, 32768)
+        t.int(TensorField.dataType, 1)
+        t.string(TensorField.name, name)
+        for r in raw { t.bytes(TensorField.rawData, r) }
+        return t.bytes
+    }
+
+    /// Unusual but valid framing: raw_data given twice (the last wins), a Constant-like node whose first tensor
+    /// attribute has float_data and whose second has raw_data, and a node whose attribute holds two `t` fields
+    /// (protobuf merges them). The split import must read what protobuf-c reads from the whole message.
+    func testUnusualFramingReadsWhatAWholeUnpackReads() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let first = rawBytes(big.map { $0 + 1 }), second = rawBytes(big)
+        var twoAttributes = ProtoEncoder()
+        twoAttributes.string(2, "c2_out"); twoAttributes.string(3, "c2"); twoAttributes.string(4, "Constant")
+        twoAttributes.message(5) { a in
+            a.string(1, "small"); a.int(20, 4)
+            a.message(5) { t in t.int(TensorField.dims, 2); t.int(TensorField.dataType, 1); t.packedFloats(TensorField.floatData, [1, 2]) }
+        }
+        twoAttributes.message(5) { a in
+            a.string(1, "value"); a.int(20, 4)
+            a.message(5) { t in t.int(TensorField.dims, 32768); t.int(TensorField.dataType, 1); t.bytes(TensorField.rawData, second) }
+        }
+        var mergedTensor = ProtoEncoder()
+        mergedTensor.string(2, "c3_out"); mergedTensor.string(3, "c3"); mergedTensor.string(4, "Constant")
+        mergedTensor.message(5) { a in
+            a.string(1, "value"); a.int(20, 4)
+            a.message(5) { t in t.int(TensorField.dims, 32768); t.int(TensorField.dataType, 1) }
+            a.message(5) { t in t.bytes(TensorField.rawData, first) }
+        }
+        let bytes = encodedModel([
+            (5, tensorProto(name: "twice", raw: [first, second])),
+            (5, tensorProto(name: "once", raw: [second])),
+            (1, twoAttributes.bytes),
+            (1, mergedTensor.bytes),
+        ])
+        let path = "\(directory)/unusual.onnx"
+        try writeBytes(bytes, to: path)
+        let fromFile = try ONNXReader.load(path: path)
+        let fromBytes = try ONNXReader.load(bytes: bytes)
+        XCTAssertEqual(try ONNXWriter.serialize(fromFile), try ONNXWriter.serialize(fromBytes))
+        let initializers = Dictionary(uniqueKeysWithValues: fromFile.graph.initializers.map { ($0.name, $0) })
+        XCTAssertEqual(initializers["twice"]?.initializer?.floatValues(), big)
+        XCTAssertEqual(initializers["once"]?.initializer?.floatValues(), big)
+        let c2 = try XCTUnwrap(fromFile.graph.nodes.first { $0.name == "c2" })
+        XCTAssertEqual(c2.attribute("small")?.tensor?.floatValues(), [1, 2])
+        XCTAssertEqual(c2.attribute("value")?.tensor?.floatValues(), big)
+        let c3 = try XCTUnwrap(fromFile.graph.nodes.first { $0.name == "c3" })
+        XCTAssertEqual(c3.attribute("value")?.tensor?.floatValues(), big.map { $0 + 1 })
+        // Weight views are 64-byte aligned (the region's slices), whatever their offset in the file.
+        XCTAssertTrue(initializers["once"]?.initializer?.storage.isAligned(for: SIMD16<Float>.self) ?? false)
+    }
+
+    func testLargeRawDataOfTheWrongSizeFailsWithOneLine() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let bytes = encodedModel([(5, tensorProto(name: "short", raw: [Array(rawBytes(big).dropLast(4))]))])
+        let path = "\(directory)/short.onnx"
+        try writeBytes(bytes, to: path)
+        assertThrowsMCCError([path, "initializer 'short'", "raw_data is 131068 bytes"]) { _ = try ONNXReader.load(path: path) }
     }
 }

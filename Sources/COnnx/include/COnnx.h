@@ -1,4 +1,3 @@
 // Umbrella header for the protoc-c generated ONNX schema (onnx-ml.proto + onnx-data.proto).
 #include "onnx-ml.pb-c.h"
 #include "onnx-data.pb-c.h"
-#include "mcc_arena.h"

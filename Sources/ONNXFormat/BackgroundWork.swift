@@ -1,0 +1,35 @@
+import Foundation
+
+/// Runs one throwing piece of work on another thread while the caller goes on; `wait()` joins it and rethrows its
+/// error. mcc's machines have two cores: the import reads weights while the graph is lifted, and -target rvc2 packs
+/// and writes the intermediate ONNX while the OpenVINO IR is emitted and written.
+public final class BackgroundWork: @unchecked Sendable {
+    /// What the thread holds (not `self`, so that dropping the last reference to the work can wait for it).
+    private final class State: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var error: Error?
+    }
+
+    private let state = State()
+    private var joined = false
+
+    public init(_ work: @escaping @Sendable () throws -> Void) {
+        let state = self.state
+        Thread.detachNewThread {
+            do { try work() } catch { state.error = error }
+            state.done.signal()
+        }
+    }
+
+    /// Waits for the work (the first call) and rethrows its error.
+    public func wait() throws {
+        if !joined {
+            state.done.wait()
+            joined = true
+        }
+        if let error = state.error { throw error }
+    }
+
+    /// The work may write into memory or a directory its creator is about to release: never leave it running.
+    deinit { if !joined { state.done.wait() } }
+}
