@@ -70,6 +70,7 @@ let im2colBudgetBytes = 1 << 20
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
     if p.isDepthwise || p.isPointwise { return 0 }
+    if let split = ConvSplit(p, threads: KernelConfig.threads) { return split.workspaceCount }
     if p.usesTapSum { return tapSumPaddedCount(p) + tapSumWideCount(p) }
     return p.patchSize * im2colTileColumns(p)
 }
@@ -124,6 +125,32 @@ public func conv2d(
     guard outPlane > 0, p.batch > 0, p.outChannels > 0 else { return }
     let fusedEpilogue = activation == .identity || activation.cActivation != nil
     let epilogue = activation.cActivation ?? (Int32(MCC_ACT_IDENTITY), 0, 0)
+
+    if let split = ConvSplit(p, threads: KernelConfig.threads) {
+        let ownedWeights: UnsafeMutablePointer<Float>? = p.usesTapSum && packedWeights == nil
+            ? .allocate(capacity: packedConvWeightCount(p)) : nil
+        let owned: UnsafeMutablePointer<Float>? = workspace == nil && split.workspaceCount > 0
+            ? .allocate(capacity: split.workspaceCount) : nil
+        defer {
+            ownedWeights?.deallocate()
+            owned?.deallocate()
+        }
+        if let ownedWeights { packConvWeights(p, weight: weight, into: ownedWeights) }
+        // Tap-sum overwrites y (bias in its copy-out); the GEMM paths accumulate onto a bias fill when the
+        // activation has no C epilogue.
+        var beta: Float = 0
+        if !fusedEpilogue && !p.usesTapSum {
+            for n in 0..<p.batch { beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias) }
+        }
+        split.run(p, x: x, weight: weight, tapWeights: packedWeights ?? ownedWeights.map { UnsafePointer($0) },
+                  bias: fusedEpilogue || p.usesTapSum ? bias : nil,
+                  epilogue: fusedEpilogue ? epilogue : (Int32(MCC_ACT_IDENTITY), 0, 0), beta: beta, y: y,
+                  workspace: workspace ?? owned)
+        if !fusedEpilogue {
+            applyBiasActivation(y, channels: p.batch * p.outChannels, spatial: outPlane, bias: nil, activation)
+        }
+        return
+    }
 
     if p.isPointwise {
         for n in 0..<p.batch {
