@@ -132,6 +132,11 @@ final class ConvTests: XCTestCase {
                                kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 2e-5)
             check(Conv2DParams(batch: 6, inChannels: 32, inHeight: 8, inWidth: 8, outChannels: 32,
                                kernelHeight: 1, kernelWidth: 1), activation: .abs)
+            // Tap-sum with fewer column blocks than threads: output channels split (K = 576 → 3e-5).
+            check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 10, inWidth: 10, outChannels: 64,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu, tol: 3e-5)
+            check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 10, inWidth: 10, outChannels: 64,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 3e-5)
             // A separate activation on the column and channel splits (bias filled first, beta = 1).
             check(Conv2DParams(batch: 1, inChannels: 40, inHeight: 10, inWidth: 10, outChannels: 40,
                                kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 2e-5)
