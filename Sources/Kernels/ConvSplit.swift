@@ -18,6 +18,9 @@ struct ConvSplit {
 
     /// Below this many multiply-adds (~5-10 µs on one core) a fork costs more than the second core saves.
     static let minimumMultiplyAdds = 1 << 17
+    /// Channel pieces multiply few columns (worse sgemm efficiency) and each redoes the im2col: they need more work.
+    /// (silero_vad's 0.2-0.26 M multiply-add convs on 4 columns measured slower split than serial.)
+    static let minimumChannelSplitMultiplyAdds = 1 << 19
 
     let axis: Axis
     let pieces: Int
@@ -60,7 +63,7 @@ struct ConvSplit {
                 Self.bound($0 + 1, of: outPlane, pieces: threads, multiple: 16) - Self.bound($0, of: outPlane, pieces: threads, multiple: 16)
             }.max() ?? 0
             pieceWorkspace = pointwise ? 0 : patchSize * widest
-        } else if p.outChannels >= 8 * threads {
+        } else if p.outChannels >= 8 * threads, p.outChannels * patchSize * outPlane >= Self.minimumChannelSplitMultiplyAdds {
             axis = .channels
             pieceWorkspace = pointwise ? 0 : patchSize * outPlane
         } else {
