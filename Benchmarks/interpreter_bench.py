@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--shared", required=True)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--opt", type=int, default=2, help="mcc pipeline run before timing (ORT applies its own graph optimizations)")
+    ap.add_argument("--models", default="", help="comma-separated model names (default: every corpus model)")
     ap.add_argument("--keep-openblas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE from the environment")
     args = ap.parse_args()
     corpus = os.path.join(args.shared, "corpus")
@@ -44,7 +45,10 @@ def main():
     print("| model | threads | mcc ms | ORT ms | ratio mcc/ORT |")
     print("|---|---|---|---|---|")
     ratios = {1: [], 2: []}
+    selected = set(filter(None, args.models.split(",")))
     for e in manifest["models"]:
+        if selected and e["name"] not in selected:
+            continue
         path = os.path.join(corpus, e["file"])
         ref = os.path.join(corpus, "ref", e["name"])
         feeds = {i["name"]: np.load(os.path.join(corpus, i["ref"])) for i in e["inputs"]}

@@ -95,6 +95,7 @@ INLINE v16 activate(int act, float a, float b, v16 v) {
     case MCC_ACT_TANH: return vtanh(v);
     case MCC_ACT_EXP: return vexp(v);
     case MCC_ACT_SWISH: return v * vsigmoid(v * a);
+    case MCC_ACT_HARD_SIGMOID_GATE: return v * clamp(v * a + b, 0.0f, 1.0f);
     default: return v;
     }
 }
@@ -136,6 +137,7 @@ INLINE void map_impl(int act, float a, float b, const float *x, float *y, ptrdif
     MAP_CASE(MCC_ACT_TANH)
     MAP_CASE(MCC_ACT_EXP)
     MAP_CASE(MCC_ACT_SWISH)
+    MAP_CASE(MCC_ACT_HARD_SIGMOID_GATE)
     default: map_loop(MCC_ACT_IDENTITY, a, b, x, y, n, add, has_add); return;
     }
 #undef MAP_CASE

@@ -14,7 +14,7 @@ import Kernels
 // `registerFusible` (not overridden in a custom registry) take part.
 //
 // Conv epilogues: an activation that is the only reader of a Conv output (Relu, LeakyRelu, Clip, HardSigmoid,
-// HardSwish, Sigmoid, Tanh, or SiLU spelled Sigmoid(y)·y) runs inside the Conv kernel on each output block while
+// HardSwish, Sigmoid, Tanh, or SiLU spelled Sigmoid(y)·y, or y·HardSigmoid(y)) runs inside the Conv kernel on each output block while
 // it is in cache (the same vector function on the same float32 values, so results equal the separate nodes'); the
 // activation nodes then hand their input through.
 
@@ -101,13 +101,18 @@ struct FusionPlan {
             return (op, [(act, 0)])
         }
         guard readers.count == 2,
-              let sigmoid = readers.first(where: { $0.opType == "Sigmoid" && $0.inputs.count == 1 && $0.inputs[0] === y }),
+              let sigmoid = readers.first(where: {
+                  ($0.opType == "Sigmoid" || $0.opType == "HardSigmoid") && $0.inputs.count == 1 && $0.inputs[0] === y
+              }),
               let mul = readers.first(where: { $0.opType == "Mul" && $0 !== sigmoid && $0.inputs.count == 2 }),
               mul.attribute("broadcast") == nil,
               let s = sigmoid.outputs.first, s.uses.count == 1, !outputs.contains(ObjectIdentifier(s)),
               let a = mul.inputs[0], let b = mul.inputs[1], (a === y && b === s) || (a === s && b === y)
         else { return nil }
-        return (.swish(alpha: 1), [(sigmoid, 0), (mul, a === s ? 0 : 1)])
+        // y · HardSigmoid(y) is HardSwish as PaddlePaddle exports it (alpha 0.1666667, not exactly 1/6).
+        let gate: UnaryOp = sigmoid.opType == "Sigmoid" ? .swish(alpha: 1)
+            : .hardSigmoidGate(alpha: floatAttribute(sigmoid, "alpha", default: 0.2), beta: floatAttribute(sigmoid, "beta", default: 0.5))
+        return (gate, [(sigmoid, 0), (mul, a === s ? 0 : 1)])
     }
 
     /// x's input index when `node` can start a chain: a unary op, or a binary op with exactly one constant operand.

@@ -103,6 +103,8 @@ func doubleUnary(_ op: UnaryOp, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePo
     case .thresholdedRelu(let alpha): mapElements(x, y, n) { $0 > Double(alpha) ? $0 : 0 }
     case .mish: mapElements(x, y, n) { $0 * Foundation.tanh(softplus($0)) }
     case .swish(let alpha): mapElements(x, y, n) { $0 * sigmoid(Double(alpha) * $0) }
+    case .hardSigmoidGate(let alpha, let beta):
+        mapElements(x, y, n) { $0 * Swift.min(1, Swift.max(0, Double(alpha) * $0 + Double(beta))) }
     case .floor: mapElements(x, y, n) { $0.rounded(.down) }
     case .ceil: mapElements(x, y, n) { $0.rounded(.up) }
     case .round: mapElements(x, y, n) { $0.rounded(.toNearestOrEven) }

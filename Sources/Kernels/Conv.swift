@@ -70,6 +70,7 @@ let im2colBudgetBytes = 1 << 20
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
     if p.isDepthwise || p.isPointwise { return 0 }
+    if let split = ConvSplit(p, threads: KernelConfig.threads) { return split.workspaceCount }
     if p.usesTapSum { return tapSumPaddedCount(p) + tapSumWideCount(p) }
     return p.patchSize * im2colTileColumns(p)
 }
@@ -124,6 +125,32 @@ public func conv2d(
     guard outPlane > 0, p.batch > 0, p.outChannels > 0 else { return }
     let fusedEpilogue = activation == .identity || activation.cActivation != nil
     let epilogue = activation.cActivation ?? (Int32(MCC_ACT_IDENTITY), 0, 0)
+
+    if let split = ConvSplit(p, threads: KernelConfig.threads) {
+        let ownedWeights: UnsafeMutablePointer<Float>? = p.usesTapSum && packedWeights == nil
+            ? .allocate(capacity: packedConvWeightCount(p)) : nil
+        let owned: UnsafeMutablePointer<Float>? = workspace == nil && split.workspaceCount > 0
+            ? .allocate(capacity: split.workspaceCount) : nil
+        defer {
+            ownedWeights?.deallocate()
+            owned?.deallocate()
+        }
+        if let ownedWeights { packConvWeights(p, weight: weight, into: ownedWeights) }
+        // Tap-sum overwrites y (bias in its copy-out); the GEMM paths accumulate onto a bias fill when the
+        // activation has no C epilogue.
+        var beta: Float = 0
+        if !fusedEpilogue && !p.usesTapSum {
+            for n in 0..<p.batch { beta = fillBias(y + n * p.outChannels * outPlane, channels: p.outChannels, spatial: outPlane, bias) }
+        }
+        split.run(p, x: x, weight: weight, tapWeights: packedWeights ?? ownedWeights.map { UnsafePointer($0) },
+                  bias: fusedEpilogue || p.usesTapSum ? bias : nil,
+                  epilogue: fusedEpilogue ? epilogue : (Int32(MCC_ACT_IDENTITY), 0, 0), beta: beta, y: y,
+                  workspace: workspace ?? owned)
+        if !fusedEpilogue {
+            applyBiasActivation(y, channels: p.batch * p.outChannels, spatial: outPlane, bias: nil, activation)
+        }
+        return
+    }
 
     if p.isPointwise {
         for n in 0..<p.batch {
@@ -272,6 +299,30 @@ func tapSumConv2d(
     // ~256 KB of result per block (L2-resident across the taps), a multiple of 16 columns.
     let blockColumns = max(64, min(wideCount, (65_536 / max(1, m) + 15) / 16 * 16))
     let blocks = (wideCount + blockColumns - 1) / blockColumns
+    let threads = KernelConfig.threads
+    if blocks < threads && m >= 16 * threads {
+        // Fewer column blocks than threads (deep layers, e.g. yolov8n's 20×20 and 10×10 maps with 128-256 channels
+        // fit in one block, which left the second core idle): each thread takes a fixed range of output channels
+        // through all taps, then copies its own rows out.
+        parallelFor(threads) { range in
+            for piece in range {
+                let m0 = ConvSplit.bound(piece, of: m, pieces: threads, multiple: 8)
+                let rows = ConvSplit.bound(piece + 1, of: m, pieces: threads, multiple: 8) - m0
+                guard rows > 0 else { continue }
+                for t in 0..<taps {
+                    let (i, j) = (t / kw, t % kw)
+                    sgemmSerial(transA: false, transB: false, m: rows, n: wideCount, k: c,
+                                a: tapWeights + t * m * c + m0 * c, lda: c, b: padded + i * wp + j, ldb: planeStride,
+                                beta: t == 0 ? 0 : 1, c: wide + m0 * wideCount, ldc: wideCount)
+                }
+                for mi in m0..<(m0 + rows) {
+                    mcc_copy_bias_activation(wide + mi * wideCount, wp, y + mi * oh * ow, ow, oh, ow, bias?[mi] ?? 0,
+                                             epilogue.code, epilogue.a, epilogue.b)
+                }
+            }
+        }
+        return
+    }
     parallelFor(blocks) { range in
         for block in range {
             let n0 = block * blockColumns, count = min(blockColumns, wideCount - n0)

@@ -31,6 +31,8 @@ public enum UnaryOp: Sendable, Equatable {
     case mish
     /// x · sigmoid(alpha·x); alpha = 1 is SiLU.
     case swish(alpha: Float)
+    /// x · HardSigmoid(x; alpha, beta): HardSwish as exported with other constants (PaddlePaddle: 0.1666667, 0.5).
+    case hardSigmoidGate(alpha: Float, beta: Float)
     case floor
     case ceil
     /// Round half to even (ONNX Round).
@@ -63,7 +65,7 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     switch op {
     case .identity:
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
-    case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .exp, .swish:
+    case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .exp, .swish, .hardSigmoidGate:
         guard let c = op.cActivation else { return }
         mcc_activation(c.code, c.a, c.b, x, y, n)
     case .log:
@@ -153,6 +155,7 @@ extension UnaryOp {
         case .tanh: (Int32(MCC_ACT_TANH), 0, 0)
         case .exp: (Int32(MCC_ACT_EXP), 0, 0)
         case .swish(let alpha): (Int32(MCC_ACT_SWISH), alpha, 0)
+        case .hardSigmoidGate(let alpha, let beta): (Int32(MCC_ACT_HARD_SIGMOID_GATE), alpha, beta)
         default: nil
         }
     }

@@ -110,6 +110,20 @@ final class ConvEpilogueFusionTests: XCTestCase {
         XCTAssertTrue(out.allSatisfy { $0.isFinite })
     }
 
+    /// HardSwish as PaddlePaddle exports it, y · HardSigmoid(y; 0.1666667, 0.5), in either Mul operand order; the
+    /// second conv is big enough (batch 4, ~1.2 M multiply-adds) to split over images at 2 threads (ConvSplit).
+    func testConvWithHardSigmoidGate() throws {
+        let input = ramp([4, 8, 17, 19])
+        let b = Builder(input)
+        let gateAttributes = [Attribute("alpha", .float(0.1666667)), Attribute("beta", .float(0.5))]
+        let c1 = b.conv(b.x, channels: 8, outChannels: 16, kernel: 1)
+        let g1 = b.node("Mul", [c1, b.node("HardSigmoid", [c1], attributes: gateAttributes)])
+        let c2 = b.conv(g1, channels: 16, outChannels: 16, kernel: 3, pad: 1)
+        let g2 = b.node("Mul", [b.node("HardSigmoid", [c2], attributes: gateAttributes), c2])
+        let out = try assertFusionExact(b.model(outputs: [g2]), input)[0].floatValues()
+        XCTAssertTrue(out.contains { $0 < 0 } && out.contains { $0 > 1 }, "both the gated and the linear ranges occur")
+    }
+
     func testThreeDimensionalConvWithSigmoidAndTanh() throws {
         let input = ramp([1, 2, 5, 6, 7])
         let b = Builder(input)

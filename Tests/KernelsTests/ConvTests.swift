@@ -42,6 +42,7 @@ final class ConvTests: XCTestCase {
         let b = withBias ? randomFloats(p.outChannels, seed: 13) : nil
         var expected = reference(p, x, w, b)
         if activation == .relu { expected = expected.map { max(0, $0) } }
+        if activation == .abs { expected = expected.map { Swift.abs($0) } }  // no C epilogue: a separate pass
         var y = [Float](repeating: .nan, count: p.batch * p.outChannels * p.outHeight * p.outWidth)
         if let b {
             conv2d(p, x: x, weight: w, bias: b, activation: activation, y: &y)
@@ -90,6 +91,66 @@ final class ConvTests: XCTestCase {
                                kernelHeight: 5, kernelWidth: 3, pads: (2, 0, 1, 2)), tol: 2e-5)
             check(Conv2DParams(batch: 1, inChannels: 32, inHeight: 40, inWidth: 30, outChannels: 1,
                                kernelHeight: 2, kernelWidth: 2), withBias: false)
+        }
+    }
+
+    /// Single-group convolutions with too few im2col tiles for the tile path split once over the threads (ConvSplit):
+    /// by output columns, or by output channels when there are few positions; 1×1 convolutions too. The reference is
+    /// the same at every thread count; uneven split points (20 channels → 16 + 4, 100 columns → 64 + 36 or
+    /// 48 + 32 + 20) cover the rounding.
+    func testSplitAcrossThreads() {
+        for threads in [2, 3] {
+            let saved = KernelConfig.threads
+            KernelConfig.threads = threads
+            defer { KernelConfig.threads = saved }
+            // Columns: oww_embedding-like 1×3 on a 36×16 map (K = 144).
+            check(Conv2DParams(batch: 1, inChannels: 48, inHeight: 36, inWidth: 16, outChannels: 48,
+                               kernelHeight: 1, kernelWidth: 3, pads: (0, 1, 0, 1)), activation: .relu)
+            // Columns, 3×3 padded, 100 positions (K = 360: sums of 360 products, bound 360·6e-8·0.25 ≈ 5e-6 → 2e-5).
+            check(Conv2DParams(batch: 1, inChannels: 40, inHeight: 10, inWidth: 10, outChannels: 40,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), tol: 2e-5)
+            // Channels: a 1-D conv on 4 positions (K = 768 → 4e-5).
+            check(Conv2DParams(batch: 1, inChannels: 256, inHeight: 1, inWidth: 6, outChannels: 256,
+                               kernelHeight: 1, kernelWidth: 3), activation: .relu, tol: 4e-5)
+            // Channels, 20 outputs split unevenly (K = 600 → 3e-5).
+            check(Conv2DParams(batch: 1, inChannels: 200, inHeight: 1, inWidth: 46, outChannels: 20,
+                               kernelHeight: 1, kernelWidth: 3), tol: 3e-5)
+            // 1×1 by columns (K = 64) and by channels (K = 256 → 2e-5).
+            check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 20, inWidth: 20, outChannels: 40,
+                               kernelHeight: 1, kernelWidth: 1), activation: .relu)
+            check(Conv2DParams(batch: 1, inChannels: 256, inHeight: 3, inWidth: 3, outChannels: 256,
+                               kernelHeight: 1, kernelWidth: 1), withBias: false, tol: 2e-5)
+            // Whole images per thread (batch a multiple of the thread count): im2col, tap-sum (K = 288 → 2e-5) and
+            // 1×1, with fused and separate (abs has no C epilogue) activations.
+            check(Conv2DParams(batch: 6, inChannels: 8, inHeight: 10, inWidth: 10, outChannels: 16,
+                               kernelHeight: 3, kernelWidth: 3), activation: .relu)
+            check(Conv2DParams(batch: 6, inChannels: 8, inHeight: 10, inWidth: 10, outChannels: 16,
+                               kernelHeight: 3, kernelWidth: 3), activation: .abs)
+            check(Conv2DParams(batch: 6, inChannels: 32, inHeight: 8, inWidth: 8, outChannels: 16,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu, tol: 2e-5)
+            check(Conv2DParams(batch: 6, inChannels: 32, inHeight: 8, inWidth: 8, outChannels: 16,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 2e-5)
+            check(Conv2DParams(batch: 6, inChannels: 32, inHeight: 8, inWidth: 8, outChannels: 32,
+                               kernelHeight: 1, kernelWidth: 1), activation: .abs)
+            // Tap-sum with fewer column blocks than threads: output channels split (K = 576 → 3e-5).
+            check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 10, inWidth: 10, outChannels: 64,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu, tol: 3e-5)
+            check(Conv2DParams(batch: 1, inChannels: 64, inHeight: 10, inWidth: 10, outChannels: 64,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 3e-5)
+            // A separate activation on the column and channel splits (bias filled first, beta = 1).
+            check(Conv2DParams(batch: 1, inChannels: 40, inHeight: 10, inWidth: 10, outChannels: 40,
+                               kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 2e-5)
+            check(Conv2DParams(batch: 1, inChannels: 256, inHeight: 1, inWidth: 6, outChannels: 256,
+                               kernelHeight: 1, kernelWidth: 3), activation: .abs, tol: 4e-5)
+            // Caller-provided workspace of conv2dWorkspaceCount at this thread count.
+            let p = Conv2DParams(batch: 1, inChannels: 48, inHeight: 36, inWidth: 16, outChannels: 24,
+                                 kernelHeight: 3, kernelWidth: 1)
+            let x = randomFloats(48 * 36 * 16, seed: 8), w = randomFloats(24 * 48 * 3, seed: 9)
+            var ws = [Float](repeating: .nan, count: conv2dWorkspaceCount(p))
+            XCTAssertEqual(ws.count, threads * 144 * (threads == 2 ? 272 : 192))
+            var y = [Float](repeating: .nan, count: 24 * 34 * 16)
+            conv2d(p, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
+            assertClose(y, reference(p, x, w, nil))
         }
     }
 

@@ -39,6 +39,7 @@ enum {
     MCC_ACT_TANH = 7,
     MCC_ACT_EXP = 8,
     MCC_ACT_SWISH = 9,         // a = alpha: x * sigmoid(alpha * x)
+    MCC_ACT_HARD_SIGMOID_GATE = 10,  // a = alpha, b = beta: x * hard_sigmoid(x) (PaddlePaddle's HardSwish)
 };
 
 /// y[i] = act(x[i]) for n floats; x and y may be the same buffer (exactly, not partially overlapping).
