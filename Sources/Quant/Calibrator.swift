@@ -95,68 +95,71 @@ public final class Calibrator {
         let savedThreads = KernelConfig.threads
         KernelConfig.threads = width > 1 ? 1 : concurrency
         defer { KernelConfig.threads = savedThreads }
-        var records = [SampleRecord?](repeating: nil, count: width)
-        var failures = [(any Error)?](repeating: nil, count: width)
-        for roundStart in stride(from: 0, to: indices.count, by: width) {
-            let round = Array(indices[roundStart..<min(indices.count, roundStart + width)])
-            for w in 0..<width { records[w] = nil; failures[w] = nil }
-            let workers = self.workers
-            records.withUnsafeMutableBufferPointer { recordSlots in
-                failures.withUnsafeMutableBufferPointer { failureSlots in
-                    let slots = UncheckedBox((recordSlots, failureSlots))
-                    concurrently(round.count) { w in
-                        do {
-                            slots.value.0[w] = try workers[w].observe(dataset, index: round[w], valuesRead: valuesRead,
-                                                                      keep: keeping.contains(round[w]))
-                        } catch {
-                            slots.value.1[w] = error
-                        }
-                    }
+        // Runners claim samples in turn and never wait for each other (on a busy machine a lock-step round would
+        // stall on its slowest runner); finished samples are fed to the observers strictly in sample order by
+        // whichever runner completes the next one. A runner stays at most two samples per runner ahead of the
+        // observers, so memory does not grow with the sample count.
+        let count = indices.count
+        let condition = NSCondition()
+        var nextToClaim = 0, nextToApply = 0
+        var pending: [Int: SampleRecord] = [:]
+        var failures: [Int: any Error] = [:]
+        func apply(_ record: SampleRecord, position: Int) {
+            if position == halfIndex { halfway = observers.map(\.observedRange) }
+            for event in record.points {
+                event.values.withUnsafeBufferPointer {
+                    observers[event.point].observe($0, minimum: event.minimum, maximum: event.maximum)
                 }
+                sumSquares[event.point] += event.sumOfSquares
+                counts[event.point] += Double(event.count)
             }
-            if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-            let done = records.prefix(round.count).compactMap { $0 }
-            guard done.count == round.count else { throw MCCError.failure("calibration: a sample produced no record") }
-            // Observers in sample order; points split over the cores (each point's observer is independent).
-            observers.withUnsafeMutableBufferPointer { observerSlots in
-                halfway.withUnsafeMutableBufferPointer { halfwaySlots in
-                    let slots = UncheckedBox((observerSlots, halfwaySlots))
-                    concurrently(width) { part in
-                        for (k, record) in done.enumerated() {
-                            if roundStart + k == halfIndex {
-                                for p in stride(from: part, to: slots.value.0.count, by: width) {
-                                    slots.value.1[p] = slots.value.0[p].observedRange
-                                }
-                            }
-                            for event in record.points where event.point % width == part {
-                                event.values.withUnsafeBufferPointer {
-                                    slots.value.0[event.point].observe($0, minimum: event.minimum, maximum: event.maximum)
-                                }
-                            }
-                        }
-                    }
+            for event in record.channels {
+                if var acc = channelSums[event.key], acc.count == event.sums.count {
+                    for c in acc.indices { acc[c] += event.sums[c] }
+                    channelSums[event.key] = acc
+                } else {
+                    channelSums[event.key] = event.sums
                 }
+                channelCounts[event.key, default: 0] += event.count
             }
-            for (k, record) in done.enumerated() {
-                for event in record.points {
-                    sumSquares[event.point] += event.sumOfSquares
-                    counts[event.point] += Double(event.count)
-                }
-                for event in record.channels {
-                    if var acc = channelSums[event.key], acc.count == event.sums.count {
-                        for c in acc.indices { acc[c] += event.sums[c] }
-                        channelSums[event.key] = acc
-                    } else {
-                        channelSums[event.key] = event.sums
-                    }
-                    channelCounts[event.key, default: 0] += event.count
-                }
-                if let sample = record.kept { kept[round[k]] = sample }
-                progress?(roundStart + k + 1, indices.count)
-            }
-            // The loads of one round overlap: the wall time they add is the longest.
-            loadNanoseconds += done.map(\.loadNanoseconds).max() ?? 0
+            if let sample = record.kept { kept[indices[position]] = sample }
+            loadNanoseconds += record.loadNanoseconds
+            progress?(position + 1, count)
         }
+        let workers = self.workers
+        concurrently(width) { w in
+            while true {
+                condition.lock()
+                while failures.isEmpty, nextToClaim < count, nextToClaim >= nextToApply + 2 * width { condition.wait() }
+                guard failures.isEmpty, nextToClaim < count else {
+                    condition.unlock()
+                    return
+                }
+                let position = nextToClaim
+                nextToClaim += 1
+                condition.unlock()
+                let index = indices[position]
+                let outcome = Result {
+                    try workers[w].observe(dataset, index: index, valuesRead: valuesRead, keep: keeping.contains(index))
+                }
+                condition.lock()
+                switch outcome {
+                case .success(let record): pending[position] = record
+                case .failure(let error): failures[position] = error
+                }
+                while let record = pending.removeValue(forKey: nextToApply) {
+                    apply(record, position: nextToApply)
+                    nextToApply += 1
+                }
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+        // The earliest failing sample's error, whatever the timing.
+        if let first = failures.keys.min(), let failure = failures[first] { throw failure }
+        guard nextToApply == count else { throw MCCError.failure("calibration: \(count - nextToApply) samples produced no record") }
+        // Loads overlap across the runners: the wall time they add is about their total over the runners.
+        loadNanoseconds /= UInt64(width)
         var means: [ObjectIdentifier: [Double]] = [:]
         let keys = workers[0].meanKeys
         for (key, sums) in channelSums {

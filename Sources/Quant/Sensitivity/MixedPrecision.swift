@@ -27,7 +27,7 @@ public struct MixedPrecisionOptions: Sendable, Equatable {
     public var sensitivitySamples: Int?
     /// Bytes of activations the search may keep so the segments' runs resume where they differ from the
     /// all-16-bit plan instead of recomputing the shared beginning (the results are the same).
-    public var resumptionBytes = 64 << 20
+    public var resumptionBytes = 32 << 20
 
     public init() {}
 }

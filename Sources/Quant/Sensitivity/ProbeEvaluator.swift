@@ -6,9 +6,9 @@ import Kernels
 /// Float outputs of the probe samples, cached, and the simulated outputs of candidate plans compared with them.
 ///
 /// Candidates are scored in batches of (plan, sample) runs spread over the cores: one simulated model per core,
-/// each with one kernel thread (whole inferences in parallel scale better than split kernels). Runs go to the
-/// simulations in contiguous blocks, so each re-parameterizes rarely, and every result lands in its run's slot:
-/// a sample's simulated outputs depend only on the plan, so scores are the same whatever the timing.
+/// each with one kernel thread (whole inferences in parallel scale better than split kernels). A free simulation
+/// takes the next run, and every result lands in its run's slot: a sample's simulated outputs depend only on the
+/// plan (and resumed runs on values kept from the same plan prefix), so scores are the same whatever the timing.
 final class ProbeEvaluator {
     let model: Model
     let initial: QuantizationPlan
@@ -82,7 +82,7 @@ final class ProbeEvaluator {
     func releaseKept() { kept = [] }
 
     /// Per-candidate, per-sample, per-output error accumulators.
-    /// The runs go to the simulations in turn (run r to simulation r mod the batch width). With `keeping`, the
+    /// Each simulation takes the next unclaimed run when it is free (none waits for another on a busy machine). With `keeping`, the
     /// runs of the batch on the first `keptSamples` probe samples keep those values for their sample.
     func errors(_ candidates: [Candidate], keeping: Set<Int> = [], onFirst keptSamples: Int = 0) throws -> [[[ErrorAccumulator]]] {
         evaluations += candidates.count
@@ -106,9 +106,16 @@ final class ProbeEvaluator {
           failures.withUnsafeMutableBufferPointer { failureSlots in
             keptNow.withUnsafeMutableBufferPointer { keptSlots in
                 let slots = UncheckedBox((resultSlots, failureSlots, keptSlots))
+                let claims = NSLock()
+                var next = 0
                 concurrently(width) { w in
                     do {
-                        for r in stride(from: w, to: runs.count, by: width) {
+                        while true {
+                            claims.lock()
+                            let r = next
+                            next += 1
+                            claims.unlock()
+                            guard r < runs.count else { break }
                             let (c, s) = runs[r]
                             let simulation = simulations[w]
                             try simulation.apply(candidates[c].plan)
