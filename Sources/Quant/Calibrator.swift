@@ -42,8 +42,11 @@ public final class Calibrator {
     public let model: Model
     public let points: QuantizationPoints
     public let options: QuantizationOptions
-    /// Concurrent sample runners (at least 1).
+    /// Cores to use (at least 1).
     public let concurrency: Int
+    /// Concurrent sample runners: all cores when a sample's activations are small enough to hold once per core,
+    /// otherwise 1 (with `concurrency` kernel threads).
+    public let runners: Int
     private var workers: [CalibrationWorker] = []
 
     /// `threads`: cores to use (nil: all).
@@ -52,6 +55,7 @@ public final class Calibrator {
         self.points = points
         self.options = options
         concurrency = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        runners = concurrentRunners(cores: concurrency, elementsPerSample: points.staticElementsPerSample)
         // Fail early on unsupported ops.
         workers = [try CalibrationWorker(model: model, copy: false, points: points, meanAxes: meanAxes())]
     }
@@ -77,7 +81,7 @@ public final class Calibrator {
                     progress: ((Int, Int) -> Void)? = nil) throws -> CalibrationStatistics {
         var observers = points.activations.map { _ in options.observer.make(percentile: options.percentile) }
         let valuesRead = observers.first?.valuesRead ?? 0
-        let width = min(concurrency, max(1, indices.count))
+        let width = min(runners, max(1, indices.count))
         let axes = meanAxes()
         while workers.count < width {
             workers.append(try CalibrationWorker(model: model, copy: true, points: points, meanAxes: axes))
@@ -281,6 +285,17 @@ final class CalibrationWorker {
         }
     }
 }
+
+/// Whole samples run concurrently, one runner per core, each with its own buffers (about one sample's activations)
+/// and observation records: worth it while that copy is small. Above `concurrentRunnerBytes` of activations per
+/// sample (or when the size is unknown) one runner splits each kernel over the cores instead, which keeps peak
+/// memory near a single run's. Decided from static sizes, so the same model always runs the same way.
+func concurrentRunners(cores: Int, elementsPerSample: Int) -> Int {
+    let bytes = elementsPerSample * MemoryLayout<Float>.size
+    return bytes > 0 && bytes <= concurrentRunnerBytes ? max(1, cores) : 1
+}
+
+let concurrentRunnerBytes = 64 << 20
 
 /// Carries values into concurrently running closures when the caller guarantees disjoint accesses.
 struct UncheckedBox<T>: @unchecked Sendable {

@@ -84,7 +84,7 @@ public struct MixedPrecision {
                     progress: ((Int, Int) -> Void)? = nil) throws -> (QuantizationPlan, MixedPrecisionSummary) {
         let points = builder.points
         let evaluator = try ProbeEvaluator(model: model, plan: initial, dataset: dataset, samples: probe, kept: kept,
-                                           threads: threads)
+                                           threads: threads, elementsPerSample: points.staticElementsPerSample)
         let segmentCount = options.segments, rounds = options.rounds
         let totalSteps = 2 + segmentCount + rounds
         var step = 0

@@ -14,13 +14,14 @@ final class ProbeEvaluator {
     let initial: QuantizationPlan
     let inputs: [[Tensor]]
     let references: [[Tensor]]
-    /// Cores the batches use (at least 1).
+    /// Cores the batches use (at least 1), and how many simulations run at once (see `concurrentRunners`).
     let concurrency: Int
+    let runners: Int
     private var simulations: [SimulatedModel] = []
     private(set) var evaluations = 0
 
     init(model: Model, plan: QuantizationPlan, dataset: CalibrationDataset, samples: [Int], kept: [Int: KeptSample],
-         threads: Int?) throws {
+         threads: Int?, elementsPerSample: Int) throws {
         var inputs: [[Tensor]] = [], references: [[Tensor]] = []
         var interpreter: Interpreter?
         for index in samples {
@@ -40,6 +41,7 @@ final class ProbeEvaluator {
         self.inputs = inputs
         self.references = references
         concurrency = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        runners = concurrentRunners(cores: concurrency, elementsPerSample: elementsPerSample)
         simulations = [try SimulatedModel(floatModel: model, plan: plan)]
     }
 
@@ -90,7 +92,7 @@ final class ProbeEvaluator {
         for (c, candidate) in candidates.enumerated() {
             for s in 0..<min(candidate.samples ?? inputs.count, inputs.count) { runs.append((c, s)) }
         }
-        let width = min(concurrency, runs.count)
+        let width = min(runners, runs.count)
         while simulations.count < width { simulations.append(try SimulatedModel(floatModel: model, plan: initial)) }
         let savedThreads = KernelConfig.threads
         KernelConfig.threads = width > 1 ? 1 : concurrency
