@@ -18,6 +18,11 @@ public final class Interpreter {
     /// When set, collects time per op type (`mcc run --profile`).
     public var profile: OpProfile?
 
+    /// Main-graph values (by identity) whose tensors each run keeps in `retained` instead of recycling them.
+    public var retaining: Set<ObjectIdentifier> = []
+    /// The tensors of `retaining` from the last run of the main graph.
+    public private(set) var retained: [ObjectIdentifier: Tensor] = [:]
+
     /// Fused execution (elementwise chains, conv epilogues) assumes the whole graph runs under one plan; single-node
     /// evaluation turns it off.
     var allowsFusion = true
@@ -45,6 +50,35 @@ public final class Interpreter {
         }
         for (value, tensor) in zip(graph.inputs, inputs) { try check(tensor, against: value) }
         return try execute(graph, inputs: inputs, parent: nil)
+    }
+
+    /// Runs the main graph from node `start` on: `values` stand for the results of the earlier nodes, at least those
+    /// in `valuesLive(at: start)` (typically `retained` from an earlier run whose first `start` nodes computed the same).
+    public func run(_ inputs: [Tensor], resumingAt start: Int, with values: [ObjectIdentifier: Tensor]) throws -> [Tensor] {
+        let graph = model.graph
+        guard inputs.count == graph.inputs.count else {
+            throw MCCError.failure("model takes \(graph.inputs.count) inputs, got \(inputs.count)")
+        }
+        for (value, tensor) in zip(graph.inputs, inputs) { try check(tensor, against: value) }
+        return try execute(graph, inputs: inputs, parent: nil, start: min(max(start, 0), graph.nodes.count), preset: values)
+    }
+
+    /// Values produced by main-graph nodes before `start` that nodes from `start` on (or the graph outputs) read,
+    /// in graph order: what `run(_:resumingAt:with:)` needs.
+    public func valuesLive(at start: Int) -> [Value] {
+        let nodes = model.graph.nodes
+        let bound = min(max(start, 0), nodes.count)
+        var producedBefore = Set<ObjectIdentifier>()
+        for node in nodes[..<bound] { for out in node.outputs where !out.isAbsent { producedBefore.insert(ObjectIdentifier(out)) } }
+        var seen = Set<ObjectIdentifier>()
+        var live: [Value] = []
+        func need(_ value: Value) {
+            let id = ObjectIdentifier(value)
+            if producedBefore.contains(id), seen.insert(id).inserted { live.append(value) }
+        }
+        for node in nodes[bound...] { for value in node.transitiveInputs() { need(value) } }
+        for value in model.graph.outputs { need(value) }
+        return live
     }
 
     /// Runs the main graph with inputs by name; returns outputs by name.
@@ -84,9 +118,13 @@ public final class Interpreter {
     }
 
     /// Executes `graph` with `inputs` bound to its formal inputs; used for the main graph and subgraphs.
-    func execute(_ graph: Graph, inputs: [Tensor], parent: Scope?) throws -> [Tensor] {
+    func execute(_ graph: Graph, inputs: [Tensor], parent: Scope?, start: Int = 0,
+                 preset: [ObjectIdentifier: Tensor] = [:]) throws -> [Tensor] {
         let plan = self.plan(for: graph)
         let scope = Scope(parent: parent)
+        let retains = parent == nil && !retaining.isEmpty
+        if parent == nil { retained = [:] }
+        for (id, tensor) in preset { scope.values[id] = tensor }
         for (value, tensor) in zip(graph.inputs, inputs) {
             scope.values[ObjectIdentifier(value)] = tensor
             observer?(value, tensor)
@@ -94,7 +132,7 @@ public final class Interpreter {
         for value in graph.initializers {
             if let t = value.initializer { scope.values[ObjectIdentifier(value)] = t }
         }
-        for (index, node) in graph.nodes.enumerated() {
+        for (index, node) in graph.nodes.enumerated() where index >= start {
             var args: [Tensor?] = []
             args.reserveCapacity(node.inputs.count)
             for input in node.inputs {
@@ -119,6 +157,7 @@ public final class Interpreter {
             for (value, tensor) in zip(node.outputs, results) where !value.isAbsent {
                 scope.values[ObjectIdentifier(value)] = tensor
                 observer?(value, tensor)
+                if retains, retaining.contains(ObjectIdentifier(value)) { retained[ObjectIdentifier(value)] = tensor }
             }
             for value in plan.released[index] {
                 var storage = scope.values.removeValue(forKey: ObjectIdentifier(value))?.storage

@@ -83,7 +83,10 @@ public final class Quantizer {
             timings.append(("calibration", last.1 - statistics.loadMilliseconds))
         }
         let builder = PlanBuilder(points: points, statistics: statistics, options: options)
-        var plan = measure("encodings") { builder.plan() }
+        var plan = measure("encodings") { () -> QuantizationPlan in
+            builder.prepare(threads: configuration.threads)
+            return builder.plan()
+        }
         var summary: MixedPrecisionSummary?
         if configuration.mixedPrecision.enabled {
             let search = MixedPrecision(model: model, builder: builder, options: configuration.mixedPrecision,

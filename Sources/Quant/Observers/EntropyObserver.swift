@@ -20,6 +20,8 @@ public struct EntropyObserver: RangeObserver {
         histogram.add(values, minimum: minimum, maximum: maximum)
     }
 
+    public var valuesRead: Int { histogram.maxSamples }
+
     public var observedRange: CalibrationRange? { extremes.range }
 
     public func range(bits: Int, symmetric: Bool) -> CalibrationRange {

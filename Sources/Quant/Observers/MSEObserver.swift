@@ -16,6 +16,8 @@ public struct MSEObserver: RangeObserver {
         histogram.add(values, minimum: minimum, maximum: maximum)
     }
 
+    public var valuesRead: Int { histogram.maxSamples }
+
     public var observedRange: CalibrationRange? { extremes.range }
 
     public func range(bits: Int, symmetric: Bool) -> CalibrationRange {

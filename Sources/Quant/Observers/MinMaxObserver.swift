@@ -11,4 +11,6 @@ public struct MinMaxObserver: RangeObserver {
     public func range(bits: Int, symmetric: Bool) -> CalibrationRange { extremes.full(symmetric: symmetric) }
 
     public var observedRange: CalibrationRange? { extremes.range }
+
+    public var valuesRead: Int { 0 }
 }

@@ -16,6 +16,8 @@ public struct PercentileObserver: RangeObserver {
         histogram.add(values, minimum: minimum, maximum: maximum)
     }
 
+    public var valuesRead: Int { histogram.maxSamples }
+
     public func range(bits: Int, symmetric: Bool) -> CalibrationRange {
         guard let full = extremes.range, bits <= 8, !histogram.isEmpty else { return extremes.full(symmetric: symmetric) }
         let tail = (100 - percentile) / 100

@@ -23,6 +23,10 @@ public protocol RangeObserver: Sendable {
     func range(bits: Int, symmetric: Bool) -> CalibrationRange
     /// Extremes seen so far (nil before any data).
     var observedRange: CalibrationRange? { get }
+    /// How many of a tensor's values `observe` reads: 0 when only the extremes matter, otherwise it reads the
+    /// elements `StreamingHistogram.sampleStride` picks for this limit, so observing just those (in order) gives
+    /// the same result as observing the whole tensor. `Int.max`: every value.
+    var valuesRead: Int { get }
 }
 
 /// Calibration methods selectable from the command line.

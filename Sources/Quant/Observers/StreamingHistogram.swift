@@ -33,8 +33,7 @@ public struct StreamingHistogram: Sendable {
     public mutating func add(_ values: UnsafeBufferPointer<Float>, minimum: Float, maximum: Float) {
         guard !values.isEmpty, minimum.isFinite, maximum.isFinite else { return }
         cover(Double(minimum), Double(maximum))
-        var stride = (values.count + maxSamples - 1) / maxSamples
-        if stride > 1 && stride % 2 == 0 { stride += 1 }
+        let stride = Self.sampleStride(count: values.count, maxSamples: maxSamples)
         // Float index math and integer counts keep the per-element cost to a few instructions (this loop sits on
         // every activation of every calibration sample); the bins themselves stay Double for exact merging.
         let inverse = Float(1 / width), lo = Float(lower), last = Float(binCount - 1)
@@ -56,6 +55,16 @@ public struct StreamingHistogram: Sendable {
         for k in 0..<binCount where local[k] != 0 { counts[k] += Double(local[k]) }
         exactZeros += Double(zeros)
         total += Double(added)
+    }
+
+    /// The stride `add` reads a tensor of `count` values at (elements 0, stride, 2·stride, ...): odd, and at most
+    /// `maxSamples` elements read. A tensor of at most `maxSamples` values is read whole (stride 1), so adding only
+    /// the strided elements gives the same histogram as adding the tensor.
+    public static func sampleStride(count: Int, maxSamples: Int) -> Int {
+        let limit = max(1, maxSamples)
+        var stride = max(1, (count + limit - 1) / limit)
+        if stride > 1 && stride % 2 == 0 { stride += 1 }
+        return stride
     }
 
     /// Grows the range to contain `[lo, hi]`.

@@ -1,3 +1,4 @@
+import Foundation
 import IR
 
 /// User-level quantization choices (the target's preset fills most of them).
@@ -118,8 +119,51 @@ public final class PlanBuilder {
         return .asymmetric(min: lo, max: hi, bits: 8)
     }
 
+    /// Computes the default plan's encodings (and corrected biases) on `threads` cores (nil: all) ahead of
+    /// `plan()`: each point's encoding depends on its own statistics only, so the result is the same.
+    public func prepare(threads: Int?) {
+        let width = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let aBits = options.activationBits, wBits = options.weightBits
+        let activations = (0..<points.activations.count).filter { activationCache[$0]?[aBits] == nil }
+        let weights = (0..<points.weights.count).filter { weightCache[$0]?[wBits] == nil }
+        var a = [QuantEncoding?](repeating: nil, count: activations.count)
+        var w = [QuantEncoding?](repeating: nil, count: weights.count)
+        a.withUnsafeMutableBufferPointer { aSlots in
+            w.withUnsafeMutableBufferPointer { wSlots in
+                let slots = UncheckedBox((aSlots, wSlots))
+                concurrently(min(width, activations.count + weights.count)) { part in
+                    for k in stride(from: part, to: activations.count, by: width) {
+                        slots.value.0[k] = computeActivationEncoding(activations[k], bits: aBits)
+                    }
+                    for k in stride(from: part, to: weights.count, by: width) {
+                        slots.value.1[k] = computeWeightEncoding(weights[k], bits: wBits)
+                    }
+                }
+            }
+        }
+        for (k, i) in activations.enumerated() { if let e = a[k] { activationCache[i, default: [:]][aBits] = e } }
+        for (k, j) in weights.enumerated() { if let e = w[k] { weightCache[j, default: [:]][wBits] = e } }
+        guard options.biasCorrection else { return }
+        let plan = plan(activationBits: nil, weightBits: nil, correctingBiases: false)
+        let biases = (0..<points.biases.count).filter { biasCache[$0]?[plan.weightBits[points.biases[$0].weight]] == nil }
+        var corrected = [[Float]??](repeating: nil, count: biases.count)
+        corrected.withUnsafeMutableBufferPointer { slots in
+            let box = UncheckedBox(slots)
+            concurrently(min(width, biases.count)) { part in
+                for k in stride(from: part, to: biases.count, by: width) { box.value[k] = .some(correctedBias(biases[k], plan)) }
+            }
+        }
+        for (k, l) in biases.enumerated() {
+            if let value = corrected[k] { biasCache[l, default: [:]][plan.weightBits[points.biases[l].weight]] = value }
+        }
+    }
+
     /// A plan with the given bitwidths (defaults from the options).
     public func plan(activationBits: [Int]? = nil, weightBits: [Int]? = nil) -> QuantizationPlan {
+        plan(activationBits: activationBits, weightBits: weightBits, correctingBiases: options.biasCorrection)
+    }
+
+    func plan(activationBits: [Int]?, weightBits: [Int]?, correctingBiases: Bool) -> QuantizationPlan {
         let aBits = activationBits ?? Array(repeating: options.activationBits, count: points.activations.count)
         let wBits = weightBits ?? Array(repeating: options.weightBits, count: points.weights.count)
         let activations = aBits.indices.map { activationEncoding($0, bits: aBits[$0]) }
@@ -129,7 +173,7 @@ public final class PlanBuilder {
         var plan = QuantizationPlan(activationBits: aBits, activationEncodings: activations, weightBits: wBits,
                                     weightEncodings: weights, constantEncodings: constants,
                                     biasValues: Array(repeating: nil, count: points.biases.count))
-        if options.biasCorrection {
+        if correctingBiases {
             plan.biasValues = points.biases.indices.map { l in
                 let bits = wBits[points.biases[l].weight]
                 if let cached = biasCache[l]?[bits] { return cached }

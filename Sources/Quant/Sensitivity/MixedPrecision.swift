@@ -25,6 +25,9 @@ public struct MixedPrecisionOptions: Sendable, Equatable {
     /// least 1). Sensitivities only rank the points, and every candidate plan is still measured on the whole probe,
     /// so a smaller set trades ranking precision for 8 of the search's ~13 evaluations.
     public var sensitivitySamples: Int?
+    /// Bytes of activations the search may keep so the segments' runs resume where they differ from the
+    /// all-16-bit plan instead of recomputing the shared beginning (the results are the same).
+    public var resumptionBytes = 32 << 20
 
     public init() {}
 }
@@ -81,7 +84,7 @@ public struct MixedPrecision {
                     progress: ((Int, Int) -> Void)? = nil) throws -> (QuantizationPlan, MixedPrecisionSummary) {
         let points = builder.points
         let evaluator = try ProbeEvaluator(model: model, plan: initial, dataset: dataset, samples: probe, kept: kept,
-                                           threads: threads)
+                                           threads: threads, elementsPerSample: points.staticElementsPerSample)
         let segmentCount = options.segments, rounds = options.rounds
         let totalSteps = 2 + segmentCount + rounds
         var step = 0
@@ -124,19 +127,31 @@ public struct MixedPrecision {
             return builder.plan(activationBits: aBits, weightBits: wBits)
         }
         let plan16 = plan(demoted: [])
-        step += 1
-        progress?(min(step, totalSteps), totalSteps)
-        let (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount)
-        if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
-
-        // Segment sensitivities from the all-16-bit plan.
+        // Segment sensitivities from the all-16-bit plan: each segment's plan equals it before the segment, so the
+        // all-16-bit run keeps the values where the segments' runs can resume (within a memory budget).
         let segments = (0..<min(segmentCount, items.count)).map { s in
             Array(items[(s * items.count / min(segmentCount, items.count))..<((s + 1) * items.count / min(segmentCount, items.count))])
-        }
+        }.filter { !$0.isEmpty }
+        let segmentPlans = segments.map { plan(demoted: Set($0)) }
+        let resumption = evaluator.resumption(base: plan16, candidates: segmentPlans, samples: sensitivityCount,
+                                              byteBudget: options.resumptionBytes)
+        defer { evaluator.releaseKept() }
+        step += 1
+        progress?(min(step, totalSteps), totalSteps)
+        let (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys)
+        if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
+
         let local = localNoise(items)
         var estimate: [Item: Double] = [:]
-        for segment in segments where !segment.isEmpty {
-            let nsr = try evaluate(plan(demoted: Set(segment)), samples: sensitivityCount)
+        // The segments' evaluations are independent: one batch, spread over the cores.
+        let measured = segments
+        let segmentNSR = try evaluator.noiseToSignal(zip(segmentPlans, resumption.starts).map {
+            ProbeEvaluator.Candidate(plan: $0, samples: sensitivityCount, resumeAt: $1)
+        })
+        evaluator.releaseKept()
+        step += measured.count
+        progress?(min(step, totalSteps), totalSteps)
+        for (segment, nsr) in zip(measured, segmentNSR) {
             let added = max(nsr - nsr16Sensitivity, 0)
             let weight = segment.reduce(0.0) { $0 + local[$1, default: 0] }
             for item in segment {
@@ -217,65 +232,3 @@ public struct MixedPrecision {
 
 func pow10(_ x: Double) -> Double { exp(x * log(10)) }
 func decibels(_ nsr: Double) -> Double { nsr > 0 ? -10 * log10(nsr) : .infinity }
-
-/// Float outputs of the probe samples, cached, and the simulated outputs of candidate plans compared with them.
-final class ProbeEvaluator {
-    let inputs: [[Tensor]]
-    let references: [[Tensor]]
-    let simulation: SimulatedModel
-    private(set) var evaluations = 0
-
-    init(model: Model, plan: QuantizationPlan, dataset: CalibrationDataset, samples: [Int], kept: [Int: KeptSample],
-         threads: Int?) throws {
-        var inputs: [[Tensor]] = [], references: [[Tensor]] = []
-        var interpreter: Interpreter?
-        for index in samples {
-            if let sample = kept[index] {
-                inputs.append(sample.inputs)
-                references.append(sample.outputs)
-            } else {
-                let x = try dataset.load(index)
-                let float = try interpreter ?? Interpreter(model: model, threads: threads)
-                interpreter = float
-                inputs.append(x)
-                references.append(try float.run(x))
-            }
-        }
-        self.inputs = inputs
-        self.references = references
-        simulation = try SimulatedModel(floatModel: model, plan: plan, threads: threads)
-    }
-
-    /// Per-output error accumulators of `plan` on each of the first `samples` probe samples (nil: all).
-    func errors(_ plan: QuantizationPlan, samples: Int? = nil) throws -> [[ErrorAccumulator]] {
-        evaluations += 1
-        try simulation.apply(plan)
-        let outputCount = references.first?.count ?? 0
-        return try zip(inputs, references).prefix(samples ?? inputs.count).map { x, reference in
-            var acc = [ErrorAccumulator](repeating: .init(), count: outputCount)
-            let outputs = try simulation.run(x)
-            for o in acc.indices where reference[o].elementType == .float {
-                Lockstep.accumulate(&acc[o], reference[o], outputs[o])
-            }
-            return acc
-        }
-    }
-
-    /// Worst output's noise-to-signal ratio over the per-sample accumulators `perSample` taken together.
-    static func worst(_ perSample: ArraySlice<[ErrorAccumulator]>) -> Double {
-        guard var total = perSample.first else { return 0 }
-        for sample in perSample.dropFirst() { for o in total.indices { total[o].merge(sample[o]) } }
-        return total.map(\.noiseToSignal).max() ?? 0
-    }
-
-    /// Worst output's noise-to-signal ratio on the first `samples` probe samples (nil: all).
-    func noiseToSignal(_ plan: QuantizationPlan, samples: Int? = nil) throws -> Double {
-        Self.worst(try errors(plan, samples: samples)[...])
-    }
-
-    /// Worst output's noise-to-signal ratio on all probe samples and on the first `first` of them, from one run.
-    func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int) throws -> (all: Double, first: Double) {
-        let perSample = try errors(plan)
-        return (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
-    }
-}
