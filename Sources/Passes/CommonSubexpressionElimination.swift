@@ -26,25 +26,33 @@ public struct CommonSubexpressionElimination: Pass {
 
     private func eliminate(in graph: Graph) -> Bool {
         var changed = mergeInitializers(in: graph)
-        // Keys bucketed by hash; in a bucket the first equal key wins, as a [NodeKey: Node] table would give. Not
-        // that table: a dictionary with a new key type costs ~0.35M instructions of runtime type instantiation
-        // (conformance lookup) on first use, several percent of this pass on small models.
-        var seen: [Int: [NodeKey]] = [:]
-        seen.reserveCapacity(graph.nodes.count)
+        // Kept keys chained by hash (`lastWithHash` → index in `keys`, `previousWithHash` → the key before it with
+        // that hash). Kept keys are pairwise unequal (a key is kept only when no equal one is), so the equal key
+        // found is the one a [NodeKey: Node] table would give. Not that table: a dictionary with a new key type
+        // costs ~0.35M instructions of runtime type instantiation (conformance lookup) on first use, several
+        // percent of this pass on small models.
+        var keys: [NodeKey] = []
+        var previousWithHash: [Int] = []
+        var lastWithHash: [Int: Int] = [:]
+        lastWithHash.reserveCapacity(graph.nodes.count)
         var removed: [Node] = []
         for node in graph.nodes {
             for sub in node.subgraphs where eliminate(in: sub) { changed = true }
             guard let key = NodeKey(node) else { continue }
             let hash = key.hashValue
             var match: Node?
-            if let bucket = seen[hash] {
-                for candidate in bucket where candidate == key {
-                    match = candidate.node
+            var index = lastWithHash[hash] ?? -1
+            while index >= 0 {
+                if keys[index] == key {
+                    match = keys[index].node
                     break
                 }
+                index = previousWithHash[index]
             }
             guard let earlier = match else {
-                seen[hash, default: []].append(key)
+                previousWithHash.append(lastWithHash[hash] ?? -1)
+                lastWithHash[hash] = keys.count
+                keys.append(key)
                 continue
             }
             guard canMerge(node, into: earlier, graph: graph) else { continue }
