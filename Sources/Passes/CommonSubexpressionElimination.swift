@@ -26,14 +26,33 @@ public struct CommonSubexpressionElimination: Pass {
 
     private func eliminate(in graph: Graph) -> Bool {
         var changed = mergeInitializers(in: graph)
-        var seen: [NodeKey: Node] = [:]
-        seen.reserveCapacity(graph.nodes.count)
+        // Kept keys chained by hash (`lastWithHash` → index in `keys`, `previousWithHash` → the key before it with
+        // that hash). Kept keys are pairwise unequal (a key is kept only when no equal one is), so the equal key
+        // found is the one a [NodeKey: Node] table would give. Not that table: a dictionary with a new key type
+        // costs ~0.35M instructions of runtime type instantiation (conformance lookup) on first use, several
+        // percent of this pass on small models.
+        var keys: [NodeKey] = []
+        var previousWithHash: [Int] = []
+        var lastWithHash: [Int: Int] = [:]
+        lastWithHash.reserveCapacity(graph.nodes.count)
         var removed: [Node] = []
         for node in graph.nodes {
             for sub in node.subgraphs where eliminate(in: sub) { changed = true }
             guard let key = NodeKey(node) else { continue }
-            guard let earlier = seen[key] else {
-                seen[key] = node
+            let hash = key.hashValue
+            var match: Node?
+            var index = lastWithHash[hash] ?? -1
+            while index >= 0 {
+                if keys[index] == key {
+                    match = keys[index].node
+                    break
+                }
+                index = previousWithHash[index]
+            }
+            guard let earlier = match else {
+                previousWithHash.append(lastWithHash[hash] ?? -1)
+                lastWithHash[hash] = keys.count
+                keys.append(key)
                 continue
             }
             guard canMerge(node, into: earlier, graph: graph) else { continue }
@@ -64,22 +83,25 @@ public struct CommonSubexpressionElimination: Pass {
         // is a cache miss per tensor), then, for shapes seen more than once, a digest of the leading bytes, which
         // `sameBytes` confirms. Tables hold only kept values, whose contents differ pairwise, so a value merges into
         // the one earlier value with its content.
-        var firstOfShape: [UInt64: Value] = [:]
+        // Int keys (the 64-bit digests, bit for bit): a table keyed by UInt64 would be a new type to instantiate
+        // at run time (see `eliminate`).
+        var firstOfShape: [Int: Value] = [:]
         firstOfShape.reserveCapacity(graph.initializers.count)
         var digested = Set<ObjectIdentifier>()
-        var byDigest: [UInt64: [Value]] = [:]
+        var byDigest: [Int: [Value]] = [:]
         var duplicates = Set<ObjectIdentifier>()
         for value in graph.initializers where !interface.contains(ObjectIdentifier(value)) {
             guard let tensor = value.initializer, tensor.elementType != .string else { continue }
             let shapeKey = Self.shapeDigest(tensor)
-            guard let first = firstOfShape[shapeKey] else {
-                firstOfShape[shapeKey] = value
+            let shapeSlot = Int(truncatingIfNeeded: shapeKey)
+            guard let first = firstOfShape[shapeSlot] else {
+                firstOfShape[shapeSlot] = value
                 continue
             }
             if digested.insert(ObjectIdentifier(first)).inserted, let firstTensor = first.initializer {
-                byDigest[Self.digest(firstTensor, seed: shapeKey), default: []].append(first)
+                byDigest[Int(truncatingIfNeeded: Self.digest(firstTensor, seed: shapeKey)), default: []].append(first)
             }
-            let digest = Self.digest(tensor, seed: shapeKey)
+            let digest = Int(truncatingIfNeeded: Self.digest(tensor, seed: shapeKey))
             guard let match = byDigest[digest]?.first(where: { sameBytes($0.initializer, tensor) }) else {
                 byDigest[digest, default: []].append(value)
                 continue

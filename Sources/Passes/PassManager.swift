@@ -58,11 +58,15 @@ public struct PassManager {
         // A pass is a function of the model and the context, so one that found nothing to do finds nothing again
         // until some pass changes the model: such reruns (the second `simplify` of O2, the confirming rounds) are
         // skipped. Keyed by type and name: a pipeline that lists one pass type twice configures it alike (a
-        // description via reflection would tell configurations apart but costs more than most passes).
+        // description via reflection would tell configurations apart but costs more than most passes). The key of
+        // a pass is the position of its first alike pass, so the table is a plain [Int]: a dictionary with a new key
+        // type costs ~0.35M instructions of runtime type instantiation and conformance lookup on first use, more
+        // than the whole table is ever used for.
         var changes = 0
-        struct PassKey: Hashable { var type: ObjectIdentifier, name: String }
-        var idleAtChange: [PassKey: Int] = [:]
-        let keys = pipeline.passes.map { PassKey(type: ObjectIdentifier(type(of: $0)), name: $0.name) }
+        let types = pipeline.passes.map { ObjectIdentifier(type(of: $0)) }
+        let names = pipeline.passes.map(\.name)
+        let keys = (0..<count).map { i in (0..<i).first { types[$0] == types[i] && names[$0] == names[i] } ?? i }
+        var idleAtChange = [Int](repeating: -1, count: count)
         while runs < count * pipeline.maxRounds && !(runs >= count && runs - lastChange >= count) {
             let index = runs % count
             runs += 1

@@ -183,7 +183,14 @@ final class GraphRewriter {
 
     /// Removes `nodes` (their outputs must be unused) and then any constant inputs that became dead.
     func remove(_ nodes: [Node]) {
-        let inputs = nodes.flatMap { $0.inputs.compactMap { $0 } }
+        // Inputs are read before detaching clears them: one array, in node then input order (no per-node arrays).
+        var inputs: [Value] = []
+        inputs.reserveCapacity(nodes.count &* 3)
+        for node in nodes {
+            for input in node.inputs {
+                if let input { inputs.append(input) }
+            }
+        }
         for node in nodes where removed.insert(ObjectIdentifier(node)).inserted {
             node.detach()
             graveyard.append(node)

@@ -1,3 +1,4 @@
+import CKernels
 import IR
 
 /// The weight tensor of a linear layer (Conv, ConvTranspose, Gemm, MatMul) with the mapping of its elements to
@@ -242,8 +243,8 @@ struct LinearWeights {
     /// The loops of `sumOverInputs` without a permutation. Each pair contributes (Σ_e Double(w)·f)·x with
     /// f = columnFactor·rowFactor, added to its output channel's running sum in memory order; with one tap the
     /// tap sum is the single product (0 + p = p up to the sign of a zero, which cannot change a running sum that
-    /// starts at +0). Output channels are independent chains: for 1×1 convolutions four of them advance together
-    /// (same additions in the same order per channel, but not waiting on one another's latency).
+    /// starts at +0). Rows that are output channels go to `mcc_weighted_row_sums` (same steps, rows as vector
+    /// lanes); rows that are input channels scatter into the outputs here.
     private static func accumulate(
         _ w: UnsafePointer<Float>, layout: RowLayout, rowFactors: UnsafePointer<Double>?,
         columnFactors: UnsafePointer<Double>?, times x: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>
@@ -257,88 +258,10 @@ struct LinearWeights {
             return columnFactors[base &+ c] * rf
         }
         if layout.rowsAreOutputs {
-            var r = 0
-            if k == 1 {
-                while r &+ 4 <= layout.rows {
-                    let (b0, b1, b2, b3) = (layout.columnBase(r), layout.columnBase(r &+ 1), layout.columnBase(r &+ 2), layout.columnBase(r &+ 3))
-                    let (f0, f1, f2, f3) = (rowFactor(r), rowFactor(r &+ 1), rowFactor(r &+ 2), rowFactor(r &+ 3))
-                    let w0 = w + r &* rowLength
-                    let (w1, w2, w3) = (w0 + rowLength, w0 + 2 &* rowLength, w0 + 3 &* rowLength)
-                    if b0 == b3 {
-                        // One group (bases are monotonic in r): the four chains as SIMD lanes, each lane doing
-                        // exactly its row's scalar steps below ((w·f)·x added to the running sum), so sums are equal.
-                        let f = SIMD4(f0, f1, f2, f3)
-                        var s = SIMD4(sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3])
-                        if let columnFactors {
-                            for c in 0..<columns {
-                                let wv = SIMD4(Double(w0[c]), Double(w1[c]), Double(w2[c]), Double(w3[c]))
-                                s += wv * (SIMD4(repeating: columnFactors[b0 &+ c]) * f) * SIMD4(repeating: x[b0 &+ c])
-                            }
-                        } else {
-                            for c in 0..<columns {
-                                let wv = SIMD4(Double(w0[c]), Double(w1[c]), Double(w2[c]), Double(w3[c]))
-                                s += wv * f * SIMD4(repeating: x[b0 &+ c])
-                            }
-                        }
-                        (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3]) = (s[0], s[1], s[2], s[3])
-                        r &+= 4
-                        continue
-                    }
-                    var (s0, s1, s2, s3) = (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3])
-                    for c in 0..<columns {
-                        s0 += Double(w0[c]) * factor(b0, c, f0) * x[b0 &+ c]
-                        s1 += Double(w1[c]) * factor(b1, c, f1) * x[b1 &+ c]
-                        s2 += Double(w2[c]) * factor(b2, c, f2) * x[b2 &+ c]
-                        s3 += Double(w3[c]) * factor(b3, c, f3) * x[b3 &+ c]
-                    }
-                    (sums[r], sums[r &+ 1], sums[r &+ 2], sums[r &+ 3]) = (s0, s1, s2, s3)
-                    r &+= 4
-                }
-            }
-            if k > 1 && columns == 1 {
-                // Depthwise: two rows at once, one SIMD lane each; lane j does exactly row r + j's scalar steps
-                // (tap sum from 0 in tap order, then one multiply-add into the row's total), so results are equal.
-                while r &+ 2 <= layout.rows {
-                    let (b0, b1) = (layout.columnBase(r), layout.columnBase(r &+ 1))
-                    let f = SIMD2(factor(b0, 0, rowFactor(r)), factor(b1, 0, rowFactor(r &+ 1)))
-                    let p0 = w + r &* rowLength
-                    let p1 = p0 + rowLength
-                    var s = SIMD2<Double>(repeating: 0)
-                    for e in 0..<k { s += SIMD2(Double(p0[e]), Double(p1[e])) * f }
-                    sums[r] += s[0] * x[b0]
-                    sums[r &+ 1] += s[1] * x[b1]
-                    r &+= 2
-                }
-            }
-            while r < layout.rows {
-                let base = layout.columnBase(r), rf = rowFactor(r)
-                var p = w + r &* rowLength
-                var total = sums[r]
-                var c = 0
-                if k > 1 {
-                    // Two (row, column) pairs at once, one SIMD lane each, each lane doing the scalar steps below.
-                    while c &+ 2 <= columns {
-                        let f = SIMD2(factor(base, c, rf), factor(base, c &+ 1, rf))
-                        let q = p + k
-                        var s = SIMD2<Double>(repeating: 0)
-                        for e in 0..<k { s += SIMD2(Double(p[e]), Double(q[e])) * f }
-                        total += s[0] * x[base &+ c]
-                        total += s[1] * x[base &+ c &+ 1]
-                        p += 2 &* k
-                        c &+= 2
-                    }
-                }
-                while c < columns {
-                    let f = factor(base, c, rf)
-                    var s = 0.0
-                    for e in 0..<k { s += Double(p[e]) * f }
-                    total += s * x[base &+ c]
-                    p += k
-                    c &+= 1
-                }
-                sums[r] = total
-                r &+= 1
-            }
+            // Output channels are independent chains: the C kernel runs several as vector lanes, each lane doing
+            // this scalar definition's steps (see CKernelsScale.h), so the sums are the same bits.
+            mcc_weighted_row_sums(w, layout.rows, columns, k, max(layout.rowsPerGroup, 1), layout.columnsPerGroup, rowFactors,
+                                  columnFactors, x, sums)
         } else {
             for r in 0..<layout.rows {
                 let base = layout.columnBase(r), rf = rowFactor(r), xr = x[r]
@@ -372,44 +295,13 @@ struct LinearWeights {
                 return
             }
             withRowFactors { layout, rowFactors, columnFactors in
-                let (columns, k) = (layout.columns, layout.kernel)
-                let rowLength = columns &* k
-                // Per-element factors of one row (column factor · row factor, the same double the scalar form
-                // computes), so the row is one vectorizable loop instead of a short loop per column.
-                let expanded = UnsafeMutablePointer<Double>.allocate(capacity: columnFactors != nil && k > 1 ? rowLength : 1)
-                defer { expanded.deallocate() }
-                for r in 0..<layout.rows {
-                    let rf = rowFactors?[r] ?? 1
-                    let (src, dst) = (w + r &* rowLength, out + r &* rowLength)
-                    guard let columnFactors else {
-                        // One factor for the whole row (1·rf = rf exactly).
-                        Self.scale(src, into: dst, count: rowLength, by: rf)
-                        continue
-                    }
-                    let base = layout.columnBase(r)
-                    if k == 1 {
-                        for c in 0..<columns { dst[c] = Float(Double(src[c]) * (columnFactors[base &+ c] * rf)) }
-                    } else {
-                        var i = 0
-                        for c in 0..<columns {
-                            let g = columnFactors[base &+ c] * rf
-                            for _ in 0..<k {
-                                expanded[i] = g
-                                i &+= 1
-                            }
-                        }
-                        for i in 0..<rowLength { dst[i] = Float(Double(src[i]) * expanded[i]) }
-                    }
-                }
+                // Each element Float(Double(w)·(columnFactor·rowFactor)), the C kernel on the CPU's widest vectors
+                // (same bits as the scalar definition, see CKernelsScale.h).
+                mcc_scale_rows(w, out, layout.rows, layout.columns, layout.kernel, max(layout.rowsPerGroup, 1),
+                               layout.columnsPerGroup, rowFactors, columnFactors)
             }
         }
         return Tensor(elementType: .float, shape: shape, storage: storage)
-    }
-
-    /// dst[i] = Float(Double(src[i])·f): one rounding of the exact product, as double arithmetic would give.
-    @inline(__always)
-    private static func scale(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, by f: Double) {
-        for i in 0..<count { dst[i] = Float(Double(src[i]) * f) }
     }
 }
 

@@ -1,0 +1,144 @@
+import CKernels
+import XCTest
+
+/// The weight arithmetic kernels of Sources/CKernels/scale.c (used by the folding passes through LinearWeights)
+/// against the scalar definitions in CKernelsScale.h written in Swift: bit-exact, no tolerance, in every
+/// instruction-set variant. The passes' outputs must not depend on the CPU, and these kernels replaced Swift loops
+/// whose results (and so the .onnx/.bin mcc writes) must stay byte-identical. NaNs compare as NaN (which NaN an
+/// operation on two NaNs returns depends on operand order, which the compiler may commute).
+final class WeightArithmeticTests: XCTestCase {
+    private static func bits(_ values: [Float]) -> [UInt32] { values.map { $0.isNaN ? 0x7FC0_0000 : $0.bitPattern } }
+    private static func bits(_ values: [Double]) -> [UInt64] { values.map { $0.isNaN ? 0x7FF8_0000_0000_0000 : $0.bitPattern } }
+
+    /// Seeded values with a wide exponent range, negative zeros, subnormals and a NaN, so roundings and signs of
+    /// zero are exercised.
+    private static func floats(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix(seed)
+        return (0..<count).map { i in
+            switch i % 53 {
+            case 7: return -0.0
+            case 19: return Float.leastNonzeroMagnitude * Float(i % 5 + 1)
+            case 31: return i % 2 == 0 ? .nan : -.infinity
+            default: return Float(rng.unit() * 2 - 1) * Float(sign: .plus, exponent: Int(rng.next() % 24) - 12, significand: 1)
+            }
+        }
+    }
+
+    private static func doubles(_ count: Int, seed: UInt64) -> [Double] {
+        var rng = SplitMix(seed)
+        return (0..<count).map { _ in (rng.unit() * 4 - 2) * 1.000_000_123_456_7 }
+    }
+
+    func testScaleMatchesScalarDefinition() {
+        let x = Self.floats(1037, seed: 1)
+        let factors = Self.doubles(x.count, seed: 2)
+        for f in [0.1, -3.7e-3, 1.0 / 3.0, 1e30] {
+            let expected = x.map { Float(Double($0) * f) }
+            forEachISA { isa in
+                var y = [Float](repeating: 1, count: x.count)
+                mcc_scale_float_by_double(x, &y, x.count, f)
+                XCTAssertEqual(Self.bits(y), Self.bits(expected), "\(isa) f=\(f)")
+            }
+        }
+        let expected = zip(x, factors).map { Float(Double($0) * $1) }
+        forEachISA { isa in
+            var y = [Float](repeating: 1, count: x.count)
+            mcc_scale_float_by_doubles(x, factors, &y, x.count)
+            XCTAssertEqual(Self.bits(y), Self.bits(expected), isa)
+        }
+    }
+
+    /// The header's definition of `mcc_weighted_row_sums`, one row at a time.
+    private static func rowSums(_ w: [Float], rows: Int, columns: Int, k: Int, rowsPerGroup: Int, columnsPerGroup: Int,
+                                rowFactors: [Double]?, columnFactors: [Double]?, x: [Double], start: [Double]) -> [Double] {
+        var sums = start
+        for r in 0..<rows {
+            let base = (r / rowsPerGroup) * columnsPerGroup
+            let rf = rowFactors?[r] ?? 1
+            var total = sums[r]
+            for c in 0..<columns {
+                let g = columnFactors.map { $0[base + c] * rf } ?? rf
+                let p = (r * columns + c) * k
+                if k == 1 {
+                    total += (Double(w[p]) * g) * x[base + c]
+                } else {
+                    var s = 0.0
+                    for e in 0..<k { s += Double(w[p + e]) * g }
+                    total += s * x[base + c]
+                }
+            }
+            sums[r] = total
+        }
+        return sums
+    }
+
+    func testRowKernelsMatchScalarDefinition() {
+        // (rows, columns per row, taps, groups): 1×1 and 3×3 convolutions, grouped, depthwise, odd row counts and
+        // row lengths (the tails after blocks of four rows and of four elements), 5×5 taps.
+        let layouts: [(Int, Int, Int, Int)] = [(37, 19, 1, 1), (16, 8, 9, 1), (24, 3, 9, 4), (29, 1, 9, 29),
+                                               (13, 5, 25, 1), (8, 2, 1, 4), (3, 4, 1, 1)]
+        for (n, (rows, columns, k, groups)) in layouts.enumerated() {
+            let seed = UInt64(n * 10)
+            let w = Self.floats(rows * columns * k, seed: seed + 1)
+            let inputs = columns * groups
+            let x = Self.doubles(inputs, seed: seed + 2)
+            let start = Self.doubles(rows, seed: seed + 3).map { $0 > 0 ? $0 : 0 }
+            let rowsPerGroup = rows / groups, columnsPerGroup = columns
+            for (rowFactors, columnFactors) in [(nil, nil), (Self.doubles(rows, seed: seed + 4), nil),
+                                                (nil, Self.doubles(inputs, seed: seed + 5)),
+                                                (Self.doubles(rows, seed: seed + 6), Self.doubles(inputs, seed: seed + 7))] {
+                let expected = Self.rowSums(w, rows: rows, columns: columns, k: k, rowsPerGroup: rowsPerGroup,
+                                            columnsPerGroup: columnsPerGroup, rowFactors: rowFactors,
+                                            columnFactors: columnFactors, x: x, start: start)
+                var scaledExpected = [Float](repeating: 0, count: w.count)
+                for r in 0..<rows {
+                    let base = (r / rowsPerGroup) * columnsPerGroup, rf = rowFactors?[r] ?? 1
+                    for c in 0..<columns {
+                        let g = columnFactors.map { $0[base + c] * rf } ?? rf
+                        for e in 0..<k { scaledExpected[(r * columns + c) * k + e] = Float(Double(w[(r * columns + c) * k + e]) * g) }
+                    }
+                }
+                forEachISA { isa in
+                    var scaled = [Float](repeating: 1, count: w.count)
+                    let scale = { (rf: UnsafePointer<Double>?, cf: UnsafePointer<Double>?) in
+                        mcc_scale_rows(w, &scaled, rows, columns, k, rowsPerGroup, columnsPerGroup, rf, cf)
+                    }
+                    switch (rowFactors, columnFactors) {
+                    case let (r?, c?): scale(r, c)
+                    case let (r?, nil): scale(r, nil)
+                    case let (nil, c?): scale(nil, c)
+                    case (nil, nil): scale(nil, nil)
+                    }
+                    XCTAssertEqual(Self.bits(scaled), Self.bits(scaledExpected),
+                                   "scale rows \(isa) layout \(n) factors \(rowFactors != nil) \(columnFactors != nil)")
+                    var sums = start
+                    let call = { (rf: UnsafePointer<Double>?, cf: UnsafePointer<Double>?) in
+                        mcc_weighted_row_sums(w, rows, columns, k, rowsPerGroup, columnsPerGroup, rf, cf, x, &sums)
+                    }
+                    switch (rowFactors, columnFactors) {
+                    case let (r?, c?): call(r, c)
+                    case let (r?, nil): call(r, nil)
+                    case let (nil, c?): call(nil, c)
+                    case (nil, nil): call(nil, nil)
+                    }
+                    XCTAssertEqual(Self.bits(sums), Self.bits(expected),
+                                   "\(isa) layout \(n) factors \(rowFactors != nil) \(columnFactors != nil)")
+                }
+            }
+        }
+    }
+}
+
+/// splitmix64: a seeded generator, so every run tests the same values.
+private struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+}
