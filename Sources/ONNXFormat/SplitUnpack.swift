@@ -154,25 +154,30 @@ extension ONNXReader {
                     onnx__node_proto__free_unpacked(node, nil)
                     throw parseFailed(label)
                 }
-                t.pointee.raw_data = data
-                t.pointee.has_raw_data = 1
-                parts.nodes.append((node, UnpackedMessage {
-                    t.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
-                    t.pointee.has_raw_data = 0
+                parts.nodes.append((node, attach(data, to: t, region: region, slice: slice) {
                     onnx__node_proto__free_unpacked(node, nil)
-                    region.release(slice)
                 }))
             } else {
                 guard let t = onnx__tensor_proto__unpack(nil, rest.count, base) else { throw parseFailed(label) }
-                t.pointee.raw_data = data
-                t.pointee.has_raw_data = 1
-                parts.initializers.append((t, UnpackedMessage {
-                    t.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
-                    t.pointee.has_raw_data = 0
+                parts.initializers.append((t, attach(data, to: t, region: region, slice: slice) {
                     onnx__tensor_proto__free_unpacked(t, nil)
-                    region.release(slice)
                 }))
             }
+        }
+    }
+
+    /// Points `tensor`'s raw_data at `data` (the slice) and returns the owner that detaches it again (protobuf-c must
+    /// not free memory it did not allocate), runs `free` and returns the slice's pages.
+    private static func attach(_ data: ProtobufCBinaryData, to tensor: UnsafeMutablePointer<Onnx__TensorProto>,
+                               region: WeightRegion, slice: UnsafeMutableRawBufferPointer,
+                               free: @escaping () -> Void) -> UnpackedMessage {
+        tensor.pointee.raw_data = data
+        tensor.pointee.has_raw_data = 1
+        return UnpackedMessage {
+            tensor.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
+            tensor.pointee.has_raw_data = 0
+            free()
+            region.release(slice)
         }
     }
 
