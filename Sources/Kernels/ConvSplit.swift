@@ -117,8 +117,6 @@ struct ConvSplit {
         bias: UnsafePointer<Float>?, epilogue: (code: Int32, a: Float, b: Float), beta: Float,
         y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>?
     ) {
-        let hasEpilogue = bias != nil || epilogue.code != Int32(MCC_ACT_IDENTITY)
-        let k = patchSize
         if p.usesTapSum {
             guard let tapWeights, let workspace else { return }
             tapSumConv2d(p, x: x, tapWeights: tapWeights, bias: bias, epilogue: epilogue, y: y, workspace: workspace)
@@ -128,17 +126,29 @@ struct ConvSplit {
         var start = 0
         while start < outPlane {
             let count = min(tile, outPlane - start)
-            var b = x + start, ldb = outPlane
-            if !pointwise, let workspace {
-                im2colSerial(p, x: x, columns: workspace, start: start, count: count)
-                (b, ldb) = (UnsafePointer(workspace), count)
-            }
-            sgemmSerial(transA: false, transB: false, m: outChannels, n: count, k: k, a: weight, lda: k,
-                        b: b, ldb: ldb, beta: beta, c: y + start, ldc: outPlane)
-            if hasEpilogue {
-                mcc_bias_activation(y + start, outChannels, count, outPlane, bias, epilogue.code, epilogue.a, epilogue.b)
-            }
+            columnRange(start, count, p, x: x, weight: weight, bias: bias, epilogue: epilogue, beta: beta, y: y,
+                        columns: workspace)
             start += count
+        }
+    }
+
+    /// Output columns `start..<start+count` for all channels: im2col of just those columns into `columns` (not for
+    /// 1×1), one sgemm, then the bias/activation epilogue on the same columns while they are in cache.
+    private func columnRange(
+        _ start: Int, _ count: Int, _ p: Conv2DParams, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, epilogue: (code: Int32, a: Float, b: Float), beta: Float,
+        y: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>?
+    ) {
+        let k = patchSize
+        var b = x + start, ldb = outPlane
+        if !pointwise, let columns {
+            im2colSerial(p, x: x, columns: columns, start: start, count: count)
+            (b, ldb) = (UnsafePointer(columns), count)
+        }
+        sgemmSerial(transA: false, transB: false, m: outChannels, n: count, k: k, a: weight, lda: k,
+                    b: b, ldb: ldb, beta: beta, c: y + start, ldc: outPlane)
+        if bias != nil || epilogue.code != Int32(MCC_ACT_IDENTITY) {
+            mcc_bias_activation(y + start, outChannels, count, outPlane, bias, epilogue.code, epilogue.a, epilogue.b)
         }
     }
 
@@ -157,16 +167,8 @@ struct ConvSplit {
             let start = Self.bound(index, of: outPlane, pieces: pieces, multiple: 16)
             let count = Self.bound(index + 1, of: outPlane, pieces: pieces, multiple: 16) - start
             guard count > 0 else { return }
-            var b = x + start, ldb = outPlane
-            if !pointwise, let columns {
-                im2colSerial(p, x: x, columns: columns, start: start, count: count)
-                (b, ldb) = (UnsafePointer(columns), count)
-            }
-            sgemmSerial(transA: false, transB: false, m: outChannels, n: count, k: k, a: weight, lda: k,
-                        b: b, ldb: ldb, beta: beta, c: y + start, ldc: outPlane)
-            if hasEpilogue {
-                mcc_bias_activation(y + start, outChannels, count, outPlane, bias, epilogue.code, epilogue.a, epilogue.b)
-            }
+            columnRange(start, count, p, x: x, weight: weight, bias: bias, epilogue: epilogue, beta: beta, y: y,
+                        columns: columns)
         case .channels:
             let m0 = Self.bound(index, of: outChannels, pieces: pieces, multiple: 8)
             let rows = Self.bound(index + 1, of: outChannels, pieces: pieces, multiple: 8) - m0
