@@ -158,6 +158,20 @@ final class ConvEpilogueFusionTests: XCTestCase {
         XCTAssertEqual(outs[3].shape, [1, 1, 4, 9, 4], "the rank-5 constant broadcasts the output up")
     }
 
+    /// The same epilogue on a depthwise conv and on a batch of 4 (ConvSplit over images at 2 threads).
+    func testDepthwiseAndBatchedConvWithLeakyReluThenMaxFloor() throws {
+        let input = ramp([4, 12, 23, 21])
+        let b = Builder(input)
+        let leaky = [Attribute("alpha", .float(0.2))]
+        let floor = b.constant(Tensor(floats: [-0.4], shape: [1, 1, 1, 1]))
+        let d = b.conv(b.x, channels: 12, outChannels: 12, kernel: 3, group: 12, pad: 1)
+        let m1 = b.node("Max", [b.node("LeakyRelu", [d], attributes: leaky), floor])
+        let c = b.conv(m1, channels: 12, outChannels: 24, kernel: 3, pad: 1)
+        let m2 = b.node("Max", [floor, b.node("LeakyRelu", [c], attributes: leaky)])
+        let outs = try assertFusionExact(b.model(outputs: [m2]), input)
+        XCTAssertTrue(outs[0].floatValues().contains(-0.4))
+    }
+
     /// A second reader, or the conv output being a graph output, must see the conv output without the activation.
     func testNotFusedWhenConvOutputIsAlsoRead() throws {
         let input = ramp([1, 4, 8, 8])
