@@ -96,6 +96,11 @@ INLINE v16 activate(int act, float a, float b, v16 v) {
     case MCC_ACT_EXP: return vexp(v);
     case MCC_ACT_SWISH: return v * vsigmoid(v * a);
     case MCC_ACT_HARD_SIGMOID_GATE: return v * clamp(v * a + b, 0.0f, 1.0f);
+    case MCC_ACT_LEAKY_RELU_FLOOR: {
+        // As LeakyRelu then Max(·, floor): NaN compares false and stays NaN, a tie keeps the LeakyRelu value.
+        v16 leaky = vselect(v < 0.0f, v * a, v);
+        return vselect(leaky < b, splat(b), leaky);
+    }
     default: return v;
     }
 }
@@ -138,6 +143,7 @@ INLINE void map_impl(int act, float a, float b, const float *x, float *y, ptrdif
     MAP_CASE(MCC_ACT_EXP)
     MAP_CASE(MCC_ACT_SWISH)
     MAP_CASE(MCC_ACT_HARD_SIGMOID_GATE)
+    MAP_CASE(MCC_ACT_LEAKY_RELU_FLOOR)
     default: map_loop(MCC_ACT_IDENTITY, a, b, x, y, n, add, has_add); return;
     }
 #undef MAP_CASE

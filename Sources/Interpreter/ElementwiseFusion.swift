@@ -14,7 +14,8 @@ import Kernels
 // `registerFusible` (not overridden in a custom registry) take part.
 //
 // Conv epilogues: an activation that is the only reader of a Conv output (Relu, LeakyRelu, Clip, HardSigmoid,
-// HardSwish, Sigmoid, Tanh, or SiLU spelled Sigmoid(y)·y, or y·HardSigmoid(y)) runs inside the Conv kernel on each output block while
+// HardSwish, Sigmoid, Tanh, or SiLU spelled Sigmoid(y)·y, or y·HardSigmoid(y); LeakyRelu may be followed by Max with a
+// scalar constant) runs inside the Conv kernel on each output block while
 // it is in cache (the same vector function on the same float32 values, so results equal the separate nodes'); the
 // activation nodes then hand their input through.
 
@@ -98,6 +99,10 @@ struct FusionPlan {
                 return nil
             }
             guard let op = chainUnaryOp(act, bounds: bounds) else { return nil }
+            if case .leakyRelu(let alpha) = op,
+               let (floor, link) = scalarFloor(after: act, conv: conv, graph: graph, outputs: outputs, registry: registry) {
+                return (.leakyReluFloor(alpha: alpha, floor: floor), [(act, 0), (link.node, link.input)])
+            }
             return (op, [(act, 0)])
         }
         guard readers.count == 2,
@@ -113,6 +118,30 @@ struct FusionPlan {
         let gate: UnaryOp = sigmoid.opType == "Sigmoid" ? .swish(alpha: 1)
             : .hardSigmoidGate(alpha: floatAttribute(sigmoid, "alpha", default: 0.2), beta: floatAttribute(sigmoid, "beta", default: 0.5))
         return (gate, [(sigmoid, 0), (mul, a === s ? 0 : 1)])
+    }
+
+    /// The floor of a Max(a, c) that is the only reader of `act`'s output, with c a finite float32 scalar constant
+    /// that does not raise the rank of the conv output (so Max's output equals its running input, elementwise).
+    /// c = ±0 is left unfused: Max's own vector and scalar paths disagree on the sign of a zero tie.
+    private static func scalarFloor(
+        after act: Node, conv: Node, graph: Graph, outputs: Set<ObjectIdentifier>, registry: OpRegistry
+    ) -> (Float, (node: Node, input: Int))? {
+        guard let a = act.outputs.first, !outputs.contains(ObjectIdentifier(a)), a.uses.count == 1,
+              let max = a.uses.first?.node, max.opType == "Max", max.graph === graph, registry.isFusible(max),
+              max.inputs.count == 2, max.outputs.count == 1, let first = max.inputs[0], let second = max.inputs[1],
+              (first === a) != (second === a)
+        else { return nil }
+        let link = first === a ? 0 : 1
+        guard let constant = staticTensor(link == 0 ? second : first), constant.elementType == .float,
+              constant.elementCount == 1, let floor = constant.floatValues().first, floor.isFinite, floor != 0
+        else { return nil }
+        // Conv output rank = weight rank; a constant of higher rank would broadcast the output up.
+        var rank: Int?
+        if let w = conv.inputs.count > 1 ? conv.inputs[1] : nil {
+            rank = staticTensor(w)?.rank ?? w.type?.shape?.rank
+        }
+        guard let rank, constant.rank <= rank else { return nil }
+        return (floor, (max, link))
     }
 
     /// x's input index when `node` can start a chain: a unary op, or a binary op with exactly one constant operand.

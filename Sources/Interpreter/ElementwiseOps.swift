@@ -34,7 +34,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
     }
     let variadic: [(String, ArithmeticOp)] = [("Max", .max), ("Min", .min), ("Sum", .add), ("Mean", .add)]
     for (name, op) in variadic {
-        r.register(name) { ctx in
+        let kernel: OpKernel = { ctx in
             let inputs = try ctx.inputs.indices.map { try ctx.input($0) }
             guard var result = inputs.first else { throw ctx.failure("needs at least one input") }
             for next in inputs.dropFirst() { result = try arithmetic(op, result, next, ctx: ctx) }
@@ -45,6 +45,8 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
             }
             return [result]
         }
+        // Max(LeakyRelu(conv), c) can join a conv epilogue (see ElementwiseFusion); Max doesn't join chains.
+        if name == "Max" { r.registerFusible(name, kernel) } else { r.register(name, kernel) }
     }
 }
 

@@ -72,6 +72,11 @@ func doubleUnary(_ op: UnaryOp, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePo
     case .identity: mapElements(x, y, n) { $0 }
     case .relu: mapElements(x, y, n) { $0 < 0 ? 0 : $0 }
     case .leakyRelu(let alpha): mapElements(x, y, n) { $0 < 0 ? $0 * Double(alpha) : $0 }
+    case .leakyReluFloor(let alpha, let floor):
+        mapElements(x, y, n) { v in
+            let leaky = v < 0 ? v * Double(alpha) : v
+            return leaky < Double(floor) ? Double(floor) : leaky
+        }
     case .clip(let lo, let hi):
         mapElements(x, y, n) { v in
             let t = v < Double(lo) ? Double(lo) : v

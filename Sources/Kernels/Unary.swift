@@ -33,6 +33,8 @@ public enum UnaryOp: Sendable, Equatable {
     case swish(alpha: Float)
     /// x · HardSigmoid(x; alpha, beta): HardSwish as exported with other constants (PaddlePaddle: 0.1666667, 0.5).
     case hardSigmoidGate(alpha: Float, beta: Float)
+    /// max(LeakyRelu(x; alpha), floor): LeakyRelu followed by Max with a scalar constant, as a conv epilogue.
+    case leakyReluFloor(alpha: Float, floor: Float)
     case floor
     case ceil
     /// Round half to even (ONNX Round).
@@ -65,7 +67,7 @@ func unarySerial(_ op: UnaryOp, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoi
     switch op {
     case .identity:
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
-    case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .exp, .swish, .hardSigmoidGate:
+    case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .exp, .swish, .hardSigmoidGate, .leakyReluFloor:
         guard let c = op.cActivation else { return }
         mcc_activation(c.code, c.a, c.b, x, y, n)
     case .log:
@@ -156,6 +158,7 @@ extension UnaryOp {
         case .exp: (Int32(MCC_ACT_EXP), 0, 0)
         case .swish(let alpha): (Int32(MCC_ACT_SWISH), alpha, 0)
         case .hardSigmoidGate(let alpha, let beta): (Int32(MCC_ACT_HARD_SIGMOID_GATE), alpha, beta)
+        case .leakyReluFloor(let alpha, let floor): (Int32(MCC_ACT_LEAKY_RELU_FLOOR), alpha, floor)
         default: nil
         }
     }

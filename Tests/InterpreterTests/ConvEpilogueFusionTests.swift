@@ -133,6 +133,45 @@ final class ConvEpilogueFusionTests: XCTestCase {
         XCTAssertTrue(out.allSatisfy { abs($0) < 1 })
     }
 
+    /// LeakyRelu then Max with a scalar constant (oww_embedding: Max(LeakyRelu(y; 0.2), -0.4)) joins the epilogue, in
+    /// either Max operand order; the first conv (24→24, 1×3 on 74×32, ~4 M multiply-adds) splits over columns at 2
+    /// threads (ConvSplit), the smaller ones run serially. A zero constant, or one of higher rank, stays unfused.
+    func testConvWithLeakyReluThenMaxFloor() throws {
+        let input = ramp([1, 24, 74, 32])
+        let b = Builder(input)
+        let leaky = [Attribute("alpha", .float(0.2))]
+        let floor = b.constant(Tensor(floats: [-0.4], shape: [1, 1, 1, 1]))
+        let c1 = b.conv(b.x, channels: 24, outChannels: 24, kernel: 3, pad: 1)
+        let m1 = b.node("Max", [b.node("LeakyRelu", [c1], attributes: leaky), floor])
+        let c2 = b.conv(m1, channels: 24, outChannels: 32, kernel: 3, stride: 8)
+        let m2 = b.node("Max", [b.constant(Tensor(floats: [-0.3], shape: [1])), b.node("LeakyRelu", [c2], attributes: leaky)])
+        let c3 = b.conv(m2, channels: 32, outChannels: 8, kernel: 1)
+        let m3 = b.node("Max", [b.constant(Tensor(scalar: Float(0))), b.node("LeakyRelu", [c3], attributes: leaky)])
+        let c4 = b.conv(m3, channels: 8, outChannels: 4, kernel: 1)
+        let m4 = b.node("Max", [b.node("LeakyRelu", [c4], attributes: leaky),
+                                b.constant(Tensor(floats: [-0.1], shape: [1, 1, 1, 1, 1]))])
+        let outs = try assertFusionExact(b.model(outputs: [m1, m2, m3, m4]), input)
+        let first = outs[0].floatValues()
+        XCTAssertTrue(first.contains(-0.4) && first.contains { $0 > -0.4 && $0 < 0 } && first.contains { $0 > 0 },
+                      "the floor, the leaky slope and the linear range all occur")
+        XCTAssertTrue(outs[1].floatValues().allSatisfy { $0 >= -0.3 })
+        XCTAssertEqual(outs[3].shape, [1, 1, 4, 9, 4], "the rank-5 constant broadcasts the output up")
+    }
+
+    /// The same epilogue on a depthwise conv and on a batch of 4 (ConvSplit over images at 2 threads).
+    func testDepthwiseAndBatchedConvWithLeakyReluThenMaxFloor() throws {
+        let input = ramp([4, 12, 23, 21])
+        let b = Builder(input)
+        let leaky = [Attribute("alpha", .float(0.2))]
+        let floor = b.constant(Tensor(floats: [-0.4], shape: [1, 1, 1, 1]))
+        let d = b.conv(b.x, channels: 12, outChannels: 12, kernel: 3, group: 12, pad: 1)
+        let m1 = b.node("Max", [b.node("LeakyRelu", [d], attributes: leaky), floor])
+        let c = b.conv(m1, channels: 12, outChannels: 24, kernel: 3, pad: 1)
+        let m2 = b.node("Max", [floor, b.node("LeakyRelu", [c], attributes: leaky)])
+        let outs = try assertFusionExact(b.model(outputs: [m2]), input)
+        XCTAssertTrue(outs[0].floatValues().contains(-0.4))
+    }
+
     /// A second reader, or the conv output being a graph output, must see the conv output without the activation.
     func testNotFusedWhenConvOutputIsAlsoRead() throws {
         let input = ramp([1, 4, 8, 8])

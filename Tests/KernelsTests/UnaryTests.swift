@@ -17,6 +17,7 @@ final class UnaryTests: XCTestCase {
         [
             (.relu, -3...3, { max($0, 0) }, 0),
             (.leakyRelu(alpha: 0.1), -3...3, { $0 < 0 ? 0.1 * $0 : $0 }, 1e-7),
+            (.leakyReluFloor(alpha: 0.2, floor: -0.4), -3...3, { max($0 < 0 ? 0.2 * $0 : $0, -0.4) }, 1e-7),
             (.clip(min: -0.5, max: 0.7), -3...3, { min(max($0, -0.5), 0.7) }, 0),
             // Vectorised transcendental functions: ~2 ulp (1.2e-7 each) relative.
             (.sigmoid, -30...30, sigmoid, 1e-6),
@@ -107,5 +108,17 @@ final class UnaryTests: XCTestCase {
         let n = x.count
         x.withUnsafeMutableBufferPointer { unary(.sigmoid, x: $0.baseAddress!, y: $0.baseAddress!, count: n) }
         assertClose(x, expected, tol: 1e-6)
+    }
+
+    /// LeakyRelu then Max(·, floor) exactly as the two float32 kernels compute it (NaN stays NaN), in the vector body
+    /// and the tail. Fusion only uses nonzero floors: Max's vector and scalar paths differ on max(-0, 0).
+    func testLeakyReluFloorMatchesLeakyReluThenMax() {
+        let x: [Float] = [-3, -2, -1.5, -0.5, -0, 0, 0.25, 7, .nan, -.infinity, .infinity, -2.5] + (0..<37).map { Float($0) * 0.17 - 3 }
+        for floor: Float in [-0.4, 0.3] {
+            let fused = run(.leakyReluFloor(alpha: 0.2, floor: floor), x)
+            var expected = [Float](repeating: 0, count: x.count)
+            binary(.max, a: run(.leakyRelu(alpha: 0.2), x), aStrides: [1], b: [floor], bStrides: [0], outShape: [x.count], y: &expected)
+            XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "floor \(floor)")
+        }
     }
 }

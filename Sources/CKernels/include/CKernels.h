@@ -40,6 +40,7 @@ enum {
     MCC_ACT_EXP = 8,
     MCC_ACT_SWISH = 9,         // a = alpha: x * sigmoid(alpha * x)
     MCC_ACT_HARD_SIGMOID_GATE = 10,  // a = alpha, b = beta: x * hard_sigmoid(x) (PaddlePaddle's HardSwish)
+    MCC_ACT_LEAKY_RELU_FLOOR = 11,   // a = alpha, b = floor: max(leaky_relu(x), floor) (oww_embedding's Max(·, -0.4))
 };
 
 /// y[i] = act(x[i]) for n floats; x and y may be the same buffer (exactly, not partially overlapping).
