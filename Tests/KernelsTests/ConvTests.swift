@@ -35,6 +35,14 @@ final class ConvTests: XCTestCase {
         return y
     }
 
+    /// Runs `body` with the kernels set to `threads` threads, restoring the setting afterwards.
+    func withKernelThreads(_ threads: Int, _ body: () -> Void) {
+        let saved = KernelConfig.threads
+        KernelConfig.threads = threads
+        defer { KernelConfig.threads = saved }
+        body()
+    }
+
     func check(_ p: Conv2DParams, withBias: Bool = true, activation: UnaryOp = .identity, tol: Float = 1e-5,
                file: StaticString = #filePath, line: UInt = #line) {
         let x = randomFloats(p.batch * p.inChannels * p.inHeight * p.inWidth, seed: 11)
@@ -80,10 +88,7 @@ final class ConvTests: XCTestCase {
     /// Stride-1 convolutions with ≥ 32 input channels (and ≥ 9 taps or ≥ 1024 output positions) run as a sum of
     /// per-tap GEMMs over the padded input.
     func testTapSum() {
-        for threads in [1, 2] {
-            let saved = KernelConfig.threads
-            KernelConfig.threads = threads
-            defer { KernelConfig.threads = saved }
+        for threads in [1, 2] { withKernelThreads(threads) {
             check(Conv2DParams(batch: 2, inChannels: 32, inHeight: 33, inWidth: 37, outChannels: 5,
                                kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .relu)
             // Asymmetric pads, a 5×3 kernel, no padding on one side, output wider than a column block.
@@ -91,7 +96,7 @@ final class ConvTests: XCTestCase {
                                kernelHeight: 5, kernelWidth: 3, pads: (2, 0, 1, 2)), tol: 2e-5)
             check(Conv2DParams(batch: 1, inChannels: 32, inHeight: 40, inWidth: 30, outChannels: 1,
                                kernelHeight: 2, kernelWidth: 2), withBias: false)
-        }
+        } }
     }
 
     /// Single-group convolutions with too few im2col tiles for the tile path split once over the threads (ConvSplit):
@@ -99,10 +104,7 @@ final class ConvTests: XCTestCase {
     /// the same at every thread count; uneven split points (20 channels → 16 + 4, 100 columns → 64 + 36 or
     /// 48 + 32 + 20) cover the rounding.
     func testSplitAcrossThreads() {
-        for threads in [2, 3] {
-            let saved = KernelConfig.threads
-            KernelConfig.threads = threads
-            defer { KernelConfig.threads = saved }
+        for threads in [2, 3] { withKernelThreads(threads) {
             // Columns: oww_embedding-like 1×3 on a 36×16 map (K = 144).
             check(Conv2DParams(batch: 1, inChannels: 48, inHeight: 36, inWidth: 16, outChannels: 48,
                                kernelHeight: 1, kernelWidth: 3, pads: (0, 1, 0, 1)), activation: .relu)
@@ -151,7 +153,7 @@ final class ConvTests: XCTestCase {
             var y = [Float](repeating: .nan, count: 24 * 34 * 16)
             conv2d(p, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
             assertClose(y, reference(p, x, w, nil))
-        }
+        } }
     }
 
     /// Weights packed once by the caller (`packConvWeights`, as the interpreter caches them) plus a caller-provided
