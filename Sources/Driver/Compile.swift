@@ -164,6 +164,7 @@ struct CompileJob {
     private func runPasses(on model: Model, options: PassOptions, clock: inout StageClock) throws {
         let pipeline = Pipelines.level(optimizationLevel)
         let context = PassContext(opset: model.defaultOpset, options: options)
+        if MCC.leavesModelToExit { context.keepsRemovedObjects = true; MCC.keptUntilExit.append(context) }
         let printAfter = Set(printAfter)
         var manager = PassManager(verifyEach: verifyEach, printAfter: printAfter) { pass, model in
             printToStandardError("; IR after \(pass)\n" + IRPrinter().print(model))

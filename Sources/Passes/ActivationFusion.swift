@@ -21,7 +21,7 @@ public struct ActivationFusion: Pass {
     public init() {}
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var changed = false
         for node in rw.graph.nodes where isLive(node, rw) { if canonicalizeClip(node, rw: rw) { changed = true } }
         for node in rw.graph.nodes where isLive(node, rw) { if fuseHardSigmoid(node, rw: rw) { changed = true } }

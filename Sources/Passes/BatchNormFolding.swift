@@ -29,7 +29,7 @@ public struct BatchNormFolding: Pass {
     public init() {}
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var changed = false
         for bn in rw.graph.nodes where bn.opType == "BatchNormalization" && isONNX(bn) && rw.isAlive(bn) {
             guard let (a, b) = affine(of: bn, rw: rw), let x = bn.input(0) else { continue }

@@ -22,10 +22,10 @@ public struct CommonSubexpressionElimination: Pass {
 
     public init() {}
 
-    public func run(on model: Model, context: PassContext) throws -> Bool { eliminate(in: model.graph) }
+    public func run(on model: Model, context: PassContext) throws -> Bool { eliminate(in: model.graph, context: context) }
 
-    private func eliminate(in graph: Graph) -> Bool {
-        var changed = mergeInitializers(in: graph)
+    private func eliminate(in graph: Graph, context: PassContext) -> Bool {
+        var changed = mergeInitializers(in: graph, context: context)
         // Kept keys chained by hash (`lastWithHash` → index in `keys`, `previousWithHash` → the key before it with
         // that hash). Kept keys are pairwise unequal (a key is kept only when no equal one is), so the equal key
         // found is the one a [NodeKey: Node] table would give. Not that table: a dictionary with a new key type
@@ -37,7 +37,7 @@ public struct CommonSubexpressionElimination: Pass {
         lastWithHash.reserveCapacity(graph.nodes.count)
         var removed: [Node] = []
         for node in graph.nodes {
-            for sub in node.subgraphs where eliminate(in: sub) { changed = true }
+            for sub in node.subgraphs where eliminate(in: sub, context: context) { changed = true }
             guard let key = NodeKey(node) else { continue }
             let hash = key.hashValue
             var match: Node?
@@ -62,7 +62,10 @@ public struct CommonSubexpressionElimination: Pass {
             removed.append(node)
             changed = true
         }
-        if !removed.isEmpty { graph.remove(removed) }
+        if !removed.isEmpty {
+            graph.remove(removed)
+            context.retire(removed)
+        }
         return changed
     }
 
@@ -77,41 +80,78 @@ public struct CommonSubexpressionElimination: Pass {
         return true
     }
 
-    private func mergeInitializers(in graph: Graph) -> Bool {
-        let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
-        // Two tables: type and shape first (no data read: most weights are unique in shape, and reading their bytes
-        // is a cache miss per tensor), then, for shapes seen more than once, a digest of the leading bytes, which
-        // `sameBytes` confirms. Tables hold only kept values, whose contents differ pairwise, so a value merges into
-        // the one earlier value with its content.
-        // Int keys (the 64-bit digests, bit for bit): a table keyed by UInt64 would be a new type to instantiate
-        // at run time (see `eliminate`).
-        var firstOfShape: [Int: Value] = [:]
-        firstOfShape.reserveCapacity(graph.initializers.count)
-        var digested = Set<ObjectIdentifier>()
-        var byDigest: [Int: [Value]] = [:]
-        var duplicates = Set<ObjectIdentifier>()
-        for value in graph.initializers where !interface.contains(ObjectIdentifier(value)) {
-            guard let tensor = value.initializer, tensor.elementType != .string else { continue }
-            let shapeKey = Self.shapeDigest(tensor)
-            let shapeSlot = Int(truncatingIfNeeded: shapeKey)
-            guard let first = firstOfShape[shapeSlot] else {
-                firstOfShape[shapeSlot] = value
-                continue
-            }
-            if digested.insert(ObjectIdentifier(first)).inserted, let firstTensor = first.initializer {
-                byDigest[Int(truncatingIfNeeded: Self.digest(firstTensor, seed: shapeKey)), default: []].append(first)
-            }
-            let digest = Int(truncatingIfNeeded: Self.digest(tensor, seed: shapeKey))
-            guard let match = byDigest[digest]?.first(where: { sameBytes($0.initializer, tensor) }) else {
-                byDigest[digest, default: []].append(value)
-                continue
-            }
-            value.replaceAllUses(with: match)
-            duplicates.insert(ObjectIdentifier(value))
+    private func mergeInitializers(in graph: Graph, context: PassContext) -> Bool {
+        let initializers = graph.initializers
+        guard initializers.count > 1, initializers.count < Self.indexLimit else { return false }
+        // Sorting instead of hash tables: (type-and-shape digest, position) packed in one UInt64, sorted, puts the
+        // initializers that could be equal next to each other in file order. No data is read for shapes seen once
+        // (most weights: reading their bytes is a cache miss per tensor). Runs of one shape are sorted again by a
+        // digest of their leading bytes, and equal digests confirmed byte for byte (`sameBytes`). Tables of
+        // values and sets of identities cost more here than the whole comparison (hashing, growth, run-time
+        // instantiation of their types on first use).
+        var keys: [UInt64] = []
+        keys.reserveCapacity(initializers.count)
+        for (index, value) in initializers.enumerated() {
+            guard let tensor = value.initializer, tensor.elementType != .string,
+                  !graph.inputs.contains(where: { $0 === value }), !graph.outputs.contains(where: { $0 === value })
+            else { continue }
+            keys.append(Self.packed(Self.shapeDigest(tensor), index))
         }
-        guard !duplicates.isEmpty else { return false }
-        graph.initializers.removeAll { duplicates.contains(ObjectIdentifier($0)) }
+        keys.sort()
+        // Position of each duplicate → position of the earliest initializer with its contents.
+        var merges: [(duplicate: Int, kept: Int)] = []
+        var runKeys: [UInt64] = []
+        var start = 0
+        while start < keys.count {
+            var end = start + 1
+            while end < keys.count && keys[end] >> Self.indexBits == keys[start] >> Self.indexBits { end += 1 }
+            defer { start = end }
+            guard end - start > 1 else { continue }
+            runKeys.removeAll(keepingCapacity: true)
+            for key in keys[start..<end] {
+                let index = Int(key & Self.indexMask)
+                guard let tensor = initializers[index].initializer else { continue }
+                runKeys.append(Self.packed(Self.digest(tensor, seed: key >> Self.indexBits), index))
+            }
+            runKeys.sort()
+            // Within a run of equal content digests (in file order), each value is compared with the ones kept
+            // before it, which differ pairwise: it merges into the one earlier value with its bytes.
+            var kept: [Int] = []
+            for (offset, key) in runKeys.enumerated() {
+                if offset == 0 || key >> Self.indexBits != runKeys[offset - 1] >> Self.indexBits { kept.removeAll(keepingCapacity: true) }
+                let index = Int(key & Self.indexMask)
+                guard let tensor = initializers[index].initializer else { continue }
+                if let match = kept.first(where: { sameBytes(initializers[$0].initializer, tensor) }) {
+                    merges.append((index, match))
+                } else {
+                    kept.append(index)
+                }
+            }
+        }
+        guard !merges.isEmpty else { return false }
+        // Uses move in file order of the duplicates, as a single walk over the list would move them.
+        merges.sort { $0.duplicate < $1.duplicate }
+        var isDuplicate = [Bool](repeating: false, count: initializers.count)
+        for (duplicate, kept) in merges {
+            initializers[duplicate].replaceAllUses(with: initializers[kept])
+            isDuplicate[duplicate] = true
+        }
+        var remaining: [Value] = []
+        remaining.reserveCapacity(initializers.count - merges.count)
+        for (index, value) in initializers.enumerated() {
+            if isDuplicate[index] { context.retire(initializer: value) } else { remaining.append(value) }
+        }
+        graph.initializers = remaining
         return true
+    }
+
+    /// Low bits of a sort key: the initializer's position; high bits: a digest.
+    private static let indexBits: UInt64 = 24
+    private static let indexMask: UInt64 = (1 << indexBits) - 1
+    private static let indexLimit = 1 << 24
+
+    private static func packed(_ digest: UInt64, _ index: Int) -> UInt64 {
+        (digest << indexBits) | UInt64(index)
     }
 
     /// FNV-1a over the element type, the shape and the byte count.

@@ -102,7 +102,10 @@ public struct ConstantFolding: Pass {
             folded.append(node)
             changed = true
         }
-        if !folded.isEmpty { graph.remove(folded) }
+        if !folded.isEmpty {
+            graph.remove(folded)
+            context.retire(folded)
+        }
         return changed
     }
 

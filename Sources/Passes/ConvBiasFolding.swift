@@ -37,7 +37,7 @@ public struct ConvBiasFolding: Pass {
     static func isLayer(_ op: String) -> Bool { op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul" }
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var changed = false
         // A chain (Mul → Add → Conv → Mul → Add) edits the layer's weights several times: keep the edits pending
         // and write the tensor once per layer.

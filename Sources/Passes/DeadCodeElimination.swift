@@ -15,14 +15,14 @@ public struct DeadCodeElimination: Pass {
     public init() {}
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        eliminate(in: model.graph)
+        eliminate(in: model.graph, context: context)
     }
 
-    private func eliminate(in graph: Graph) -> Bool {
+    private func eliminate(in graph: Graph, context: PassContext) -> Bool {
         var changed = false
         // Subgraphs first: their dead nodes may be the last readers of values of this graph.
         for node in graph.nodes {
-            for sub in node.subgraphs where eliminate(in: sub) { changed = true }
+            for sub in node.subgraphs where eliminate(in: sub, context: context) { changed = true }
         }
         let kept = Set(graph.outputs.map(ObjectIdentifier.init))
         var dead = Set<ObjectIdentifier>()
@@ -36,6 +36,9 @@ public struct DeadCodeElimination: Pass {
             }
         }
         if !dead.isEmpty {
+            if context.keepsRemovedObjects {
+                context.retire(graph.nodes.filter { dead.contains(ObjectIdentifier($0)) })
+            }
             graph.setNodes(graph.nodes.filter { !dead.contains(ObjectIdentifier($0)) })
             changed = true
         }

@@ -40,7 +40,7 @@ public struct FP16Casting: Pass {
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         guard context.options.castToFP16 else { return false }
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var candidates: [Value] = rw.graph.initializers
         for node in rw.graph.nodes where node.opType == "Constant" && isONNX(node) { candidates += node.outputs }
         var casts: [Node] = []

@@ -20,13 +20,15 @@ public struct IdentityElimination: Pass {
 
     public init() {}
 
-    public func run(on model: Model, context: PassContext) throws -> Bool { eliminate(in: model.graph, model: model) }
+    public func run(on model: Model, context: PassContext) throws -> Bool {
+        eliminate(in: model.graph, model: model, context: context)
+    }
 
-    private func eliminate(in graph: Graph, model: Model) -> Bool {
+    private func eliminate(in graph: Graph, model: Model, context: PassContext) -> Bool {
         var changed = false
         var removed: [Node] = []
         for node in graph.nodes {
-            for sub in node.subgraphs where eliminate(in: sub, model: model) { changed = true }
+            for sub in node.subgraphs where eliminate(in: sub, model: model, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.subgraphs.isEmpty,
                   let output = node.outputs.first, !output.isAbsent,
                   let source = passthrough(node, opset: model.defaultOpset, graph: graph) else { continue }
@@ -38,7 +40,10 @@ public struct IdentityElimination: Pass {
                 changed = true
             }
         }
-        if !removed.isEmpty { graph.remove(removed) }
+        if !removed.isEmpty {
+            graph.remove(removed)
+            context.retire(removed)
+        }
         return changed
     }
 

@@ -19,7 +19,7 @@ public struct LayoutTransform: Pass {
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         guard !context.options.inputLayouts.isEmpty else { return false }
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var changed = false
         for name in context.options.inputLayouts.keys.sorted() {
             guard let requested = context.options.inputLayouts.removeValue(forKey: name)?.uppercased() else { continue }

@@ -35,7 +35,7 @@ public struct NormalizationFolding: Pass {
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         guard !context.options.normalization.isEmpty else { return false }
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var changed = false
         for name in context.options.normalization.keys.sorted() {
             guard let spec = context.options.normalization.removeValue(forKey: name) else { continue }

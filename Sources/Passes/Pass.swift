@@ -26,12 +26,55 @@ public final class PassContext {
     /// set by the driver; each pass documents the keys it reads.
     public var options: PassOptions
 
+    /// Whether the nodes and initializers passes drop are kept referenced here instead of being freed as they go
+    /// (like clang's -disable-free). Freeing them one by one (nodes, their output values, attribute arrays, the
+    /// small unpacked protobuf messages behind small tensors) is a fifth of the passes' work, wasted when the
+    /// process exits right after compiling: the mcc executable sets this and keeps the context until exit.
+    /// Library users and tests leave it off (dropped objects are freed at once). What is kept holds little memory:
+    /// a dropped initializer's tensor is released first unless it is small, and a node holding a large tensor
+    /// attribute is not kept, so peak memory stays that of freeing everything.
+    public var keepsRemovedObjects = false
+    private var removedObjects: [AnyObject] = []
+    /// Tensors up to this size stay with a kept object (biases, scalars, shapes; never a weight-region slice,
+    /// which the importer uses only for pieces of 64 KiB and more).
+    static let keptTensorByteLimit = 4 << 10
+
     public init(opset: Int64, options: PassOptions = PassOptions()) {
         self.opset = opset
         self.options = options
     }
 
     public func warn(_ message: String) { warnings.append(message) }
+
+    /// Takes nodes removed from their graph (detached, outputs unused): kept when `keepsRemovedObjects` and they
+    /// hold no large tensor, else left to be freed by the caller's last reference.
+    func retire(_ nodes: [Node]) {
+        guard keepsRemovedObjects else { return }
+        for node in nodes where Self.holdsLittleMemory(node) { removedObjects.append(node) }
+    }
+
+    /// Takes an initializer removed from its graph (no uses left): kept when `keepsRemovedObjects`, its tensor
+    /// released first unless small.
+    func retire(initializer value: Value) {
+        guard keepsRemovedObjects else { return }
+        if let tensor = value.initializer, tensor.storage.byteCount > Self.keptTensorByteLimit { value.initializer = nil }
+        removedObjects.append(value)
+    }
+
+    /// No tensor attribute or output initializer above `keptTensorByteLimit`, no subgraph.
+    private static func holdsLittleMemory(_ node: Node) -> Bool {
+        for index in node.attributes.indices {
+            switch node.attributes[index].value {
+            case .float, .int, .string, .type, .floats, .ints, .strings, .types: continue
+            case .tensor(let tensor): if tensor.storage.byteCount > keptTensorByteLimit { return false }
+            default: return false
+            }
+        }
+        for output in node.outputs {
+            if let tensor = output.initializer, tensor.storage.byteCount > keptTensorByteLimit { return false }
+        }
+        return true
+    }
 }
 
 /// User-level options that reach passes. Everything here comes from the command line or config file.

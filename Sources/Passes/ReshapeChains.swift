@@ -17,6 +17,11 @@ public struct ReshapeChains: Pass {
 
     static let orderPreserving: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze"]
 
+    /// `orderPreserving.contains(op)` by comparison (asked of nearly every node; hashing the name cost more).
+    static func isOrderPreserving(_ op: String) -> Bool {
+        op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze"
+    }
+
     public func run(on model: Model, context: PassContext) throws -> Bool {
         var names = LazyNames(model: model)
         return collapse(in: model.graph, opset: model.defaultOpset, names: &names)
@@ -28,7 +33,7 @@ public struct ReshapeChains: Pass {
             for sub in node.subgraphs where collapse(in: sub, opset: opset, names: &names) { changed = true }
             guard Rewriting.isDefaultDomain(node), let input = node.input(0), let inner = input.producer,
                   inner.graph === graph, Rewriting.isDefaultDomain(inner), let source = inner.input(0) else { continue }
-            if Self.orderPreserving.contains(node.opType), Self.orderPreserving.contains(inner.opType) {
+            if Self.isOrderPreserving(node.opType), Self.isOrderPreserving(inner.opType) {
                 if collapseShapeChain(node, source: source, graph: graph, opset: opset, names: &names) { changed = true }
             } else if node.opType == "Transpose", inner.opType == "Transpose",
                       let p1 = permutation(of: inner, rank: source.shape?.rank),

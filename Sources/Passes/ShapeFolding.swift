@@ -15,13 +15,13 @@ public struct ShapeFolding: Pass {
 
     public init() {}
 
-    public func run(on model: Model, context: PassContext) throws -> Bool { fold(in: model.graph) }
+    public func run(on model: Model, context: PassContext) throws -> Bool { fold(in: model.graph, context: context) }
 
-    private func fold(in graph: Graph) -> Bool {
+    private func fold(in graph: Graph, context: PassContext) -> Bool {
         var changed = false
         var folded: [Node] = []
         for node in graph.nodes {
-            for sub in node.subgraphs where fold(in: sub) { changed = true }
+            for sub in node.subgraphs where fold(in: sub, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.opType == "Shape" || node.opType == "Size",
                   let output = node.outputs.first, !output.isAbsent, node.outputs.count == 1,
                   !graph.outputs.contains(where: { $0 === output }),
@@ -41,7 +41,10 @@ public struct ShapeFolding: Pass {
             folded.append(node)
             changed = true
         }
-        if !folded.isEmpty { graph.remove(folded) }
+        if !folded.isEmpty {
+            graph.remove(folded)
+            context.retire(folded)
+        }
         return changed
     }
 

@@ -32,7 +32,7 @@ public struct TransposeSinking: Pass {
     ]
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        let rw = GraphRewriter(model: model)
+        let rw = GraphRewriter(model: model, context: context)
         var changed = false
         var budget = 4 * rw.graph.nodes.count + 16
         var progress = true

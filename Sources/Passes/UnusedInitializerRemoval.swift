@@ -12,16 +12,20 @@ public struct UnusedInitializerRemoval: Pass {
 
     public init() {}
 
-    public func run(on model: Model, context: PassContext) throws -> Bool { prune(model.graph) }
+    public func run(on model: Model, context: PassContext) throws -> Bool { prune(model.graph, context: context) }
 
-    private func prune(_ graph: Graph) -> Bool {
+    private func prune(_ graph: Graph, context: PassContext) -> Bool {
         var changed = false
         for node in graph.nodes {
-            for sub in node.subgraphs where prune(sub) { changed = true }
+            for sub in node.subgraphs where prune(sub, context: context) { changed = true }
         }
         let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
         let before = graph.initializers.count
-        graph.initializers.removeAll { $0.uses.isEmpty && !interface.contains(ObjectIdentifier($0)) }
+        graph.initializers.removeAll { value in
+            guard value.uses.isEmpty && !interface.contains(ObjectIdentifier(value)) else { return false }
+            context.retire(initializer: value)
+            return true
+        }
         return changed || graph.initializers.count != before
     }
 }

@@ -30,15 +30,23 @@ final class GraphRewriter {
     let arena = WeightArena()
     private var pendingInitializers: Set<ObjectIdentifier> = []
 
-    init(model: Model) {
+    /// Where removed nodes and initializers go when the rewriter is done with them (see
+    /// `PassContext.keepsRemovedObjects`); nil: they are freed.
+    private let context: PassContext?
+
+    init(model: Model, context: PassContext? = nil) {
         self.model = model
+        self.context = context
         graph = model.graph
         opset = model.defaultOpset
         inputs = Set(graph.inputs.map(ObjectIdentifier.init))
         outputs = Set(graph.outputs.map(ObjectIdentifier.init))
     }
 
-    deinit { applyRemovals() }
+    deinit {
+        applyRemovals()
+        context?.retire(graveyard)
+    }
 
     /// Drops removed nodes and initializers from the graph's lists (order of the rest kept).
     func applyRemovals() {
@@ -47,6 +55,11 @@ final class GraphRewriter {
             pendingNodes = []
         }
         if !pendingInitializers.isEmpty {
+            if let context, context.keepsRemovedObjects {
+                for value in graph.initializers where pendingInitializers.contains(ObjectIdentifier(value)) {
+                    context.retire(initializer: value)
+                }
+            }
             graph.initializers.removeAll { pendingInitializers.contains(ObjectIdentifier($0)) }
             pendingInitializers = []
         }
