@@ -35,8 +35,8 @@ public struct CommonSubexpressionElimination: Pass {
         var previousWithHash: [Int] = []
         var lastWithHash: [Int: Int] = [:]
         lastWithHash.reserveCapacity(graph.nodes.count)
-        var removed: [Node] = []
-        for node in graph.nodes {
+        var removed: [Int] = []
+        for (position, node) in graph.nodes.enumerated() {
             for sub in node.subgraphs where eliminate(in: sub, context: context) { changed = true }
             guard let key = NodeKey(node) else { continue }
             let hash = key.hashValue
@@ -59,12 +59,11 @@ public struct CommonSubexpressionElimination: Pass {
             for (later, kept) in zip(node.outputs, earlier.outputs) where !later.isAbsent {
                 Rewriting.substitute(later, with: kept, in: graph)
             }
-            removed.append(node)
+            removed.append(position)
             changed = true
         }
         if !removed.isEmpty {
-            graph.remove(removed)
-            context.retire(removed)
+            context.retire(Rewriting.removeNodes(at: removed, from: graph))
         }
         return changed
     }

@@ -61,9 +61,9 @@ public struct ConstantFolding: Pass {
 
     private func fold(in graph: Graph, model: Model, overridable: Set<ObjectIdentifier>, context: PassContext) throws -> Bool {
         var changed = false
-        var folded: [Node] = []
+        var folded: [Int] = []
         let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
-        for node in graph.nodes {
+        for (position, node) in graph.nodes.enumerated() {
             if !node.subgraphs.isEmpty {
                 for sub in node.subgraphs where try fold(in: sub, model: model, overridable: overridable, context: context) {
                     changed = true
@@ -73,7 +73,7 @@ public struct ConstantFolding: Pass {
             if let tensor = Self.constantValue(of: node) {
                 // Constant nodes (hundreds in some exports) take a short path with the same checks and result.
                 if foldConstantNode(node, tensor: tensor, graphOutputs: graphOutputs, graph: graph) {
-                    folded.append(node)
+                    folded.append(position)
                     changed = true
                 }
                 continue
@@ -99,12 +99,11 @@ public struct ConstantFolding: Pass {
             let outputs = node.outputs
             node.setOutputs([])
             for value in outputs where !value.isAbsent { graph.initializers.append(value) }
-            folded.append(node)
+            folded.append(position)
             changed = true
         }
         if !folded.isEmpty {
-            graph.remove(folded)
-            context.retire(folded)
+            context.retire(Rewriting.removeNodes(at: folded, from: graph))
         }
         return changed
     }

@@ -26,14 +26,14 @@ public struct IdentityElimination: Pass {
 
     private func eliminate(in graph: Graph, model: Model, context: PassContext) -> Bool {
         var changed = false
-        var removed: [Node] = []
-        for node in graph.nodes {
+        var removed: [Int] = []
+        for (position, node) in graph.nodes.enumerated() {
             for sub in node.subgraphs where eliminate(in: sub, model: model, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.subgraphs.isEmpty,
                   let output = node.outputs.first, !output.isAbsent,
                   let source = passthrough(node, opset: model.defaultOpset, graph: graph) else { continue }
             if Rewriting.substitute(output, with: source, in: graph) {
-                removed.append(node)
+                removed.append(position)
                 changed = true
             } else if node.opType != "Identity" || node.inputs.count != 1 {
                 Rewriting.makeIdentity(node, of: source)
@@ -41,8 +41,7 @@ public struct IdentityElimination: Pass {
             }
         }
         if !removed.isEmpty {
-            graph.remove(removed)
-            context.retire(removed)
+            context.retire(Rewriting.removeNodes(at: removed, from: graph))
         }
         return changed
     }

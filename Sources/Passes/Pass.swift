@@ -35,9 +35,17 @@ public final class PassContext {
     /// attribute is not kept, so peak memory stays that of freeing everything.
     public var keepsRemovedObjects = false
     private var removedObjects: [AnyObject] = []
-    /// Tensors up to this size stay with a kept object (biases, scalars, shapes; never a weight-region slice,
-    /// which the importer uses only for pieces of 64 KiB and more).
+    /// Tensors up to this size stay with a kept object (biases, scalars, shapes). Read-only views up to
+    /// `keptViewByteLimit` too: those are the importer's unpacked protobuf pieces, each freed alone (a kept view
+    /// never pins a shared region: the importer's weight region holds only pieces of 64 KiB and more, and the
+    /// passes' WeightArena, writable, only tensors of 16 KiB and more).
     static let keptTensorByteLimit = 4 << 10
+    static let keptViewByteLimit = 32 << 10
+
+    private static func isSmall(_ tensor: Tensor) -> Bool {
+        let bytes = tensor.storage.byteCount
+        return bytes <= keptTensorByteLimit || (!tensor.storage.isWritable && bytes <= keptViewByteLimit)
+    }
 
     public init(opset: Int64, options: PassOptions = PassOptions()) {
         self.opset = opset
@@ -57,21 +65,21 @@ public final class PassContext {
     /// released first unless small.
     func retire(initializer value: Value) {
         guard keepsRemovedObjects else { return }
-        if let tensor = value.initializer, tensor.storage.byteCount > Self.keptTensorByteLimit { value.initializer = nil }
+        if let tensor = value.initializer, !Self.isSmall(tensor) { value.initializer = nil }
         removedObjects.append(value)
     }
 
-    /// No tensor attribute or output initializer above `keptTensorByteLimit`, no subgraph.
+    /// No tensor attribute or output initializer that `isSmall` rejects, no subgraph.
     private static func holdsLittleMemory(_ node: Node) -> Bool {
         for index in node.attributes.indices {
             switch node.attributes[index].value {
             case .float, .int, .string, .type, .floats, .ints, .strings, .types: continue
-            case .tensor(let tensor): if tensor.storage.byteCount > keptTensorByteLimit { return false }
+            case .tensor(let tensor): if !isSmall(tensor) { return false }
             default: return false
             }
         }
         for output in node.outputs {
-            if let tensor = output.initializer, tensor.storage.byteCount > keptTensorByteLimit { return false }
+            if let tensor = output.initializer, !isSmall(tensor) { return false }
         }
         return true
     }

@@ -32,6 +32,35 @@ public enum Rewriting {
         if node.outputs.count > 1 { node.setOutputs([node.outputs[0]]) }
     }
 
+    /// Removes the nodes at `positions` (ascending, each once) of `graph.nodes`, detaching them in order; the
+    /// rest keep their order. Returns the removed nodes. Many removals take one walk over the list without hashing:
+    /// `Graph.remove` builds a set of the removed nodes, which cost more than the rest of a pass dropping hundreds
+    /// (Constant nodes, duplicates). A few go through `Graph.remove`, which leaves the list in place.
+    static func removeNodes(at positions: [Int], from graph: Graph) -> [Node] {
+        let nodes = graph.nodes
+        if positions.count <= 8 {
+            let removed = positions.map { nodes[$0] }
+            graph.remove(removed)
+            return removed
+        }
+        var removed: [Node] = []
+        removed.reserveCapacity(positions.count)
+        var kept: [Node] = []
+        kept.reserveCapacity(nodes.count - positions.count)
+        var next = 0
+        for (index, node) in nodes.enumerated() {
+            if next < positions.count && positions[next] == index {
+                node.detach()
+                removed.append(node)
+                next += 1
+            } else {
+                kept.append(node)
+            }
+        }
+        graph.setNodes(kept)
+        return removed
+    }
+
     /// Static sizes of `value` when its type has a fully known shape.
     public static func staticShape(_ value: Value?) -> [Int]? { value?.type?.shape?.staticSizes }
 

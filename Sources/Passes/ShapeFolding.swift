@@ -19,8 +19,8 @@ public struct ShapeFolding: Pass {
 
     private func fold(in graph: Graph, context: PassContext) -> Bool {
         var changed = false
-        var folded: [Node] = []
-        for node in graph.nodes {
+        var folded: [Int] = []
+        for (position, node) in graph.nodes.enumerated() {
             for sub in node.subgraphs where fold(in: sub, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.opType == "Shape" || node.opType == "Size",
                   let output = node.outputs.first, !output.isAbsent, node.outputs.count == 1,
@@ -38,12 +38,11 @@ public struct ShapeFolding: Pass {
             output.initializer = tensor
             output.type = tensor.valueType
             graph.initializers.append(output)
-            folded.append(node)
+            folded.append(position)
             changed = true
         }
         if !folded.isEmpty {
-            graph.remove(folded)
-            context.retire(folded)
+            context.retire(Rewriting.removeNodes(at: folded, from: graph))
         }
         return changed
     }

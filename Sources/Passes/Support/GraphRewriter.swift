@@ -51,7 +51,12 @@ final class GraphRewriter {
     /// Drops removed nodes and initializers from the graph's lists (order of the rest kept).
     func applyRemovals() {
         if !pendingNodes.isEmpty {
-            graph.remove(pendingNodes)
+            // Removed nodes are detached already: many go in one filter over `removed` (no set of them to build).
+            if pendingNodes.count <= 8 {
+                graph.remove(pendingNodes)
+            } else {
+                graph.setNodes(graph.nodes.filter { !removed.contains(ObjectIdentifier($0)) })
+            }
             pendingNodes = []
         }
         if !pendingInitializers.isEmpty {
@@ -204,6 +209,8 @@ final class GraphRewriter {
                 if let input { inputs.append(input) }
             }
         }
+        // Sized once for many removals: growing rehashes every identity so far.
+        if removed.isEmpty { removed.reserveCapacity(max(64, graph.nodes.count / 4)) }
         for node in nodes where removed.insert(ObjectIdentifier(node)).inserted {
             node.detach()
             graveyard.append(node)
