@@ -26,32 +26,32 @@ public struct CommonSubexpressionElimination: Pass {
 
     private func eliminate(in graph: Graph, context: PassContext) -> Bool {
         var changed = mergeInitializers(in: graph, context: context)
-        // Kept keys chained by hash (`lastWithHash` → index in `keys`, `previousWithHash` → the key before it with
-        // that hash). Kept keys are pairwise unequal (a key is kept only when no equal one is), so the equal key
-        // found is the one a [NodeKey: Node] table would give. Not that table: a dictionary with a new key type
-        // costs ~0.35M instructions of runtime type instantiation (conformance lookup) on first use, several
-        // percent of this pass on small models.
+        // Kept keys in an open-addressing table of their positions in `keys`, probed by the key's own digest.
+        // Kept keys are pairwise unequal (a key is kept only when no equal one is), so at most one matches. Not a
+        // [NodeKey: Node] dictionary: hashing with Swift's seeded Hasher and the runtime instantiation of a new
+        // key type cost more than the rest of this pass on small models.
         var keys: [NodeKey] = []
-        var previousWithHash: [Int] = []
-        var lastWithHash: [Int: Int] = [:]
-        lastWithHash.reserveCapacity(graph.nodes.count)
+        keys.reserveCapacity(graph.nodes.count)
+        var size = 16
+        while size < 2 * graph.nodes.count { size <<= 1 }
+        var table = [Int32](repeating: -1, count: size)
+        let mask = size - 1
         var removed: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
             for sub in node.subgraphs where eliminate(in: sub, context: context) { changed = true }
             guard let key = NodeKey(node) else { continue }
-            let hash = key.hashValue
+            var slot = Int(truncatingIfNeeded: key.digest) & mask
             var match: Node?
-            var index = lastWithHash[hash] ?? -1
-            while index >= 0 {
-                if keys[index] == key {
-                    match = keys[index].node
+            while table[slot] >= 0 {
+                let kept = keys[Int(table[slot])]
+                if kept.digest == key.digest && kept.matches(key) {
+                    match = kept.node
                     break
                 }
-                index = previousWithHash[index]
+                slot = (slot &+ 1) & mask
             }
             guard let earlier = match else {
-                previousWithHash.append(lastWithHash[hash] ?? -1)
-                lastWithHash[hash] = keys.count
+                table[slot] = Int32(truncatingIfNeeded: keys.count)
                 keys.append(key)
                 continue
             }
@@ -187,13 +187,13 @@ public struct CommonSubexpressionElimination: Pass {
     }
 }
 
-/// What makes two nodes compute the same thing: op, domain, attributes and input identities. Inputs are a snapshot
-/// taken when the node is visited; attributes are compared (sorted by name) only when op and inputs already match.
-private struct NodeKey: Hashable {
+/// What makes two nodes compute the same thing: op, domain, attributes and input identities. The digest covers
+/// the op's length and the input identities (taken when the node is visited); `matches` compares inputs, op,
+/// output count and then attributes (sorted by name). Inputs of a kept node do not change during the walk: only
+/// outputs of the node being visited are substituted, and their readers come after it.
+private struct NodeKey {
     let node: Node
-    let op: String
-    let inputs: [ObjectIdentifier?]
-    let outputCount: Int
+    let digest: UInt64
 
     init?(_ node: Node) {
         guard Rewriting.isDefaultDomain(node), !ConstantFolding.isNondeterministic(node.opType) else { return nil }
@@ -203,23 +203,26 @@ private struct NodeKey: Hashable {
             else { return nil }
         }
         self.node = node
-        op = node.opType
-        inputs = node.inputs.map { value in value.flatMap { $0.isAbsent ? nil : ObjectIdentifier($0) } }
-        outputCount = node.outputs.count
-    }
-
-    static func == (a: NodeKey, b: NodeKey) -> Bool {
-        a.op == b.op && a.inputs == b.inputs && a.outputCount == b.outputCount
-            && attributeKeys(of: a.node) == attributeKeys(of: b.node)
-    }
-
-    /// Op and inputs only: nodes that agree on those nearly always agree on everything, and hashing attribute
-    /// names and arrays was most of this pass's time.
-    func hash(into hasher: inout Hasher) {
         // The op's length stands in for its name (hashing the string cost more than the rest of the key); equal
-        // keys still compare the names.
-        hasher.combine(op.utf8.count)
-        hasher.combine(inputs)
+        // digests still compare the names.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(node.opType.utf8.count)
+        for input in node.inputs {
+            let id: UInt = input.map { $0.isAbsent ? 0 : UInt(bitPattern: ObjectIdentifier($0)) } ?? 0
+            h = (h ^ UInt64(id)) &* 0x100_0000_01b3
+            h ^= h >> 29
+        }
+        h = (h ^ UInt64(node.inputs.count)) &* 0xbf58_476d_1ce4_e5b9
+        digest = h ^ (h >> 31)
+    }
+
+    func matches(_ other: NodeKey) -> Bool {
+        let (a, b) = (node, other.node)
+        guard a.opType == b.opType, a.inputs.count == b.inputs.count, a.outputs.count == b.outputs.count else { return false }
+        for (x, y) in zip(a.inputs, b.inputs) {
+            let xa = x.flatMap { $0.isAbsent ? nil : $0 }, ya = y.flatMap { $0.isAbsent ? nil : $0 }
+            guard xa === ya else { return false }
+        }
+        return Self.attributeKeys(of: a) == Self.attributeKeys(of: b)
     }
 
     private static func attributeKeys(of node: Node) -> [AttributeKey] {

@@ -11,9 +11,9 @@ final class GraphRewriter {
     /// Every name in the model, collected on the first `freshName` (most pass runs never create a name). Not a
     /// `lazy var`: inserting through one copies the set.
     private var names: NameSet?
-    private let inputs: Set<ObjectIdentifier>
-    private var outputs: Set<ObjectIdentifier>
-    private var removed: Set<ObjectIdentifier> = []
+    private let inputs: IdentitySet
+    private let outputs: IdentitySet
+    private var removed = IdentitySet()
     /// Removed nodes stay referenced while the rewriter lives: a freed node's address (its ObjectIdentifier) could
     /// otherwise be reused by a new node, which would then look removed.
     private var graveyard: [Node] = []
@@ -28,7 +28,7 @@ final class GraphRewriter {
     private var pendingNodes: [Node] = []
     /// Where large new weight tensors are allocated (see `WeightArena`).
     let arena = WeightArena()
-    private var pendingInitializers: Set<ObjectIdentifier> = []
+    private var pendingInitializers = IdentitySet()
 
     /// Where removed nodes and initializers go when the rewriter is done with them (see
     /// `PassContext.keepsRemovedObjects`); nil: they are freed.
@@ -39,8 +39,8 @@ final class GraphRewriter {
         self.context = context
         graph = model.graph
         opset = model.defaultOpset
-        inputs = Set(graph.inputs.map(ObjectIdentifier.init))
-        outputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        inputs = IdentitySet(graph.inputs)
+        outputs = IdentitySet(graph.outputs)
     }
 
     deinit {
@@ -66,7 +66,7 @@ final class GraphRewriter {
                 }
             }
             graph.initializers.removeAll { pendingInitializers.contains(ObjectIdentifier($0)) }
-            pendingInitializers = []
+            pendingInitializers = IdentitySet()
         }
     }
 
