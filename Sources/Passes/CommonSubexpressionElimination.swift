@@ -38,7 +38,7 @@ public struct CommonSubexpressionElimination: Pass {
         let mask = size - 1
         var removed: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
-            for sub in node.subgraphs where eliminate(in: sub, context: context) { changed = true }
+            for sub in node.nestedGraphs where eliminate(in: sub, context: context) { changed = true }
             guard let key = NodeKey(node) else { continue }
             var slot = Int(truncatingIfNeeded: key.digest) & mask
             var match: Node?
@@ -81,76 +81,86 @@ public struct CommonSubexpressionElimination: Pass {
 
     private func mergeInitializers(in graph: Graph, context: PassContext) -> Bool {
         let initializers = graph.initializers
-        guard initializers.count > 1, initializers.count < Self.indexLimit else { return false }
-        // Sorting instead of hash tables: (type-and-shape digest, position) packed in one UInt64, sorted, puts the
-        // initializers that could be equal next to each other in file order. No data is read for shapes seen once
-        // (most weights: reading their bytes is a cache miss per tensor). Runs of one shape are sorted again by a
-        // digest of their leading bytes, and equal digests confirmed byte for byte (`sameBytes`). Tables of
-        // values and sets of identities cost more here than the whole comparison (hashing, growth, run-time
-        // instantiation of their types on first use).
-        var keys: [UInt64] = []
-        keys.reserveCapacity(initializers.count)
+        let count = initializers.count
+        guard count > 1, count < Int(Int32.max) else { return false }
+        // Groups of one type and shape, in file order, from an open-addressing table of each group's first member
+        // keyed by a digest of type and shape, members chained through `next`. No data is read for shapes seen once
+        // (most weights: reading their bytes is a cache miss per tensor). Within a group a member is compared with
+        // the members kept before it (pairwise different): by a digest of the leading bytes, then byte for byte
+        // (`sameBytes`), so it merges into the one earlier value with its contents. Not Swift dictionaries and
+        // sets: their seeded hashing, growth and run-time type instantiation cost more than the comparison.
+        var size = 16
+        while size < 2 * count { size <<= 1 }
+        let mask = size - 1
+        var table = [Int32](repeating: -1, count: size)
+        var shapeDigests = [UInt64](repeating: 0, count: count)
+        var next = [Int32](repeating: -1, count: count)
+        var last = [Int32](repeating: -1, count: count)
+        var groups: [Int] = []
         for (index, value) in initializers.enumerated() {
             guard let tensor = value.initializer, tensor.elementType != .string,
                   !graph.inputs.contains(where: { $0 === value }), !graph.outputs.contains(where: { $0 === value })
             else { continue }
-            keys.append(Self.packed(Self.shapeDigest(tensor), index))
+            let digest = Self.shapeDigest(tensor)
+            shapeDigests[index] = digest
+            var slot = Int(truncatingIfNeeded: digest) & mask
+            while true {
+                let first = Int(table[slot])
+                if first < 0 {
+                    table[slot] = Int32(index)
+                    last[index] = Int32(index)
+                    break
+                }
+                if shapeDigests[first] == digest {
+                    if next[first] < 0 { groups.append(first) }
+                    next[Int(last[first])] = Int32(index)
+                    last[first] = Int32(index)
+                    break
+                }
+                slot = (slot &+ 1) & mask
+            }
         }
-        keys.sort()
+        guard !groups.isEmpty else { return false }
         // Position of each duplicate → position of the earliest initializer with its contents.
         var merges: [(duplicate: Int, kept: Int)] = []
-        var runKeys: [UInt64] = []
-        var start = 0
-        while start < keys.count {
-            var end = start + 1
-            while end < keys.count && keys[end] >> Self.indexBits == keys[start] >> Self.indexBits { end += 1 }
-            defer { start = end }
-            guard end - start > 1 else { continue }
-            runKeys.removeAll(keepingCapacity: true)
-            for key in keys[start..<end] {
-                let index = Int(key & Self.indexMask)
-                guard let tensor = initializers[index].initializer else { continue }
-                runKeys.append(Self.packed(Self.digest(tensor, seed: key >> Self.indexBits), index))
-            }
-            runKeys.sort()
-            // Within a run of equal content digests (in file order), each value is compared with the ones kept
-            // before it, which differ pairwise: it merges into the one earlier value with its bytes.
-            var kept: [Int] = []
-            for (offset, key) in runKeys.enumerated() {
-                if offset == 0 || key >> Self.indexBits != runKeys[offset - 1] >> Self.indexBits { kept.removeAll(keepingCapacity: true) }
-                let index = Int(key & Self.indexMask)
-                guard let tensor = initializers[index].initializer else { continue }
-                if let match = kept.first(where: { sameBytes(initializers[$0].initializer, tensor) }) {
-                    merges.append((index, match))
+        var kept: [Int] = []
+        var keptDigests: [UInt64] = []
+        for first in groups {
+            kept.removeAll(keepingCapacity: true)
+            keptDigests.removeAll(keepingCapacity: true)
+            var member = first
+            while member >= 0 {
+                defer { member = Int(next[member]) }
+                guard let tensor = initializers[member].initializer else { continue }
+                let digest = Self.digest(tensor, seed: shapeDigests[member])
+                var match = -1
+                for k in kept.indices where keptDigests[k] == digest && sameBytes(initializers[kept[k]].initializer, tensor) {
+                    match = kept[k]
+                    break
+                }
+                if match >= 0 {
+                    merges.append((member, match))
                 } else {
-                    kept.append(index)
+                    kept.append(member)
+                    keptDigests.append(digest)
                 }
             }
         }
         guard !merges.isEmpty else { return false }
         // Uses move in file order of the duplicates, as a single walk over the list would move them.
         merges.sort { $0.duplicate < $1.duplicate }
-        var isDuplicate = [Bool](repeating: false, count: initializers.count)
-        for (duplicate, kept) in merges {
-            initializers[duplicate].replaceAllUses(with: initializers[kept])
+        var isDuplicate = [Bool](repeating: false, count: count)
+        for (duplicate, keptIndex) in merges {
+            initializers[duplicate].replaceAllUses(with: initializers[keptIndex])
             isDuplicate[duplicate] = true
         }
         var remaining: [Value] = []
-        remaining.reserveCapacity(initializers.count - merges.count)
+        remaining.reserveCapacity(count - merges.count)
         for (index, value) in initializers.enumerated() {
             if isDuplicate[index] { context.retire(initializer: value) } else { remaining.append(value) }
         }
         graph.initializers = remaining
         return true
-    }
-
-    /// Low bits of a sort key: the initializer's position; high bits: a digest.
-    private static let indexBits: UInt64 = 24
-    private static let indexMask: UInt64 = (1 << indexBits) - 1
-    private static let indexLimit = 1 << 24
-
-    private static func packed(_ digest: UInt64, _ index: Int) -> UInt64 {
-        (digest << indexBits) | UInt64(index)
     }
 
     /// FNV-1a over the element type, the shape and the byte count.

@@ -50,22 +50,22 @@ public struct ConstantFolding: Pass {
     ]
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
-        var overridable = Set<ObjectIdentifier>()
+        var overridable = IdentitySet()
         func collectInputs(_ graph: Graph) {
             for input in graph.inputs { overridable.insert(ObjectIdentifier(input)) }
-            for node in graph.nodes { for sub in node.subgraphs { collectInputs(sub) } }
+            for node in graph.nodes { for sub in node.nestedGraphs { collectInputs(sub) } }
         }
         collectInputs(model.graph)
         return try fold(in: model.graph, model: model, overridable: overridable, context: context)
     }
 
-    private func fold(in graph: Graph, model: Model, overridable: Set<ObjectIdentifier>, context: PassContext) throws -> Bool {
+    private func fold(in graph: Graph, model: Model, overridable: IdentitySet, context: PassContext) throws -> Bool {
         var changed = false
         var folded: [Int] = []
-        let graphOutputs = Set(graph.outputs.map(ObjectIdentifier.init))
+        let graphOutputs = IdentitySet(graph.outputs)
         for (position, node) in graph.nodes.enumerated() {
-            if !node.subgraphs.isEmpty {
-                for sub in node.subgraphs where try fold(in: sub, model: model, overridable: overridable, context: context) {
+            if !node.nestedGraphs.isEmpty {
+                for sub in node.nestedGraphs where try fold(in: sub, model: model, overridable: overridable, context: context) {
                     changed = true
                 }
                 continue
@@ -111,7 +111,7 @@ public struct ConstantFolding: Pass {
     /// The general path's steps for a `Constant` node holding a `value` tensor (no inputs, so no evaluation and no
     /// input checks): the same foldability, growth and type checks, without its temporary arrays. A value whose
     /// type already says exactly what the tensor is keeps its type object.
-    private func foldConstantNode(_ node: Node, tensor: Tensor, graphOutputs: Set<ObjectIdentifier>, graph: Graph) -> Bool {
+    private func foldConstantNode(_ node: Node, tensor: Tensor, graphOutputs: IdentitySet, graph: Graph) -> Bool {
         let outputs = node.outputs
         guard node.domain.isEmpty || node.domain == "ai.onnx", outputs.contains(where: { !$0.isAbsent }),
               !outputs.contains(where: { graphOutputs.contains(ObjectIdentifier($0)) }),
@@ -143,7 +143,7 @@ public struct ConstantFolding: Pass {
         return true
     }
 
-    private func isFoldable(_ node: Node, graphOutputs: Set<ObjectIdentifier>, overridable: Set<ObjectIdentifier>) -> Bool {
+    private func isFoldable(_ node: Node, graphOutputs: IdentitySet, overridable: IdentitySet) -> Bool {
         // Cheapest test first: most nodes read an activation and fail here without hashing anything.
         for input in node.inputs {
             guard let input, !input.isAbsent else { continue }

@@ -22,10 +22,10 @@ public struct DeadCodeElimination: Pass {
         var changed = false
         // Subgraphs first: their dead nodes may be the last readers of values of this graph.
         for node in graph.nodes {
-            for sub in node.subgraphs where eliminate(in: sub, context: context) { changed = true }
+            for sub in node.nestedGraphs where eliminate(in: sub, context: context) { changed = true }
         }
-        let kept = Set(graph.outputs.map(ObjectIdentifier.init))
-        var dead = Set<ObjectIdentifier>()
+        let kept = IdentitySet(graph.outputs)
+        var dead = IdentitySet()
         for node in graph.nodes.reversed() {
             let isDead = (node.domain.isEmpty || node.domain == "ai.onnx")
                 && node.outputs.allSatisfy { $0.uses.isEmpty && !kept.contains(ObjectIdentifier($0)) }

@@ -28,8 +28,8 @@ public struct IdentityElimination: Pass {
         var changed = false
         var removed: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
-            for sub in node.subgraphs where eliminate(in: sub, model: model, context: context) { changed = true }
-            guard Rewriting.isDefaultDomain(node), node.subgraphs.isEmpty,
+            for sub in node.nestedGraphs where eliminate(in: sub, model: model, context: context) { changed = true }
+            guard Rewriting.isDefaultDomain(node), node.nestedGraphs.isEmpty,
                   let output = node.outputs.first, !output.isAbsent,
                   let source = passthrough(node, opset: model.defaultOpset, graph: graph) else { continue }
             if Rewriting.substitute(output, with: source, in: graph) {

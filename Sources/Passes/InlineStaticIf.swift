@@ -26,7 +26,7 @@ public struct InlineStaticIf {
                   let taken = conditions[ObjectIdentifier(node)],
                   let branch = node.attribute(taken ? "then_branch" : "else_branch")?.graph,
                   branch.outputs.count == node.outputs.count else {
-                for sub in node.subgraphs where inline(in: sub) { changed = true }
+                for sub in node.nestedGraphs where inline(in: sub) { changed = true }
                 index += 1
                 continue
             }

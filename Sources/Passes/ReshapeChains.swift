@@ -30,7 +30,7 @@ public struct ReshapeChains: Pass {
     private func collapse(in graph: Graph, opset: Int64, names: inout LazyNames) -> Bool {
         var changed = false
         for node in graph.nodes {
-            for sub in node.subgraphs where collapse(in: sub, opset: opset, names: &names) { changed = true }
+            for sub in node.nestedGraphs where collapse(in: sub, opset: opset, names: &names) { changed = true }
             guard Rewriting.isDefaultDomain(node), let input = node.input(0), let inner = input.producer,
                   inner.graph === graph, Rewriting.isDefaultDomain(inner), let source = inner.input(0) else { continue }
             if Self.isOrderPreserving(node.opType), Self.isOrderPreserving(inner.opType) {

@@ -82,7 +82,7 @@ public struct NameAllocator {
             for node in graph.nodes {
                 for v in node.outputs { used.insert(v.name) }
                 for v in node.inputs { if let v { used.insert(v.name) } }
-                for sub in node.subgraphs { collect(sub) }
+                for sub in node.nestedGraphs { collect(sub) }
             }
         }
         collect(model.graph)

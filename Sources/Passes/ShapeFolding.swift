@@ -21,7 +21,7 @@ public struct ShapeFolding: Pass {
         var changed = false
         var folded: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
-            for sub in node.subgraphs where fold(in: sub, context: context) { changed = true }
+            for sub in node.nestedGraphs where fold(in: sub, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.opType == "Shape" || node.opType == "Size",
                   let output = node.outputs.first, !output.isAbsent, node.outputs.count == 1,
                   !graph.outputs.contains(where: { $0 === output }),

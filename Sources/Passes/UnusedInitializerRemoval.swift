@@ -17,9 +17,9 @@ public struct UnusedInitializerRemoval: Pass {
     private func prune(_ graph: Graph, context: PassContext) -> Bool {
         var changed = false
         for node in graph.nodes {
-            for sub in node.subgraphs where prune(sub, context: context) { changed = true }
+            for sub in node.nestedGraphs where prune(sub, context: context) { changed = true }
         }
-        let interface = Set((graph.inputs + graph.outputs).map(ObjectIdentifier.init))
+        let interface = IdentitySet(graph.inputs + graph.outputs)
         let before = graph.initializers.count
         graph.initializers.removeAll { value in
             guard value.uses.isEmpty && !interface.contains(ObjectIdentifier(value)) else { return false }

@@ -82,7 +82,7 @@ final class GraphRewriter {
             for node in g.nodes where removed.isEmpty || !removed.contains(ObjectIdentifier(node)) {
                 names.insert(node.name)
                 for out in node.outputs { names.insert(out.name) }
-                for sub in node.subgraphs { collect(sub) }
+                for sub in node.nestedGraphs { collect(sub) }
             }
         }
         collect(graph)
@@ -274,6 +274,22 @@ func isONNX(_ node: Node) -> Bool { node.domain.isEmpty || node.domain == "ai.on
 extension Value {
     /// Rank from the value's type, when known.
     var knownRank: Int? { shape?.rank }
+}
+
+extension Node {
+    /// `subgraphs`, without reading the attributes of default-domain ops that ONNX never gives a graph attribute
+    /// (only If, Loop, Scan and SequenceMap have one). Passes ask every node on every walk, and going through the
+    /// attribute list of each Conv or Mul was a few percent of the pipeline. Cheap and conservative: any
+    /// default-domain op starting with I, L or S, and every op of another domain, gets the full answer.
+    var nestedGraphs: [Graph] {
+        if domain.isEmpty {
+            switch opType.utf8.first {
+            case UInt8(ascii: "I"), UInt8(ascii: "L"), UInt8(ascii: "S"): break
+            default: return []
+            }
+        }
+        return subgraphs
+    }
 }
 
 /// Attribute reads without optional chaining: Swift 6.3's release optimizer crashed (ownership verifier,
