@@ -2,6 +2,15 @@
 public struct Use {
     public unowned let node: Node
     public let index: Int
+    /// `node`'s identity: use-list searches compare it instead of loading the unowned reference (a checked
+    /// strong retain and release per entry, which made dropping the readers of a widely shared constant slow).
+    let nodeIdentity: ObjectIdentifier
+
+    init(node: Node, index: Int) {
+        self.node = node
+        self.index = index
+        nodeIdentity = ObjectIdentifier(node)
+    }
 }
 
 /// A named SSA value: a graph input, an initializer (constant), or a node output. It knows its producer and
@@ -95,7 +104,8 @@ public final class Node {
     /// and a filter over the whole list per removed node made deleting many nodes quadratic.
     private func removeUse(of value: Value, at index: Int) {
         // Index first: comparing unowned node references is the expensive part on long use-lists.
-        if let position = value.uses.firstIndex(where: { $0.index == index && $0.node === self }) {
+        let identity = ObjectIdentifier(self)
+        if let position = value.uses.firstIndex(where: { $0.index == index && $0.nodeIdentity == identity }) {
             value.uses.remove(at: position)
         }
     }

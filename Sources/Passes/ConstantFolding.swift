@@ -115,7 +115,10 @@ public struct ConstantFolding: Pass {
         let outputs = node.outputs
         guard node.domain.isEmpty || node.domain == "ai.onnx", outputs.contains(where: { !$0.isAbsent }),
               !outputs.contains(where: { graphOutputs.contains(ObjectIdentifier($0)) }),
-              fitsGrowthLimit(node, inputs: [], precomputed: nil), tensor.byteCount <= maxGrowthBytes else { return false }
+              tensor.byteCount <= maxGrowthBytes else { return false }
+        // The general path's `fitsGrowthLimit` needs no call here: it bounds the declared output size, which the
+        // checks below make equal to the tensor's (same element type, same rank and known dims) or leave unknown
+        // (which it accepts for Constant).
         for (index, value) in outputs.enumerated() where !value.isAbsent {
             guard index == 0, tensor.elementType != .string else { return false }
             if let declared = value.type?.elementType, declared != tensor.elementType { return false }
