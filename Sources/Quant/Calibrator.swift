@@ -1,4 +1,5 @@
 import Dispatch
+import CKernels
 import Foundation
 import IR
 import Interpreter
@@ -322,36 +323,10 @@ struct TensorSummary {
     var sumOfSquares: Double
 
     init(_ x: UnsafeBufferPointer<Float>) {
-        typealias V = SIMD8<Float>
-        var lo = V(repeating: .infinity), hi = V(repeating: -.infinity)
+        // One vectorized pass in C (AVX-512 / AVX2 / baseline, same bits); NaN never replaces a bound.
+        var mn = Float.infinity, mx = -Float.infinity
         var total = 0.0
-        var i = 0
-        let n = x.count
-        if let base = x.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            while i + 8 <= n {
-                // Blocks of up to 4096 values accumulate squares in float, then flush into double.
-                var sq = V.zero
-                let end = Swift.min(n, i + 4096)
-                while i + 8 <= end {
-                    let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-                    // NaN compares false and never replaces a bound.
-                    lo = v.replacing(with: lo, where: lo .<= v)
-                    hi = v.replacing(with: hi, where: hi .>= v)
-                    sq += v * v
-                    i += 8
-                }
-                total += Double(sq.sum())
-            }
-        }
-        var mn = lo.min(), mx = hi.max()
-        while i < n {
-            let v = x[i]
-            if v < mn { mn = v }
-            if v > mx { mx = v }
-            total += Double(v * v)
-            i += 1
-        }
+        if let base = x.baseAddress { mcc_tensor_summary(base, x.count, &mn, &mx, &total) }
         if mn == .infinity { mn = 0; mx = 0 }
         if mn == -.infinity || mx == .infinity {
             // Infinite values: extremes of the finite ones.

@@ -168,9 +168,11 @@ final class ProbeEvaluator {
         try noiseToSignal([Candidate(plan: plan, samples: samples)])[0]
     }
 
-    /// Worst output's noise-to-signal ratio on all probe samples and on the first `first` of them, from one run.
-    func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = []) throws -> (all: Double, first: Double) {
-        let perSample = try errors([Candidate(plan: plan)], keeping: keeping, onFirst: first)[0]
+    /// Worst output's noise-to-signal ratio on the first `samples` probe samples (nil: all) and on the first `first`
+    /// of them, from one run.
+    func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = [],
+                       samples: Int? = nil) throws -> (all: Double, first: Double) {
+        let perSample = try errors([Candidate(plan: plan, samples: samples)], keeping: keeping, onFirst: first)[0]
         return (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
     }
 }
