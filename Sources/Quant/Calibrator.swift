@@ -56,7 +56,8 @@ public final class Calibrator {
         self.points = points
         self.options = options
         concurrency = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        runners = concurrentRunners(cores: concurrency, elementsPerSample: points.staticElementsPerSample)
+        runners = concurrentRunners(cores: concurrency, model: model,
+                                    recordBytes: CalibrationWorker.recordBytes(points: points, valuesRead: options.observer.make().valuesRead))
         // Fail early on unsupported ops.
         workers = [try CalibrationWorker(model: model, copy: false, points: points, meanAxes: meanAxes())]
     }
@@ -274,6 +275,18 @@ final class CalibrationWorker {
         return record
     }
 
+    /// Bytes of one sample's record at most: the values the observers read of every point (nil: some size unknown).
+    static func recordBytes(points: QuantizationPoints, valuesRead: Int) -> Int? {
+        var total = 0
+        for value in points.activations {
+            guard let sizes = value.shape?.staticSizes else { return nil }
+            let count = sizes.reduce(1, *)
+            let step = StreamingHistogram.sampleStride(count: count, maxSamples: max(valuesRead, 1))
+            total += valuesRead == 0 ? 0 : (count + step - 1) / step * MemoryLayout<Float>.size
+        }
+        return total
+    }
+
     /// The elements an observer reading `limit` values looks at.
     static func sample(_ x: UnsafeBufferPointer<Float>, limit: Int) -> [Float] {
         guard limit > 0, !x.isEmpty else { return [] }
@@ -287,16 +300,6 @@ final class CalibrationWorker {
     }
 }
 
-/// Whole samples run concurrently, one runner per core, each with its own buffers (about one sample's activations)
-/// and observation records: worth it while that copy is small. Above `concurrentRunnerBytes` of activations per
-/// sample (or when the size is unknown) one runner splits each kernel over the cores instead, which keeps peak
-/// memory near a single run's. Decided from static sizes, so the same model always runs the same way.
-func concurrentRunners(cores: Int, elementsPerSample: Int) -> Int {
-    let bytes = elementsPerSample * MemoryLayout<Float>.size
-    return bytes > 0 && bytes <= concurrentRunnerBytes ? max(1, cores) : 1
-}
-
-let concurrentRunnerBytes = 64 << 20
 
 /// Carries values into concurrently running closures when the caller guarantees disjoint accesses.
 struct UncheckedBox<T>: @unchecked Sendable {

@@ -85,7 +85,7 @@ public struct MixedPrecision {
                     progress: ((Int, Int) -> Void)? = nil) throws -> (QuantizationPlan, MixedPrecisionSummary) {
         let points = builder.points
         let evaluator = try ProbeEvaluator(model: model, plan: initial, dataset: dataset, samples: probe, kept: kept,
-                                           threads: threads, elementsPerSample: points.staticElementsPerSample)
+                                           threads: threads)
         let segmentCount = options.segments, rounds = options.rounds
         let totalSteps = 2 + segmentCount + rounds
         var step = 0

@@ -21,7 +21,7 @@ final class ProbeEvaluator {
     private(set) var evaluations = 0
 
     init(model: Model, plan: QuantizationPlan, dataset: CalibrationDataset, samples: [Int], kept: [Int: KeptSample],
-         threads: Int?, elementsPerSample: Int) throws {
+         threads: Int?) throws {
         var inputs: [[Tensor]] = [], references: [[Tensor]] = []
         var interpreter: Interpreter?
         for index in samples {
@@ -41,7 +41,7 @@ final class ProbeEvaluator {
         self.inputs = inputs
         self.references = references
         concurrency = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        runners = concurrentRunners(cores: concurrency, elementsPerSample: elementsPerSample)
+        runners = concurrentRunners(cores: concurrency, model: model)
         simulations = [try SimulatedModel(floatModel: model, plan: plan)]
     }
 
