@@ -16,7 +16,7 @@ let concurrentRunnerBytes = 192 << 20
 /// The most bytes of node outputs alive at once when the interpreter runs `model`'s main graph node by node (each
 /// value released after its last reader, graph inputs and outputs kept; initializers not counted: runners share
 /// them). nil when some value's size is not static.
-func peakLiveBytes(_ model: Model) -> Int? {
+public func peakLiveBytes(_ model: Model) -> Int? {
     let graph = model.graph
     var lastUse: [ObjectIdentifier: Int] = [:]
     for (k, node) in graph.nodes.enumerated() {
