@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Passes", dependencies: ["IR", "Interpreter", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Calibration data, observers, QDQ planning and simulation; numeric inner loops are optimized everywhere.
-        .target(name: "Quant", dependencies: ["IR", "Interpreter", "Kernels", "CJPEG", "CJpegShim", "CPNG"],
+        .target(name: "Quant", dependencies: ["IR", "Interpreter", "Kernels", "CKernels", "CJPEG", "CJpegShim", "CPNG"],
                 swiftSettings: optimizedNumerics),
         .target(name: "Emit", dependencies: ["IR", "ONNXFormat", "Quant", "CKernels"]),
         .target(name: "Driver", dependencies: [
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["IR", "ONNXFormat", "Driver", "TestSupport"]),
-        .testTarget(name: "QuantTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Quant", "Emit", "TestSupport"],
+        .testTarget(name: "QuantTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Quant", "Emit", "CKernels", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
 )

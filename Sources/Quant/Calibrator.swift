@@ -1,4 +1,5 @@
 import Dispatch
+import CKernels
 import Foundation
 import IR
 import Interpreter
@@ -55,7 +56,8 @@ public final class Calibrator {
         self.points = points
         self.options = options
         concurrency = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        runners = concurrentRunners(cores: concurrency, elementsPerSample: points.staticElementsPerSample)
+        runners = concurrentRunners(cores: concurrency, model: model,
+                                    recordBytes: CalibrationWorker.recordBytes(points: points, valuesRead: options.observer.make().valuesRead))
         // Fail early on unsupported ops.
         workers = [try CalibrationWorker(model: model, copy: false, points: points, meanAxes: meanAxes())]
     }
@@ -273,6 +275,18 @@ final class CalibrationWorker {
         return record
     }
 
+    /// Bytes of one sample's record at most: the values the observers read of every point (nil: some size unknown).
+    static func recordBytes(points: QuantizationPoints, valuesRead: Int) -> Int? {
+        var total = 0
+        for value in points.activations {
+            guard let sizes = value.shape?.staticSizes else { return nil }
+            let count = sizes.reduce(1, *)
+            let step = StreamingHistogram.sampleStride(count: count, maxSamples: max(valuesRead, 1))
+            total += valuesRead == 0 ? 0 : (count + step - 1) / step * MemoryLayout<Float>.size
+        }
+        return total
+    }
+
     /// The elements an observer reading `limit` values looks at.
     static func sample(_ x: UnsafeBufferPointer<Float>, limit: Int) -> [Float] {
         guard limit > 0, !x.isEmpty else { return [] }
@@ -286,16 +300,6 @@ final class CalibrationWorker {
     }
 }
 
-/// Whole samples run concurrently, one runner per core, each with its own buffers (about one sample's activations)
-/// and observation records: worth it while that copy is small. Above `concurrentRunnerBytes` of activations per
-/// sample (or when the size is unknown) one runner splits each kernel over the cores instead, which keeps peak
-/// memory near a single run's. Decided from static sizes, so the same model always runs the same way.
-func concurrentRunners(cores: Int, elementsPerSample: Int) -> Int {
-    let bytes = elementsPerSample * MemoryLayout<Float>.size
-    return bytes > 0 && bytes <= concurrentRunnerBytes ? max(1, cores) : 1
-}
-
-let concurrentRunnerBytes = 64 << 20
 
 /// Carries values into concurrently running closures when the caller guarantees disjoint accesses.
 struct UncheckedBox<T>: @unchecked Sendable {
@@ -322,36 +326,10 @@ struct TensorSummary {
     var sumOfSquares: Double
 
     init(_ x: UnsafeBufferPointer<Float>) {
-        typealias V = SIMD8<Float>
-        var lo = V(repeating: .infinity), hi = V(repeating: -.infinity)
+        // One vectorized pass in C (AVX-512 / AVX2 / baseline, same bits); NaN never replaces a bound.
+        var mn = Float.infinity, mx = -Float.infinity
         var total = 0.0
-        var i = 0
-        let n = x.count
-        if let base = x.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            while i + 8 <= n {
-                // Blocks of up to 4096 values accumulate squares in float, then flush into double.
-                var sq = V.zero
-                let end = Swift.min(n, i + 4096)
-                while i + 8 <= end {
-                    let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-                    // NaN compares false and never replaces a bound.
-                    lo = v.replacing(with: lo, where: lo .<= v)
-                    hi = v.replacing(with: hi, where: hi .>= v)
-                    sq += v * v
-                    i += 8
-                }
-                total += Double(sq.sum())
-            }
-        }
-        var mn = lo.min(), mx = hi.max()
-        while i < n {
-            let v = x[i]
-            if v < mn { mn = v }
-            if v > mx { mx = v }
-            total += Double(v * v)
-            i += 1
-        }
+        if let base = x.baseAddress { mcc_tensor_summary(base, x.count, &mn, &mx, &total) }
         if mn == .infinity { mn = 0; mx = 0 }
         if mn == -.infinity || mx == .infinity {
             // Infinite values: extremes of the finite ones.

@@ -1,3 +1,4 @@
+import CKernels
 import IR
 
 /// Quantize-then-dequantize on float buffers: `x̂ = (clamp(roundHalfEven(x / s) + z, qmin, qmax) - z) * s`.
@@ -39,37 +40,19 @@ public enum FakeQuantize {
         return out
     }
 
-    /// 1.5 · 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to the nearest integer,
-    /// ties to even (the FPU's default rounding), without a per-lane library call.
-    static let roundingMagic: Float = 12_582_912
-
     @inline(__always)
     static func run(_ n: Int, scale: Float, zero: Float, qmin: Float, qmax: Float,
                     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         // Clamping x/s to [qmin - z, qmax - z] before rounding equals clamping after (the bounds are integers), and
-        // keeps the value in the magic constant's exact range for every grid up to 16 bits.
+        // keeps the value in the exact range of the C kernel's rounding (it adds and subtracts 1.5 · 2^23) for every
+        // grid up to 16 bits.
         let lo = qmin - zero, hi = qmax - zero
         guard max(abs(lo), abs(hi)) < Float(1 << 22) else {
             for i in 0..<n { y[i] = scalar(x[i], scale: scale, lo: lo, hi: hi) }
             return
         }
-        typealias V = SIMD8<Float>
-        let vs = V(repeating: scale), vlo = V(repeating: lo), vhi = V(repeating: hi), magic = V(repeating: roundingMagic)
-        var i = 0
-        let rawX = UnsafeRawPointer(x), rawY = UnsafeMutableRawPointer(y)
-        while i + 8 <= n {
-            var v = rawX.loadUnaligned(fromByteOffset: i * 4, as: V.self) / vs
-            // `v .>= vlo` is false for NaN, so NaN lands on `lo`.
-            v = vlo.replacing(with: v, where: v .>= vlo)
-            v = vhi.replacing(with: v, where: v .<= vhi)
-            v = (v + magic) - magic
-            rawY.storeBytes(of: v * vs, toByteOffset: i * 4, as: V.self)
-            i += 8
-        }
-        while i < n {
-            y[i] = scalar(x[i], scale: scale, lo: lo, hi: hi)
-            i += 1
-        }
+        // 16 lanes in C (AVX-512 / AVX2 / baseline, same bits): the division dominates simulation's element loop.
+        mcc_fake_quantize(x, y, n, scale, lo, hi)
     }
 
     /// One element: NaN maps to the low end, like the vector path.

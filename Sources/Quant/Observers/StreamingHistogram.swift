@@ -1,3 +1,5 @@
+import CKernels
+
 /// A fixed-size histogram over a range that grows as data arrives, so calibration never stores tensors and needs
 /// no second pass: when a batch falls outside the range, bin width doubles (pairs of bins merge exactly, the old
 /// range landing on whole new bins) until it fits. With `binCount` bins the final histogram spends at least a
@@ -37,20 +39,13 @@ public struct StreamingHistogram: Sendable {
         // Float index math and integer counts keep the per-element cost to a few instructions (this loop sits on
         // every activation of every calibration sample); the bins themselves stay Double for exact merging.
         let inverse = Float(1 / width), lo = Float(lower), last = Float(binCount - 1)
-        var local = [UInt32](repeating: 0, count: binCount)
+        // Four copies of the bins: the C loop spreads consecutive values over them and sums them into the first.
+        var local = [UInt32](repeating: 0, count: 4 * binCount)
         var zeros: UInt32 = 0, added: UInt32 = 0
         local.withUnsafeMutableBufferPointer { bins in
-            var i = 0
-            while i < values.count {
-                let x = values[i]
-                i += stride
-                var k = (x - lo) * inverse
-                guard k == k, x.isFinite else { continue }  // NaN and ±inf carry no range information
-                k = k < 0 ? 0 : (k > last ? last : k)
-                bins[Int(k)] &+= 1
-                added &+= 1
-                if x == 0 { zeros &+= 1 }
-            }
+            guard let base = values.baseAddress, let counts = bins.baseAddress else { return }
+            // Vector index math in C (AVX-512 / AVX2 / baseline, same bins).
+            mcc_histogram_bin(base, (values.count + stride - 1) / stride, stride, lo, inverse, last, counts, &zeros, &added)
         }
         for k in 0..<binCount where local[k] != 0 { counts[k] += Double(local[k]) }
         exactZeros += Double(zeros)

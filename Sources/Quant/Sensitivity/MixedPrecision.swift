@@ -49,7 +49,8 @@ public struct MixedPrecisionSummary: Codable, Sendable {
 /// Sensitivity is measured, not modelled: on the corpus, analytic noise models and small-noise linearizations rank
 /// layers poorly (quantization noise is far from the linear regime, and error concentrates in the first layers of
 /// the network). The search therefore
-/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer);
+/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer; the rest of the
+///    probe runs only when its noise on the sensitivity samples is not negligible next to the target's);
 /// 2. splits the points (activations and weights, in graph order) into up to 8 contiguous segments and measures,
 ///    per segment, the output noise added by dropping only that segment to 8 bits from the all-16-bit plan, on the
 ///    first third of the probe (the sensitivity samples: the estimates only rank points);
@@ -84,7 +85,7 @@ public struct MixedPrecision {
                     progress: ((Int, Int) -> Void)? = nil) throws -> (QuantizationPlan, MixedPrecisionSummary) {
         let points = builder.points
         let evaluator = try ProbeEvaluator(model: model, plan: initial, dataset: dataset, samples: probe, kept: kept,
-                                           threads: threads, elementsPerSample: points.staticElementsPerSample)
+                                           threads: threads)
         let segmentCount = options.segments, rounds = options.rounds
         let totalSteps = 2 + segmentCount + rounds
         var step = 0
@@ -138,7 +139,17 @@ public struct MixedPrecision {
         defer { evaluator.releaseKept() }
         step += 1
         progress?(min(step, totalSteps), totalSteps)
-        let (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys)
+        // All-16-bit on the sensitivity samples (keeping the resumption values). Its noise only offsets the budget
+        // the estimates may use; when it is far below the budget (the usual case: 16-bit grids add next to no
+        // noise) that offset is taken from these samples and the rest of the probe runs only if the all-16-bit
+        // plan turns out to be the answer.
+        var (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys,
+                                                                    samples: sensitivityCount)
+        var nsr16OnProbe = sensitivityCount >= probe.count
+        if !nsr16OnProbe, nsr16Sensitivity > budget * negligibleShare {
+            nsr16 = try evaluate(plan16)
+            nsr16OnProbe = true
+        }
         if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
 
         let local = localNoise(items)
@@ -181,8 +192,12 @@ public struct MixedPrecision {
             let predicted = max(used, 1e-12)
             allowance = (budget - nsr16) * predicted / measured * (nsr <= budget ? 1 : 0.9)
         }
+        if best.demoted == 0, !nsr16OnProbe { best.nsr = try evaluate(plan16) }
         return (best.plan, summary(best.plan, best.nsr))
     }
+
+    /// All-16-bit noise below this share of the budget counts as negligible (see `run`).
+    let negligibleShare = 0.25
 
     /// Activations and weights in graph order (inputs first, a weight right before its op's output).
     func orderedItems() -> [Item] {

@@ -21,7 +21,7 @@ final class ProbeEvaluator {
     private(set) var evaluations = 0
 
     init(model: Model, plan: QuantizationPlan, dataset: CalibrationDataset, samples: [Int], kept: [Int: KeptSample],
-         threads: Int?, elementsPerSample: Int) throws {
+         threads: Int?) throws {
         var inputs: [[Tensor]] = [], references: [[Tensor]] = []
         var interpreter: Interpreter?
         for index in samples {
@@ -41,7 +41,7 @@ final class ProbeEvaluator {
         self.inputs = inputs
         self.references = references
         concurrency = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        runners = concurrentRunners(cores: concurrency, elementsPerSample: elementsPerSample)
+        runners = concurrentRunners(cores: concurrency, model: model)
         simulations = [try SimulatedModel(floatModel: model, plan: plan)]
     }
 
@@ -168,9 +168,11 @@ final class ProbeEvaluator {
         try noiseToSignal([Candidate(plan: plan, samples: samples)])[0]
     }
 
-    /// Worst output's noise-to-signal ratio on all probe samples and on the first `first` of them, from one run.
-    func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = []) throws -> (all: Double, first: Double) {
-        let perSample = try errors([Candidate(plan: plan)], keeping: keeping, onFirst: first)[0]
+    /// Worst output's noise-to-signal ratio on the first `samples` probe samples (nil: all) and on the first `first`
+    /// of them, from one run.
+    func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = [],
+                       samples: Int? = nil) throws -> (all: Double, first: Double) {
+        let perSample = try errors([Candidate(plan: plan, samples: samples)], keeping: keeping, onFirst: first)[0]
         return (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
     }
 }
