@@ -105,7 +105,7 @@ struct CompileJob {
             throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
         }
         let rvc2Settings = target == .rvc2 ? try rvc2.validated() : nil
-        let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+        let stem = modelStem(model)
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
         var clock = StageClock(verbose: verbose)
 
@@ -218,6 +218,17 @@ struct CompileJob {
         let stamp = "\(c.year ?? 0)_\(two(c.month))_\(two(c.day))_\(two(c.hour))_\(two(c.minute))_\(two(c.second))"
         return "\(stem)_to_\(target.rawValue)_\(stamp)"
     }
+}
+
+/// The model file's name without its extension, as `URL(fileURLWithPath:).deletingPathExtension().lastPathComponent`
+/// gives it; the common `dir/name.onnx` is taken apart directly (URL's first use is a visible part of startup).
+func modelStem(_ path: String) -> String {
+    let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+    if name.hasSuffix(".onnx"), name.utf8.count > 5 {
+        let stem = String(name.dropLast(5))
+        if !stem.hasPrefix("."), !stem.hasSuffix("."), !stem.contains(" ") { return stem }
+    }
+    return URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
 }
 
 /// Times compiler stages and reports them with -v.

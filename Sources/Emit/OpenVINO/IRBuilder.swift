@@ -149,12 +149,14 @@ final class IRBuilder {
         let base = base.isEmpty ? "layer" : base
         var name = base
         var k = 1
-        while usedNames.contains(name) || (!reserved && reservedNames.contains(name)) {
+        // One hash of the name per layer in the common case (insert tells whether it was taken).
+        while true {
+            if reserved || reservedNames.isEmpty || !reservedNames.contains(name) {
+                if usedNames.insert(name).inserted { return name }
+            }
             name = "\(base)_\(k)"
             k += 1
         }
-        usedNames.insert(name)
-        return name
     }
 
     /// The `.xml` document. `rtInfo` goes into the model-level `<rt_info>` as `<key value="..."/>`. Written as
@@ -219,7 +221,8 @@ final class IRBuilder {
         out.raw("\t\t\t\t<port id=\""); out.int(id); out.raw("\" precision=\""); out.text(type.precision); out.raw("\"")
         if !names.isEmpty {
             // Sorted, comma-joined; a comma inside a name is escaped as "\," (openvino-ir.md §1.3).
-            let joined = names.sorted().map(Self.escapingCommas).joined(separator: ",")
+            let joined = names.count == 1 ? Self.escapingCommas(names[0])
+                : names.sorted().map(Self.escapingCommas).joined(separator: ",")
             out.raw(" names=\""); out.escaped(joined); out.raw("\"")
         }
         if type.dims.isEmpty {
@@ -299,6 +302,7 @@ struct XMLBytes: ~Copyable {
         count += 1
     }
 
+    @inline(__always)
     mutating func raw(_ s: StaticString) {
         append(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
