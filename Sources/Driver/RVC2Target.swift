@@ -99,9 +99,16 @@ struct RVC2Target {
         try clock.measure("write outputs") {
             try output.write(ir.xml, to: xmlName)
             try output.write(to: binName) { write in try ir.writeWeights(write) }
-            try onnxWrite.wait()
         }
-        if MCC.leavesModelToExit { MCC.keptUntilExit.append(written) }
+        // The intermediate ONNX thread is joined as late as possible (before compile_tool runs, else after
+        // buildinfo is rendered), so the main thread's remaining work overlaps it.
+        var joined = false
+        func joinIntermediateONNX(_ clock: inout StageClock) throws {
+            guard !joined else { return }
+            joined = true
+            try clock.measure("intermediate ONNX") { try onnxWrite.wait() }
+            if MCC.leavesModelToExit { MCC.keptUntilExit.append(written) }
+        }
         var commands: [String: [String]] = ["mcc": ["mcc"] + Invocation.arguments]
         var info: [String: JSONValue] = [
             "mcc_version": .string(mccVersion), "target": .string("rvc2"), "target_devices": .strings(["MYRIAD"]),
@@ -115,6 +122,7 @@ struct RVC2Target {
         var produced = [xmlName, binName]
 
         if let tool = try CompileTool.locate(explicit: options.compileTool) {
+            try joinIntermediateONNX(&clock)
             let compiler = CompileTool(executable: tool, toolchain: toolchain, directory: output.staging)
             if options.superblob {
                 let result = try Superblob.build(compiler: compiler, xml: xmlName, stem: stem, output: output, clock: &clock)
@@ -140,7 +148,9 @@ struct RVC2Target {
             info["blob"] = .null
         }
         info["cmd_info"] = .object(commands.mapValues(JSONValue.strings))
-        try output.write(Data((JSONValue.object(info).prettyPrinted() + "\n").utf8), to: "buildinfo.json")
+        let buildInfo = Data((JSONValue.object(info).prettyPrinted() + "\n").utf8)
+        try joinIntermediateONNX(&clock)
+        try output.write(buildInfo, to: "buildinfo.json")
         return produced
     }
 }
