@@ -105,7 +105,7 @@ struct CompileJob {
             throw MCCError.usage("--tool-version, --no-fp16, --shaves, --compile-tool and --superblob apply to -target rvc2 only")
         }
         let rvc2Settings = target == .rvc2 ? try rvc2.validated() : nil
-        let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+        let stem = modelStem(model)
         let output = try OutputDirectory(path: outputDirectory ?? defaultOutputName(stem: stem))
         var clock = StageClock(verbose: verbose)
 
@@ -113,12 +113,14 @@ struct CompileJob {
         let fixed = try ShapeOverride.resolve(overrides, inputs: loaded.graph.inputs.map(\.name))
         try clock.measure("shape inference") {
             let report = try ShapeInference(fixedInputShapes: fixed, opset: loaded.defaultOpset).run(on: loaded)
-            for node in loaded.graph.allNodes() {
-                if let reason = report.invalidIfBranches[ObjectIdentifier(node)] {
-                    printWarning("\(node.label): \(reason); keeping only the other branch")
+            if !report.invalidIfBranches.isEmpty {
+                for node in loaded.graph.allNodes() {
+                    if let reason = report.invalidIfBranches[ObjectIdentifier(node)] {
+                        printWarning("\(node.label): \(reason); keeping only the other branch")
+                    }
                 }
             }
-            InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded)
+            if !report.staticIfConditions.isEmpty { InlineStaticIf(conditions: report.staticIfConditions).run(on: loaded) }
             // The loaded model was verified on import; the check after the passes covers inlining too. Without
             // passes (-O0) nothing else checks the model before it is written.
             if verifyEach || Pipelines.level(optimizationLevel).passes.isEmpty { try Verifier.verify(loaded) }
@@ -126,7 +128,10 @@ struct CompileJob {
         var options = try preprocessing.resolve(against: loaded.graph)
         // rvc2 runs in FP16: the FP16 pass (where the pipeline has one) stores weights as f16 + Cast.
         options.castToFP16 = target == .rvc2 && !rvc2.noFP16
-        try runPasses(on: loaded, options: options, clock: &clock)
+        // -target rvc2 verifies on the thread that writes the intermediate ONNX, while the IR is emitted: both only
+        // read the model, and nothing is committed unless the verifier passed.
+        let verifyWhileEmitting = try runPasses(on: loaded, options: options, clock: &clock,
+                                                deferVerification: rvc2Settings != nil)
         forgetInferredTypesInsideSubgraphs(loaded.graph)
         if dumpIR { printToStandardError(IRPrinter().print(loaded)) }
         var produced: [String]
@@ -135,7 +140,8 @@ struct CompileJob {
             let rvc2Target = RVC2Target(
                 options: rvc2, toolchain: rvc2Settings.toolchain, shaves: rvc2Settings.shaves,
                 optimizationLevel: optimizationLevel,
-                pipelineCastsToFP16: pipeline.passes.contains { $0.name == "fp16-casting" })
+                pipelineCastsToFP16: pipeline.passes.contains { $0.name == "fp16-casting" },
+                verifiesModel: verifyWhileEmitting)
             produced = try rvc2Target.build(model: loaded, stem: stem, output: output, clock: &clock)
         } else if target == .rvc4 {
             produced = try clock.measure("rvc4") {
@@ -160,8 +166,10 @@ struct CompileJob {
         if MCC.leavesModelToExit { MCC.keptUntilExit.append(loaded) }
     }
 
-    /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr.
-    private func runPasses(on model: Model, options: PassOptions, clock: inout StageClock) throws {
+    /// Runs the -O pipeline; prints warnings, per-pass timings (-v) and requested IR dumps to stderr. Returns true
+    /// when the model still needs its verification after the passes, which `deferVerification` leaves to the caller.
+    private func runPasses(on model: Model, options: PassOptions, clock: inout StageClock,
+                           deferVerification: Bool = false) throws -> Bool {
         let pipeline = Pipelines.level(optimizationLevel)
         let context = PassContext(opset: model.defaultOpset, options: options)
         if MCC.leavesModelToExit { context.keepsRemovedObjects = true; MCC.keptUntilExit.append(context) }
@@ -169,7 +177,7 @@ struct CompileJob {
         var manager = PassManager(verifyEach: verifyEach, printAfter: printAfter) { pass, model in
             printToStandardError("; IR after \(pass)\n" + IRPrinter().print(model))
         }
-        let nodesBefore = model.graph.allNodes().count
+        let nodesBefore = verbose ? model.graph.allNodes().count : 0
         defer { for warning in context.warnings { printWarning(warning) } }
         try clock.measure("passes (\(pipeline.name))") {
             try manager.run(pipeline, on: model, context: context)
@@ -177,7 +185,10 @@ struct CompileJob {
         if verbose { printPassTimings(manager.timings, nodesBefore: nodesBefore, nodesAfter: model.graph.allNodes().count) }
         // Passes keep the model valid by contract; one verification guards the output (a compiler bug must not
         // write a broken model). Timed apart: it is not a pass.
-        if !verifyEach && !pipeline.passes.isEmpty { try clock.measure("verify") { try Verifier.verify(model) } }
+        guard !verifyEach && !pipeline.passes.isEmpty else { return false }
+        if deferVerification { return true }
+        try clock.measure("verify") { try Verifier.verify(model) }
+        return false
     }
 
     /// One line per pass name (a pipeline may run a pass several times), in first-run order.
@@ -208,6 +219,17 @@ struct CompileJob {
         let stamp = "\(c.year ?? 0)_\(two(c.month))_\(two(c.day))_\(two(c.hour))_\(two(c.minute))_\(two(c.second))"
         return "\(stem)_to_\(target.rawValue)_\(stamp)"
     }
+}
+
+/// The model file's name without its extension, as `URL(fileURLWithPath:).deletingPathExtension().lastPathComponent`
+/// gives it; the common `dir/name.onnx` is taken apart directly (URL's first use is a visible part of startup).
+func modelStem(_ path: String) -> String {
+    let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+    if name.hasSuffix(".onnx"), name.utf8.count > 5 {
+        let stem = String(name.dropLast(5))
+        if !stem.hasPrefix("."), !stem.hasSuffix("."), !stem.contains(" ") { return stem }
+    }
+    return URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
 }
 
 /// Times compiler stages and reports them with -v.

@@ -16,9 +16,18 @@ struct CompileTool: Sendable {
         var version: String?
     }
 
+    /// The two variables the lookup reads (getenv: ProcessInfo copies the whole environment into a dictionary).
+    static func lookupEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in ["MCC_COMPILE_TOOL", "PATH"] {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        return environment
+    }
+
     /// `--compile-tool PATH`, else `$MCC_COMPILE_TOOL`, else `compile_tool` on PATH; nil when none is found.
     /// An explicitly given path that is not executable is a usage error.
-    static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+    static func locate(explicit: String?, environment: [String: String] = lookupEnvironment()) throws -> String? {
         let fm = FileManager.default
         for (source, candidate) in [("--compile-tool", explicit), ("MCC_COMPILE_TOOL", environment["MCC_COMPILE_TOOL"])] {
             guard let candidate, !candidate.isEmpty else { continue }
@@ -31,7 +40,7 @@ struct CompileTool: Sendable {
         return searchPath("compile_tool", environment: environment)
     }
 
-    static func searchPath(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    static func searchPath(_ name: String, environment: [String: String] = lookupEnvironment()) -> String? {
         for dir in (environment["PATH"] ?? "").split(separator: ":") where !dir.isEmpty {
             let path = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }

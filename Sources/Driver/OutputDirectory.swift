@@ -1,5 +1,6 @@
 import Foundation
 import IR
+import ONNXFormat
 
 /// An output directory written atomically: files go to a hidden staging directory beside the destination, which
 /// replaces the destination only when everything succeeded. A destination that mcc did not create (no marker
@@ -96,17 +97,12 @@ final class OutputDirectory {
         guard fd >= 0 else { throw MCCError.failure("\(path): cannot write (\(String(cString: strerror(errno))))") }
         func failed(_ code: Int32) -> MCCError { MCCError.failure("\(path): cannot write (\(String(cString: strerror(code))))") }
         do {
+            // Small chunks (a .bin's many small tensors) are gathered into few writes.
+            var writer = BufferedFileWriter(descriptor: fd)
             try produce { bytes in
-                var offset = 0
-                while offset < bytes.count, let base = bytes.baseAddress {
-                    let n = Foundation.write(fd, base + offset, bytes.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw failed(errno)
-                    }
-                    offset += n
-                }
+                if let error = writer.write(bytes) { throw failed(error) }
             }
+            if let error = writer.flush() { throw failed(error) }
         } catch {
             close(fd)
             throw error

@@ -71,6 +71,9 @@ struct RVC2Target {
     /// decompression Converts instead of compressing f32 constants itself).
     let pipelineCastsToFP16: Bool
 
+    /// Whether to run the IR verifier (left by the pass pipeline) on the intermediate-ONNX thread before writing.
+    var verifiesModel = false
+
     func build(model: Model, stem: String, output: OutputDirectory, clock: inout StageClock) throws -> [String] {
         let emitOptions = OpenVINOEmitOptions(
             toolchain: toolchain, compressWeightsToFP16: !options.noFP16 && !pipelineCastsToFP16,
@@ -81,15 +84,30 @@ struct RVC2Target {
         // of the model (peak RSS budget: 1.2 × ONNX + 30 MB).
         let onnxPath = try output.stagedPath("intermediate_outputs/\(stem).onnx")
         let shared = ReadOnlyModel(model: model)
+        let verify = verifiesModel
+        let written = WrittenFile()
         let onnxWrite = BackgroundWork {
-            try ONNXWriter.prepare(shared.model, to: onnxPath, options: ONNXWriter.Options(externalData: .always)).write()
+            if verify { try Verifier.verify(shared.model) }
+            let file = try ONNXWriter.prepare(shared.model, to: onnxPath, options: ONNXWriter.Options(externalData: .always))
+            try file.write()
+            // Its protobuf tree is freed by the main thread (or left to the process exit), not on this thread's
+            // share of the critical path.
+            written.file = file
         }
         let ir = try clock.measure("emit OpenVINO IR") { try OpenVINOEmitter.emit(model, options: emitOptions) }
         let xmlName = "\(stem).xml", binName = "\(stem).bin"
         try clock.measure("write outputs") {
             try output.write(ir.xml, to: xmlName)
             try output.write(to: binName) { write in try ir.writeWeights(write) }
-            try onnxWrite.wait()
+        }
+        // The intermediate ONNX thread is joined as late as possible (before compile_tool runs, else after
+        // buildinfo is rendered), so the main thread's remaining work overlaps it.
+        var joined = false
+        func joinIntermediateONNX(_ clock: inout StageClock) throws {
+            guard !joined else { return }
+            joined = true
+            try clock.measure("intermediate ONNX") { try onnxWrite.wait() }
+            if MCC.leavesModelToExit { MCC.keptUntilExit.append(written) }
         }
         var commands: [String: [String]] = ["mcc": ["mcc"] + Invocation.arguments]
         var info: [String: JSONValue] = [
@@ -104,6 +122,7 @@ struct RVC2Target {
         var produced = [xmlName, binName]
 
         if let tool = try CompileTool.locate(explicit: options.compileTool) {
+            try joinIntermediateONNX(&clock)
             let compiler = CompileTool(executable: tool, toolchain: toolchain, directory: output.staging)
             if options.superblob {
                 let result = try Superblob.build(compiler: compiler, xml: xmlName, stem: stem, output: output, clock: &clock)
@@ -129,9 +148,16 @@ struct RVC2Target {
             info["blob"] = .null
         }
         info["cmd_info"] = .object(commands.mapValues(JSONValue.strings))
-        try output.write(Data((JSONValue.object(info).prettyPrinted() + "\n").utf8), to: "buildinfo.json")
+        let buildInfo = Data((JSONValue.object(info).prettyPrinted() + "\n").utf8)
+        try joinIntermediateONNX(&clock)
+        try output.write(buildInfo, to: "buildinfo.json")
         return produced
     }
+}
+
+/// The intermediate ONNX file a background thread wrote, handed back to the main thread.
+private final class WrittenFile: @unchecked Sendable {
+    var file: PreparedModelFile?
 }
 
 /// A model handed to another thread while every thread only reads it.

@@ -17,6 +17,10 @@ public enum Verifier {
     public static func verify(_ graph: Graph, outerScope: Set<ObjectIdentifier>) throws {
         var defined = outerScope
         var names = Set<String>()
+        // Sized up front: growing rehashes every name (the verifier runs on every compile).
+        let valueCount = graph.inputs.count + graph.initializers.count + graph.nodes.count * 2
+        defined.reserveCapacity(outerScope.count + valueCount)
+        names.reserveCapacity(valueCount)
         // `what` is only built for the error: the verifier runs on every compile.
         func define(_ value: Value, _ what: @autoclosure () -> String) throws {
             guard !value.isAbsent else { return }

@@ -32,4 +32,10 @@ public final class BackgroundWork: @unchecked Sendable {
 
     /// The work may write into memory or a directory its creator is about to release: never leave it running.
     deinit { if !joined { state.done.wait() } }
+
+    /// Runs `work` on another thread that nobody waits for: only for work whose result nobody needs and that
+    /// touches nothing but what it owns (freeing a finished import's protobuf messages while the caller goes on).
+    public static func detach(_ work: @escaping @Sendable () -> Void) {
+        Thread.detachNewThread { work() }
+    }
 }

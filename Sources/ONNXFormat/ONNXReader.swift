@@ -18,10 +18,23 @@ public enum ONNXReader {
 
     /// Loads the model at `path`. Errors are one-line `MCCError`s that start with `path`.
     public static func load(path: String) throws -> Model {
-        let message = try unpack(path: path)
+        let message = UnpackedHandoff(try unpack(path: path))
         // Weights arrive on another thread while the graph is lifted (which only needs their addresses).
-        defer { try? message.pendingWeights?.wait() }
-        return try lift(message, baseDirectory: directory(of: path), label: path)
+        defer {
+            try? message.unpacked?.pendingWeights?.wait()
+            // Thousands of node messages (those no tensor views) are freed on another thread: the caller's next
+            // stages do not wait for it.
+            if message.unpacked?.parts != nil { BackgroundWork.detach { message.release() } }
+        }
+        guard let unpacked = message.unpacked else { throw parseFailed(path) }
+        return try lift(unpacked, baseDirectory: directory(of: path), label: path)
+    }
+
+    /// An unpacked message whose last reference can move to another thread.
+    private final class UnpackedHandoff: @unchecked Sendable {
+        private(set) var unpacked: Unpacked?
+        init(_ unpacked: Unpacked) { self.unpacked = unpacked }
+        func release() { unpacked = nil }
     }
 
     /// Loads a model from serialized bytes. External data is resolved against `baseDirectory`; `label` names

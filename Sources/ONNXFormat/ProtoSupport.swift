@@ -88,8 +88,15 @@ func cMessageArray<T>(_ items: [UnsafeMutablePointer<T>]) -> UnsafeMutablePointe
 }
 
 func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
-    guard let p = strdup(s) else { fatalOutOfMemory() }
-    return p
+    // Copied straight from the string's UTF-8 (strdup(s) first bridges s to a temporary C string: two copies).
+    // protobuf-c reads up to the first NUL, as with strdup.
+    var s = s
+    return s.withUTF8 { utf8 in
+        guard let p = malloc(utf8.count + 1)?.assumingMemoryBound(to: CChar.self) else { fatalOutOfMemory() }
+        if let base = utf8.baseAddress { memcpy(p, base, utf8.count) }
+        p[utf8.count] = 0
+        return p
+    }
 }
 
 /// A string field that is left absent (NULL) when empty, as proto2 optional fields should be.
@@ -170,15 +177,12 @@ func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPoint
     guard fd >= 0 else { throw MCCError.failure("\(path): cannot create (\(String(cString: strerror(errno))))") }
     var closed = false
     do {
+        var writer = BufferedFileWriter(descriptor: fd)
+        func failed(_ code: Int32) -> MCCError { MCCError.failure("\(path): write failed (\(String(cString: strerror(code))))") }
         try produce { chunk in
-            var offset = 0
-            while offset < chunk.count, let base = chunk.baseAddress {
-                let n = posixWrite(fd, base + offset, chunk.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw MCCError.failure("\(path): write failed (\(String(cString: strerror(errno))))") }
-                offset += n
-            }
+            if let error = writer.write(chunk) { throw failed(error) }
         }
+        if let error = writer.flush() { throw failed(error) }
         closed = true
         guard close(fd) == 0 else { throw MCCError.failure("\(path): write failed (\(String(cString: strerror(errno))))") }
         guard rename(temp, path) == 0 else {

@@ -61,28 +61,37 @@ extension ONNXReader {
         let region = sizes.isEmpty ? nil : WeightRegion(byteCount: WeightRegion.byteCount(for: sizes))
         if region == nil { stripped = stripped.map { _ in nil } }
 
-        var parts = SeparatelyUnpackedGraph()
+        // Slices are taken in file order (the region's layout does not depend on threads); then the pieces are
+        // unpacked, the second half on another thread when there are many (protobuf-c unpacking the nodes was a
+        // fifth of a large model's import).
         var copies: [(source: UnsafeRawBufferPointer, destination: UnsafeMutableRawBufferPointer)] = []
+        var plans: [PiecePlan] = []
+        plans.reserveCapacity(pieces.count)
         for (field, strip) in zip(pieces, stripped) {
             let payload = UnsafeRawBufferPointer(rebasing: graphBytes[field.payload])
             if let strip, let region {
                 let raw = UnsafeRawBufferPointer(rebasing: payload[strip.payload])
                 guard let slice = region.slice(byteCount: raw.count) else { throw parseFailed(label) }
-                try unpackStripped(field: field, strip: strip, region: region, slice: slice, into: &parts, label: label)
                 copies.append((raw, slice))
-                releasePages(of: payload)
-                continue
-            }
-            // An empty message is valid; protobuf-c still wants a pointer.
-            let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
-            if field.number == graphNodeField {
-                guard let node = onnx__node_proto__unpack(nil, payload.count, base) else { throw parseFailed(label) }
-                parts.nodes.append((node, UnpackedMessage { onnx__node_proto__free_unpacked(node, nil) }))
+                plans.append(PiecePlan(field: field, payload: payload, strip: strip, slice: slice))
             } else {
-                guard let tensor = onnx__tensor_proto__unpack(nil, payload.count, base) else { throw parseFailed(label) }
-                parts.initializers.append((tensor, UnpackedMessage { onnx__tensor_proto__free_unpacked(tensor, nil) }))
+                plans.append(PiecePlan(field: field, payload: payload, strip: nil, slice: nil))
             }
-            releasePages(of: payload)
+        }
+        let results = UnpackedPieces(count: plans.count)
+        let half = plans.count >= parallelUnpackMinimum ? plans.count / 2 : plans.count
+        let secondHalf: BackgroundWork? = half < plans.count ? BackgroundWork { [plans] in
+            for i in half..<plans.count { results.store(i, unpackPiece(plans[i], region: region)) }
+        } : nil
+        for i in 0..<half { results.store(i, unpackPiece(plans[i], region: region)) }
+        try secondHalf?.wait()
+        var parts = SeparatelyUnpackedGraph()
+        for piece in results.collect() {
+            switch piece {
+            case .node(let proto, let owner): parts.nodes.append((proto, owner))
+            case .tensor(let proto, let owner): parts.initializers.append((proto, owner))
+            case .failed, nil: throw parseFailed(label)
+            }
         }
 
         // The rest: the model's other fields, then the graph without the split fields. Fields keep their relative
@@ -138,31 +147,57 @@ extension ONNXReader {
         }
     }
 
+    /// Models with at least this many nodes + initializers unpack them on two threads.
+    private static let parallelUnpackMinimum = 256
+
+    /// One node or initializer: its bytes and, for a large piece, the stripped raw_data and its region slice.
+    private struct PiecePlan: @unchecked Sendable {
+        let field: WireField
+        let payload: UnsafeRawBufferPointer
+        let strip: StrippedRawData?
+        let slice: UnsafeMutableRawBufferPointer?
+    }
+
+    /// Unpacks one piece (a stripped piece's raw_data points at its slice, filled later by `copyWeights`) and
+    /// releases the file's pages behind it. Safe on any thread: protobuf-c allocates with malloc.
+    private static func unpackPiece(_ plan: PiecePlan, region: WeightRegion?) -> UnpackedPiece {
+        defer { releasePages(of: plan.payload) }
+        if let strip = plan.strip, let slice = plan.slice, let region {
+            return unpackStripped(field: plan.field, strip: strip, region: region, slice: slice)
+        }
+        // An empty message is valid; protobuf-c still wants a pointer.
+        let base = plan.payload.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
+        if plan.field.number == graphNodeField {
+            guard let node = onnx__node_proto__unpack(nil, plan.payload.count, base) else { return .failed }
+            return .node(node, UnpackedMessage { onnx__node_proto__free_unpacked(node, nil) })
+        }
+        guard let tensor = onnx__tensor_proto__unpack(nil, plan.payload.count, base) else { return .failed }
+        return .tensor(tensor, UnpackedMessage { onnx__tensor_proto__free_unpacked(tensor, nil) })
+    }
+
     /// Unpacks a piece whose raw_data was stripped and points the unpacked tensor's raw_data at `slice` (filled
     /// later by `copyWeights`); the owner frees the rest and returns the slice's pages.
     private static func unpackStripped(field: WireField, strip: StrippedRawData, region: WeightRegion,
-                                       slice: UnsafeMutableRawBufferPointer, into parts: inout SeparatelyUnpackedGraph,
-                                       label: String) throws {
+                                       slice: UnsafeMutableRawBufferPointer) -> UnpackedPiece {
         let data = ProtobufCBinaryData(len: slice.count, data: slice.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        try strip.rest.withUnsafeBytes { rest in
+        return strip.rest.withUnsafeBytes { rest -> UnpackedPiece in
             let base = rest.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 64)
             if field.number == graphNodeField {
-                guard let node = onnx__node_proto__unpack(nil, rest.count, base) else { throw parseFailed(label) }
+                guard let node = onnx__node_proto__unpack(nil, rest.count, base) else { return .failed }
                 let attributes = messages(node.pointee.attribute, node.pointee.n_attribute)
                 guard let index = strip.attributeIndex, index < attributes.count, let t = attributes[index].pointee.t,
                       t.pointee.has_raw_data == 0 else {
                     onnx__node_proto__free_unpacked(node, nil)
-                    throw parseFailed(label)
+                    return .failed
                 }
-                parts.nodes.append((node, attach(data, to: t, region: region, slice: slice) {
+                return .node(node, attach(data, to: t, region: region, slice: slice) {
                     onnx__node_proto__free_unpacked(node, nil)
-                }))
-            } else {
-                guard let t = onnx__tensor_proto__unpack(nil, rest.count, base) else { throw parseFailed(label) }
-                parts.initializers.append((t, attach(data, to: t, region: region, slice: slice) {
-                    onnx__tensor_proto__free_unpacked(t, nil)
-                }))
+                })
             }
+            guard let t = onnx__tensor_proto__unpack(nil, rest.count, base) else { return .failed }
+            return .tensor(t, attach(data, to: t, region: region, slice: slice) {
+                onnx__tensor_proto__free_unpacked(t, nil)
+            })
         }
     }
 
@@ -197,6 +232,35 @@ extension ONNXReader {
             }
         }
         if done < source.count { (target + done).copyMemory(from: from + done, byteCount: source.count - done) }
+    }
+}
+
+/// An unpacked node or initializer with the owner that frees it, or a parse failure.
+private enum UnpackedPiece {
+    case node(UnsafeMutablePointer<Onnx__NodeProto>, UnpackedMessage)
+    case tensor(UnsafeMutablePointer<Onnx__TensorProto>, UnpackedMessage)
+    case failed
+}
+
+/// Results of unpacking, by piece index; two threads store disjoint indices (joined before `pieces` is read).
+private final class UnpackedPieces: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<UnpackedPiece?>
+    private let count: Int
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+        self.count = count
+    }
+
+    func store(_ index: Int, _ piece: UnpackedPiece) { slots[index] = piece }
+
+    /// Moves the results out (after every store).
+    func collect() -> [UnpackedPiece?] { Array(UnsafeBufferPointer(start: slots, count: count)) }
+
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
     }
 }
 

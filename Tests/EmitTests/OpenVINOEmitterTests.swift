@@ -67,6 +67,23 @@ final class OpenVINOEmitterTests: XCTestCase {
         XCTAssertEqual(parameter.outputs.first?.names, "x")
     }
 
+    /// The byte-level XML writer: attribute escaping, comma escaping in tensor names, "%.17g" floats.
+    func testNamesAreEscapedAndFloatsAreWrittenWithSeventeenDigits() throws {
+        let b = ModelBuilder()
+        let input = "in&<\"x'>"
+        b.input(input, [1, 4])
+        b.node("Elu", [input], ["out,1"], name: "elu", [Attribute("alpha", .float(0.3))])
+        let (ir, out) = try emitParsed(try b.model(outputs: ["out,1"]))
+        let text = String(decoding: out.xml, as: UTF8.self)
+        XCTAssertTrue(text.contains("name=\"in&amp;&lt;&quot;x&apos;&gt;\""), text)
+        XCTAssertTrue(text.contains("names=\"out\\,1\""), text)
+        let elu = try XCTUnwrap(ir.layers(ofType: "Elu").first)
+        XCTAssertEqual(elu.data["alpha"], "0.30000001192092896")  // Float(0.3) widened to Double, as C's %.17g
+        XCTAssertEqual(ir.layers(ofType: "Parameter").first?.name, input)
+        XCTAssertTrue(text.hasPrefix("<?xml version=\"1.0\"?>\n<net name=\"model\" version=\"11\">\n"), text)
+        XCTAssertTrue(text.hasSuffix("</net>\n"))
+    }
+
     func testGroupedConvolutionHasFiveDimensionalWeights() throws {
         let (ir, _) = try emitParsed(try convModel(group: 4, bias: false))
         let conv = try XCTUnwrap(ir.layers(ofType: "GroupConvolution").first)

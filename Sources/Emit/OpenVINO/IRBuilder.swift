@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import IR
 
@@ -148,12 +149,14 @@ final class IRBuilder {
         let base = base.isEmpty ? "layer" : base
         var name = base
         var k = 1
-        while usedNames.contains(name) || (!reserved && reservedNames.contains(name)) {
+        // One hash of the name per layer in the common case (insert tells whether it was taken).
+        while true {
+            if reserved || reservedNames.isEmpty || !reservedNames.contains(name) {
+                if usedNames.insert(name).inserted { return name }
+            }
             name = "\(base)_\(k)"
             k += 1
         }
-        usedNames.insert(name)
-        return name
     }
 
     /// The `.xml` document. `rtInfo` goes into the model-level `<rt_info>` as `<key value="..."/>`. Written as
@@ -211,14 +214,15 @@ final class IRBuilder {
             out.raw("\t</rt_info>\n")
         }
         out.raw("</net>\n")
-        return Data(out.bytes)
+        return out.data()
     }
 
     private func writePort(_ out: inout XMLBytes, id: Int, _ type: IRTensorType, names: [String]) {
         out.raw("\t\t\t\t<port id=\""); out.int(id); out.raw("\" precision=\""); out.text(type.precision); out.raw("\"")
         if !names.isEmpty {
             // Sorted, comma-joined; a comma inside a name is escaped as "\," (openvino-ir.md §1.3).
-            let joined = names.sorted().map(Self.escapingCommas).joined(separator: ",")
+            let joined = names.count == 1 ? Self.escapingCommas(names[0])
+                : names.sorted().map(Self.escapingCommas).joined(separator: ",")
             out.raw(" names=\""); out.escaped(joined); out.raw("\"")
         }
         if type.dims.isEmpty {
@@ -244,61 +248,147 @@ extension IRBuilder {
     }
 }
 
-/// UTF-8 output buffer with XML attribute escaping.
-struct XMLBytes {
-    private(set) var bytes: [UInt8] = []
+/// UTF-8 output buffer with XML attribute escaping: a malloc'd buffer filled through raw pointers (an [UInt8] checks
+/// uniqueness and capacity on every append, which made this loop a tenth of emission) and handed to `Data` without a
+/// copy.
+struct XMLBytes: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
 
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
-
-    mutating func raw(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    init(capacity: Int) {
+        self.capacity = max(capacity, 256)
+        guard let memory = malloc(self.capacity) else { fatalError("XMLBytes: out of memory") }
+        base = memory.assumingMemoryBound(to: UInt8.self)
     }
 
-    mutating func text(_ s: String) { bytes.append(contentsOf: s.utf8) }
+    deinit { free(base) }
+
+    /// The bytes written so far, as `Data` that takes over the buffer.
+    consuming func data() -> Data {
+        let data = Data(bytesNoCopy: base, count: count, deallocator: .free)
+        discard self
+        return data
+    }
+
+    /// The bytes written so far (tests).
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(to: count + extra) }
+    }
+
+    private mutating func grow(to needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        guard let memory = realloc(base, newCapacity) else { fatalError("XMLBytes: out of memory") }
+        base = memory.assumingMemoryBound(to: UInt8.self)
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        (base + count).update(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    private mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func raw(_ s: StaticString) {
+        append(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    mutating func text(_ s: String) {
+        var s = s
+        s.withUTF8 { append($0) }
+    }
 
     mutating func int(_ value: Int) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        reserve(20)
+        if value < 0 { base[count] = UInt8(ascii: "-"); count += 1 }
         var v = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[n] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                n += 1
-            } while v > 0
-            for i in stride(from: n - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
-        }
+        var digits = 1
+        var scale: UInt = 10
+        while v >= scale && digits < 19 { digits += 1; scale &*= 10 }
+        if digits == 19 && v >= scale { digits = 20 }
+        var i = count + digits - 1
+        repeat {
+            base[i] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+            i -= 1
+        } while v > 0
+        count += digits
     }
 
     /// Attribute text: & < > " ' and control characters escaped.
     mutating func escaped(_ s: String) {
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "&"): raw("&amp;")
-            case UInt8(ascii: "<"): raw("&lt;")
-            case UInt8(ascii: ">"): raw("&gt;")
-            case UInt8(ascii: "\""): raw("&quot;")
-            case UInt8(ascii: "'"): raw("&apos;")
-            case 0..<0x20:
-                raw("&#"); int(Int(c)); raw(";")
-            default: bytes.append(c)
+        var s = s
+        s.withUTF8 { utf8 in
+            // Names rarely need escaping: copy runs of plain bytes at once.
+            var runStart = 0
+            for (i, c) in utf8.enumerated() {
+                let replacement: StaticString
+                switch c {
+                case UInt8(ascii: "&"): replacement = "&amp;"
+                case UInt8(ascii: "<"): replacement = "&lt;"
+                case UInt8(ascii: ">"): replacement = "&gt;"
+                case UInt8(ascii: "\""): replacement = "&quot;"
+                case UInt8(ascii: "'"): replacement = "&apos;"
+                case 0..<0x20: replacement = ""
+                default: continue
+                }
+                append(UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+                if c < 0x20 {
+                    raw("&#"); int(Int(c)); append(UInt8(ascii: ";"))
+                } else {
+                    raw(replacement)
+                }
+                runStart = i + 1
             }
+            append(UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
     }
 }
 
 /// How `<data>` values are spelled: lists joined by ", ", floats with enough digits to round-trip.
 enum IRFormat {
-    static func ints<T: BinaryInteger>(_ values: [T]) -> String { values.map { String($0) }.joined(separator: ", ") }
+    static func ints<T: BinaryInteger>(_ values: [T]) -> String {
+        // Byte-wise: every Const's shape goes through here (map + joined was a visible share of emission).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 6)
+        for (i, value) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")); bytes.append(UInt8(ascii: " ")) }
+            guard let v = Int64(exactly: value) else { bytes.append(contentsOf: String(value).utf8); continue }
+            if v < 0 { bytes.append(UInt8(ascii: "-")) }
+            var magnitude = v.magnitude
+            let start = bytes.count
+            repeat {
+                bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            bytes[start...].reverse()
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 
     static func float(_ value: Float) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%.17g", Double(value))
+        // C's %.17g (through CKernels): String(format:) first pulls in Foundation's formatting machinery, about 1%
+        // of a whole -target rvc2 compile for a handful of values.
+        var buffer = [CChar](repeating: 0, count: 32)
+        let length = Int(mcc_format_double_g17(Double(value), &buffer, buffer.count))
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func shape(_ dims: [Int]) -> String { dims.map(String.init).joined(separator: ",") }

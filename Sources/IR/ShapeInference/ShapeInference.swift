@@ -156,13 +156,26 @@ protocol DimRewriter {
 
 extension DimRewriter {
     func apply(to graph: Graph) {
-        for value in graph.allValues() + graph.outputs + graph.extraValueInfo {
-            value.type = value.type.map(substitute)
-        }
+        for value in graph.allValues() + graph.outputs + graph.extraValueInfo { rewriteType(of: value) }
         for node in graph.allNodes() {
             for sub in node.subgraphs {
-                for value in sub.outputs + sub.extraValueInfo { value.type = value.type.map(substitute) }
+                for value in sub.outputs + sub.extraValueInfo { rewriteType(of: value) }
             }
+        }
+    }
+
+    /// Rebuilds a value's type only when a dim in it changes (most do not: rebuilding every shape of a large
+    /// model was a tenth of shape inference).
+    private func rewriteType(of value: Value) {
+        guard let type = value.type, changes(type) else { return }
+        value.type = substitute(type)
+    }
+
+    private func changes(_ type: ValueType) -> Bool {
+        switch type {
+        case .tensor(_, let s), .sparseTensor(_, let s): s?.dims.contains { rewrite($0) != $0 } ?? false
+        case .sequence(let t), .optional(let t): t.map(changes) ?? false
+        case .map(_, let v): v.map(changes) ?? false
         }
     }
 
