@@ -51,8 +51,6 @@ final class ProbeEvaluator {
         var plan: QuantizationPlan
         var samples: Int?
         var resumeAt = 0
-        /// Whether this candidate's runs keep the values a batch asks for (`keeping`); one candidate per batch may.
-        var keeps = true
     }
 
     /// Values kept per probe sample (by simulation value key) for resumed runs.
@@ -124,7 +122,7 @@ final class ProbeEvaluator {
                             let simulation = simulations[w]
                             try simulation.apply(candidates[c].plan)
                             let outputs: [Tensor]
-                            if !keeping.isEmpty, s < keptSamples, candidates[c].keeps {
+                            if !keeping.isEmpty, s < keptSamples {
                                 let result = try simulation.run(inputs[s], keeping: keeping)
                                 outputs = result.outputs
                                 slots.value.2[r] = result.kept
@@ -174,15 +172,7 @@ final class ProbeEvaluator {
     /// of them, from one run.
     func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = [],
                        samples: Int? = nil) throws -> (all: Double, first: Double) {
-        try noiseToSignal([Candidate(plan: plan, samples: samples)], andOnFirst: first, keeping: keeping)[0]
-    }
-
-    /// Worst output's noise-to-signal ratio of each candidate on its samples and on the first `first` of them, from
-    /// one batch; the runs of the candidates that keep values keep `keeping` on the first `first` samples.
-    func noiseToSignal(_ candidates: [Candidate], andOnFirst first: Int,
-                       keeping: Set<Int>) throws -> [(all: Double, first: Double)] {
-        try errors(candidates, keeping: keeping, onFirst: first).map { perSample in
-            (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
-        }
+        let perSample = try errors([Candidate(plan: plan, samples: samples)], keeping: keeping, onFirst: first)[0]
+        return (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
     }
 }
