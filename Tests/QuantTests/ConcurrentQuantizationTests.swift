@@ -107,4 +107,36 @@ final class ConcurrentQuantizationTests: XCTestCase {
             XCTAssertEqual(r.1.evaluations, results[0].1.evaluations)
         }
     }
+
+    /// An all-8-bit plan on target on the sensitivity samples is confirmed on the whole probe and returned
+    /// untouched, with one runner or several.
+    func testOnTargetAllEightBitPlanIsKeptWhateverTheRunners() throws {
+        let model = TestModels.convNet()
+        let dataset = try randomDataset(for: model, count: 6)
+        let points = QuantizationPoints(model: model)
+        let statistics = try Calibrator(model: model, points: points, options: QuantizationOptions(), threads: 1)
+            .run(dataset, indices: Array(0..<6))
+        let builder = PlanBuilder(points: points, statistics: statistics, options: QuantizationOptions())
+        var search = MixedPrecisionOptions()
+        search.targetSQNR = 1000
+        let levels = try MixedPrecision(model: model, builder: builder, options: search, threads: 1)
+            .run(dataset: dataset, probe: [1, 3, 4], initial: builder.plan()).1
+        // Well below the all-8-bit level: the search must return the 8-bit plan untouched.
+        search.targetSQNR = levels.probeSQNRBefore - 6
+        search.sensitivitySamples = 2
+        let initial = builder.plan()
+        var results: [(QuantizationPlan, MixedPrecisionSummary)] = []
+        for threads in [1, 2] {
+            results.append(try MixedPrecision(model: model, builder: builder, options: search, threads: threads)
+                .run(dataset: dataset, probe: [1, 3, 4], initial: initial))
+        }
+        for r in results {
+            XCTAssertEqual(r.0.activationBits, initial.activationBits)
+            XCTAssertEqual(r.0.weightBits, initial.weightBits)
+            XCTAssertTrue(r.1.promotedActivations.isEmpty && r.1.promotedWeights.isEmpty)
+            XCTAssertEqual(r.1.probeSQNRBefore, results[0].1.probeSQNRBefore)
+        }
+        // All-8-bit on the sensitivity samples, then on the whole probe; nothing else.
+        for r in results { XCTAssertEqual(r.1.evaluations, 2) }
+    }
 }

@@ -175,7 +175,7 @@ public struct MixedPrecision {
         var allowance = budget - nsr16
         var best: (plan: QuantizationPlan, nsr: Double, demoted: Int) = (plan16, nsr16, 0)
         var tried = Set<Int>()
-        for _ in 0..<rounds {
+        for round in 0..<rounds {
             var used = 0.0, count = 0
             for item in ranked {
                 let e = estimate[item] ?? 0
@@ -184,6 +184,8 @@ public struct MixedPrecision {
                 count += 1
             }
             if !tried.insert(count).inserted { break }
+            // The last round's measurement only matters if it may replace the best plan.
+            if round == rounds - 1, count <= best.demoted { break }
             let candidate = plan(demoted: Set(ranked.prefix(count)))
             let nsr = try evaluate(candidate)
             if nsr <= budget, count > best.demoted { best = (candidate, nsr, count) }
