@@ -214,6 +214,136 @@ INLINE void depthwise_dispatch(const float *src, ptrdiff_t wp, const float *wk, 
     depthwise_impl(src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst);
 }
 
+
+// MARK: indirect convolution (GEMM over row pointers)
+
+/// Packs rows [m0, m0 + rows) of the row-major [m, k] weights as [k][mr] (rows past `rows` are zero).
+INLINE void indirect_pack(const float *w, ptrdiff_t k, ptrdiff_t m0, ptrdiff_t rows, ptrdiff_t mr, float *apack) {
+    for (ptrdiff_t kk = 0; kk < k; kk++)
+        for (ptrdiff_t r = 0; r < mr; r++) apack[kk * mr + r] = r < rows ? w[(m0 + r) * k + kk] : 0.0f;
+}
+
+// The accumulators are named variables (not an array) so clang keeps all of them in registers across the k loop.
+#define INDIRECT_ZERO2(r) v16 c##r##0 = splat(0.0f), c##r##1 = splat(0.0f);
+#define INDIRECT_FMA2(r) c##r##0 += ak[r] * b0; c##r##1 += ak[r] * b1;
+#define INDIRECT_OUT2(r) acc[r][0] = c##r##0; acc[r][1] = c##r##1;
+#define INDIRECT_ZERO1(r) v16 c##r##0 = splat(0.0f);
+#define INDIRECT_FMA1(r) c##r##0 += ak[r] * b0;
+#define INDIRECT_OUT1(r) acc[r][0] = c##r##0;
+#define INDIRECT_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define INDIRECT_ROWS12(X) INDIRECT_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
+
+/// Sums of 12 output channels × 32 columns (24 accumulators: AVX-512 has 32 registers).
+INLINE void indirect_sums_12x32(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][2]) {
+    INDIRECT_ROWS12(INDIRECT_ZERO2)
+    for (ptrdiff_t kk = 0; kk < k; kk++) {
+        const float *bk = rows[kk] + off;
+        v16 b0 = load(bk), b1 = load(bk + LANES);
+        const float *ak = apack + kk * 12;
+        INDIRECT_ROWS12(INDIRECT_FMA2)
+    }
+    INDIRECT_ROWS12(INDIRECT_OUT2)
+}
+
+/// Sums of 12 output channels × 16 columns (AVX-512's blocks of 16 to 31 leftover columns).
+INLINE void indirect_sums_12x16(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][2]) {
+    INDIRECT_ROWS12(INDIRECT_ZERO1)
+    for (ptrdiff_t kk = 0; kk < k; kk++) {
+        v16 b0 = load(rows[kk] + off);
+        const float *ak = apack + kk * 12;
+        INDIRECT_ROWS12(INDIRECT_FMA1)
+    }
+    INDIRECT_ROWS12(INDIRECT_OUT1)
+}
+
+/// Sums of 6 output channels × 16 columns (two ymm registers each under AVX2: 12 of its 16).
+INLINE void indirect_sums_6x16(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][2]) {
+    INDIRECT_ROWS6(INDIRECT_ZERO1)
+    for (ptrdiff_t kk = 0; kk < k; kk++) {
+        v16 b0 = load(rows[kk] + off);
+        const float *ak = apack + kk * 6;
+        INDIRECT_ROWS6(INDIRECT_FMA1)
+    }
+    INDIRECT_ROWS6(INDIRECT_OUT1)
+}
+
+/// One output block: MR output channels × NV·16 wide columns, all of K accumulated in registers (k in order, one
+/// FMA chain per output), then bias + activation and the store of the block's valid columns.
+INLINE void indirect_block(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, const int MR,
+                           const int NV, ptrdiff_t mrows, const float *bias, ptrdiff_t m0, int act, float a, float b,
+                           float *y, ptrdiff_t out_plane, const ptrdiff_t *seg, ptrdiff_t segs) {
+    v16 acc[12][2];
+    if (MR == 12 && NV == 2) indirect_sums_12x32(rows, off, k, apack, acc);
+    else if (MR == 12) indirect_sums_12x16(rows, off, k, apack, acc);
+    else indirect_sums_6x16(rows, off, k, apack, acc);
+    for (int r = 0; r < MR; r++) {
+        if (r >= mrows) break;
+        float tile[2 * LANES];
+        float add = bias ? bias[m0 + r] : 0.0f;
+        for (int v = 0; v < NV; v++) store(tile + v * LANES, activate(act, a, b, acc[r][v] + add));
+        float *dst = y + (m0 + r) * out_plane;
+        for (ptrdiff_t s = 0; s < segs; s++) memcpy(dst + seg[3 * s + 1], tile + seg[3 * s], (size_t)seg[3 * s + 2] * sizeof(float));
+    }
+}
+
+/// Runs of valid output columns in wide columns [n0, n0 + count): (offset in block, output index, length) triples.
+INLINE ptrdiff_t indirect_segments(ptrdiff_t n0, ptrdiff_t count, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t *seg) {
+    ptrdiff_t segs = 0, n = n0;
+    while (n < n0 + count) {
+        ptrdiff_t oy = n / wp, ox = n % wp;
+        ptrdiff_t run = wp - ox < n0 + count - n ? wp - ox : n0 + count - n;
+        if (ox < ow) {
+            seg[3 * segs] = n - n0;
+            seg[3 * segs + 1] = oy * ow + ox;
+            seg[3 * segs + 2] = ow - ox < run ? ow - ox : run;
+            segs++;
+        }
+        n += run;
+    }
+    return segs;
+}
+
+INLINE void indirect_impl(const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,
+                          ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act,
+                          float a, float b, float *y, float *scratch, const int MR, const int NV) {
+    const ptrdiff_t nr = NV * LANES;
+    // Scratch: tail row pointers, the zero-padded tail columns [k][16], then the packed weight block [k][MR].
+    const float **tail_rows = (const float **)scratch;
+    float *tail = scratch + 2 * k;
+    float *apack = tail + k * LANES;
+    ptrdiff_t full_end = n_begin + (n_end - n_begin) / nr * nr;
+    // With 32-column blocks, 16 to 31 leftover columns take one 16-column block read in place.
+    ptrdiff_t half_end = NV > 1 && n_end - full_end >= LANES ? full_end + LANES : full_end;
+    ptrdiff_t tail_count = n_end - half_end;
+    if (tail_count > 0) {
+        // The last partial block (< 16 columns) reads zero-padded copies, so no row is read past n_end.
+        for (ptrdiff_t kk = 0; kk < k; kk++) {
+            float *t = tail + kk * LANES;
+            memset(t, 0, LANES * sizeof(float));
+            memcpy(t, rows[kk] + half_end, (size_t)tail_count * sizeof(float));
+            tail_rows[kk] = t;
+        }
+    }
+    ptrdiff_t seg[3 * (2 * LANES + 2)];
+    for (ptrdiff_t m0 = 0; m0 < m; m0 += MR) {
+        ptrdiff_t mrows = m - m0 < MR ? m - m0 : MR;
+        indirect_pack(w, k, m0, mrows, MR, apack);
+        for (ptrdiff_t n0 = n_begin; n0 < full_end; n0 += nr) {
+            ptrdiff_t segs = indirect_segments(n0, nr, wp, ow, seg);
+            indirect_block(rows, n0, k, apack, MR, NV, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+        }
+        if (half_end > full_end) {
+            ptrdiff_t segs = indirect_segments(full_end, LANES, wp, ow, seg);
+            indirect_block(rows, full_end, k, apack, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+        }
+        if (tail_count > 0) {
+            ptrdiff_t segs = indirect_segments(half_end, tail_count, wp, ow, seg);
+            indirect_block(tail_rows, 0, k, apack, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+        }
+    }
+}
+
+
 // MARK: variants and run-time dispatch
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
@@ -237,6 +367,19 @@ VARIANTS(depthwise, depthwise_dispatch,
          (const float *src, ptrdiff_t wp, const float *wk, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw,
           ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias, int act, float a, float b, float *dst),
          (src, wp, wk, kh, kw, sh, sw, dh, dw, oh, ow, bias, act, a, b, dst))
+
+#define INDIRECT_PARAMS (const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,   \
+                         ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act, \
+                         float a, float b, float *y, float *scratch)
+AVX512_TARGET static void indirect_avx512 INDIRECT_PARAMS {
+    indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 12, 2);
+}
+AVX2_TARGET static void indirect_avx2 INDIRECT_PARAMS {
+    indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 6, 1);
+}
+static void indirect_baseline INDIRECT_PARAMS {
+    indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 6, 1);
+}
 
 static int supported_isa(void) {
     __builtin_cpu_init();
@@ -305,5 +448,17 @@ void mcc_copy_bias_activation(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t
     case MCC_ISA_AVX512: copy_bias_activation_avx512(x, ldx, y, ldy, rows, cols, bias, act, a, b); break;
     case MCC_ISA_AVX2: copy_bias_activation_avx2(x, ldx, y, ldy, rows, cols, bias, act, a, b); break;
     default: copy_bias_activation_baseline(x, ldx, y, ldy, rows, cols, bias, act, a, b); break;
+    }
+}
+
+// AVX-512: 12×32 blocks (24 of the 32 registers accumulate); AVX2 and SSE: 6×16 (12 of AVX2's 16 registers).
+void mcc_indirect_conv(const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,
+                       ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act,
+                       float a, float b, float *y, float *scratch) {
+    if (n_end <= n_begin || m <= 0) return;
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: indirect_avx512(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch); break;
+    case MCC_ISA_AVX2: indirect_avx2(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch); break;
+    default: indirect_baseline(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch); break;
     }
 }

@@ -70,6 +70,7 @@ let im2colBudgetBytes = 1 << 20
 /// Number of floats of workspace `conv2d` needs for `p` (0 when it runs without one).
 public func conv2dWorkspaceCount(_ p: Conv2DParams) -> Int {
     if p.isDepthwise { return depthwiseWorkspaceCount(p) }
+    if p.usesIndirectGemm { return indirectWorkspaceCount(p) }
     if p.isPointwise { return 0 }
     if let split = ConvSplit(p, threads: KernelConfig.threads) { return split.workspaceCount }
     if p.usesTapSum { return tapSumPaddedCount(p) + tapSumWideCount(p) }
@@ -88,7 +89,7 @@ func im2colTileSlots(_ p: Conv2DParams) -> Int {
 /// Floats of the tap-major weights `packConvWeights` writes for `p`: 0 when `conv2d` reads the ONNX layout directly.
 /// Callers running the same weights many times pack them once and pass them as `packedWeights`.
 public func packedConvWeightCount(_ p: Conv2DParams) -> Int {
-    p.usesTapSum ? p.kernelHeight * p.kernelWidth * p.outChannels * p.inChannels : 0
+    p.usesTapSum && !p.usesIndirectGemm ? p.kernelHeight * p.kernelWidth * p.outChannels * p.inChannels : 0
 }
 
 /// [M, C, kh, kw] → [taps, M, C] (each tap's weights a row-major A operand of the tap-sum path), contiguous writes.
@@ -113,7 +114,8 @@ func im2colTileColumns(_ p: Conv2DParams) -> Int {
 
 /// 2-D convolution with optional bias and fused activation: `y = activation(conv(x, w) + bias)`.
 ///
-/// Paths: depthwise → `depthwiseConv2d`; 1×1/stride 1/no pad → one sgemm per image and group; otherwise im2col in
+/// Paths: depthwise → `depthwiseConv2d`; ungrouped stride 1 with ≥ 64 output positions → `indirectConv2d` (bias and
+/// activation in its C kernel); 1×1/stride 1/no pad → one sgemm per image and group; otherwise im2col in
 /// column tiles (bounded by `im2colBudgetBytes`) + sgemm. Bias and activation are one pass over each block of the
 /// output right after sgemm wrote it (`mcc_bias_activation`); activations without a C kernel take the bias as
 /// sgemm's initial C and a separate pass. `workspace` must hold `conv2dWorkspaceCount(p)` floats, or be nil to
@@ -135,6 +137,18 @@ public func conv2d(
     guard outPlane > 0, p.batch > 0, p.outChannels > 0 else { return }
     let fusedEpilogue = activation == .identity || activation.cActivation != nil
     let epilogue = activation.cActivation ?? (Int32(MCC_ACT_IDENTITY), 0, 0)
+
+    if p.usesIndirectGemm {
+        let owned: UnsafeMutablePointer<Float>? = workspace == nil ? .allocate(capacity: indirectWorkspaceCount(p)) : nil
+        defer { owned?.deallocate() }
+        guard let scratch = workspace ?? owned else { return }
+        indirectConv2d(p, x: x, weight: weight, bias: bias,
+                       epilogue: fusedEpilogue ? epilogue : (Int32(MCC_ACT_IDENTITY), 0, 0), y: y, workspace: scratch)
+        if !fusedEpilogue {
+            applyBiasActivation(y, channels: p.batch * p.outChannels, spatial: outPlane, bias: nil, activation)
+        }
+        return
+    }
 
     if let split = ConvSplit(p, threads: KernelConfig.threads) {
         let ownedWeights: UnsafeMutablePointer<Float>? = p.usesTapSum && packedWeights == nil
