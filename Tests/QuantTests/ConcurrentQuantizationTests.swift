@@ -77,16 +77,8 @@ final class ConcurrentQuantizationTests: XCTestCase {
     }
 
     func testSearchIsTheSameOnAnyNumberOfCoresAndWithoutResumption() throws {
-        let model = TestModels.convNet()
-        let dataset = try randomDataset(for: model, count: 6)
-        let points = QuantizationPoints(model: model)
-        let statistics = try Calibrator(model: model, points: points, options: QuantizationOptions(), threads: 1)
-            .run(dataset, indices: Array(0..<6))
-        let builder = PlanBuilder(points: points, statistics: statistics, options: QuantizationOptions())
+        let (model, dataset, builder, levels) = try searchFixture()
         var search = MixedPrecisionOptions()
-        search.targetSQNR = 1000
-        let levels = try MixedPrecision(model: model, builder: builder, options: search, threads: 1)
-            .run(dataset: dataset, probe: [1, 3, 4], initial: builder.plan()).1
         // Between the 8- and 16-bit levels the search walks segments and budget rounds.
         search.targetSQNR = levels.probeSQNRBefore + 3
         search.sensitivitySamples = 2
@@ -111,16 +103,8 @@ final class ConcurrentQuantizationTests: XCTestCase {
     /// An all-8-bit plan on target on the sensitivity samples is confirmed on the whole probe and returned
     /// untouched, with one runner or several.
     func testOnTargetAllEightBitPlanIsKeptWhateverTheRunners() throws {
-        let model = TestModels.convNet()
-        let dataset = try randomDataset(for: model, count: 6)
-        let points = QuantizationPoints(model: model)
-        let statistics = try Calibrator(model: model, points: points, options: QuantizationOptions(), threads: 1)
-            .run(dataset, indices: Array(0..<6))
-        let builder = PlanBuilder(points: points, statistics: statistics, options: QuantizationOptions())
+        let (model, dataset, builder, levels) = try searchFixture()
         var search = MixedPrecisionOptions()
-        search.targetSQNR = 1000
-        let levels = try MixedPrecision(model: model, builder: builder, options: search, threads: 1)
-            .run(dataset: dataset, probe: [1, 3, 4], initial: builder.plan()).1
         // Well below the all-8-bit level: the search must return the 8-bit plan untouched.
         search.targetSQNR = levels.probeSQNRBefore - 6
         search.sensitivitySamples = 2
@@ -138,5 +122,21 @@ final class ConcurrentQuantizationTests: XCTestCase {
         }
         // All-8-bit on the sensitivity samples, then on the whole probe; nothing else.
         for r in results { XCTAssertEqual(r.1.evaluations, 2) }
+    }
+
+    /// convNet calibrated on 6 random samples, its plan builder, and the all-8-bit / all-16-bit probe levels
+    /// (a search whose target no plan reaches) on probe samples 1, 3, 4.
+    private func searchFixture() throws -> (Model, CalibrationDataset, PlanBuilder, MixedPrecisionSummary) {
+        let model = TestModels.convNet()
+        let dataset = try randomDataset(for: model, count: 6)
+        let points = QuantizationPoints(model: model)
+        let statistics = try Calibrator(model: model, points: points, options: QuantizationOptions(), threads: 1)
+            .run(dataset, indices: Array(0..<6))
+        let builder = PlanBuilder(points: points, statistics: statistics, options: QuantizationOptions())
+        var search = MixedPrecisionOptions()
+        search.targetSQNR = 1000
+        let levels = try MixedPrecision(model: model, builder: builder, options: search, threads: 1)
+            .run(dataset: dataset, probe: [1, 3, 4], initial: builder.plan()).1
+        return (model, dataset, builder, levels)
     }
 }
