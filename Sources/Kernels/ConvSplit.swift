@@ -3,8 +3,9 @@ import CKernels
 /// One fork for a single-group convolution that is batched, or too small for `conv2d`'s tile path to give every
 /// thread a tile.
 ///
-/// Without it such a convolution (most of oww_embedding, silero_vad's encoder, the 1×1 convs of the detectors at
-/// their small scales) forks up to three times: im2col, sgemm's column blocks (only above ~0.5 M multiply-adds) and
+/// Without it such a convolution (silero_vad's encoder, stride-2 and 1×1 convs of the detectors at their small
+/// scales; stride-1 k×k convs on 64–6400 positions run as an indirect GEMM instead, see IndirectConv.swift) forks up
+/// to three times: im2col, sgemm's column blocks (only above ~0.5 M multiply-adds) and
 /// the bias/activation pass, each a wake-up and a barrier for tens of microseconds of work, so the second thread
 /// bought little. Here each thread takes one fixed piece of the output and does all of it in one `parallelFor`:
 /// - images (batch ≥ threads, e.g. mtcnn_onet's 16): whole images with serial kernels, tap-sum convs included;

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 import Kernels
 
@@ -148,6 +149,25 @@ final class ConvTests: XCTestCase {
                                kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .abs, tol: 2e-5)
             check(Conv2DParams(batch: 1, inChannels: 256, inHeight: 1, inWidth: 6, outChannels: 256,
                                kernelHeight: 1, kernelWidth: 3), activation: .abs, tol: 4e-5)
+            // Most stride-1 k×k cases above now run as an indirect GEMM (IndirectConv: 64–6400 output positions);
+            // these keep ConvSplit's pieces: stride 2 by columns and by images, tap-sum on a 7×7 map (49 positions)
+            // by channels and by images.
+            let splitOnly = [
+                Conv2DParams(batch: 1, inChannels: 40, inHeight: 20, inWidth: 20, outChannels: 40,
+                             kernelHeight: 3, kernelWidth: 3, strides: (2, 2), pads: (1, 1, 1, 1)),
+                Conv2DParams(batch: 6, inChannels: 8, inHeight: 20, inWidth: 20, outChannels: 16,
+                             kernelHeight: 3, kernelWidth: 3, strides: (2, 2)),
+                Conv2DParams(batch: 1, inChannels: 64, inHeight: 7, inWidth: 7, outChannels: 64,
+                             kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)),
+                Conv2DParams(batch: 6, inChannels: 32, inHeight: 7, inWidth: 7, outChannels: 16,
+                             kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)),
+            ]
+            for p in splitOnly {
+                XCTAssertFalse(p.usesIndirectGemm)
+                // K ≤ 576 → 3e-5, as for the tap-sum cases above.
+                check(p, activation: .relu, tol: 3e-5)
+                check(p, activation: .abs, tol: 3e-5)
+            }
             // Caller-provided workspace of conv2dWorkspaceCount at this thread count.
             let p = Conv2DParams(batch: 1, inChannels: 48, inHeight: 36, inWidth: 16, outChannels: 24,
                                  kernelHeight: 3, kernelWidth: 1)
