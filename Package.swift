@@ -57,11 +57,11 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]),
 
         // Tests (run in release: see scripts/test.sh).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CKernels"], path: "Tests/TestSupport"),
         // IR fixtures are read through #filePath, not bundled.
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["IR", "ONNXFormat", "TestSupport"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "InterpreterTests", dependencies: ["IR", "ONNXFormat", "Kernels", "Interpreter", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["IR", "ONNXFormat", "Interpreter", "Passes", "TestSupport"]),
         .testTarget(name: "EmitTests", dependencies: ["IR", "Emit", "TestSupport"]),

@@ -1,4 +1,5 @@
 import CKernels
+import TestSupport
 import XCTest
 
 /// The weight arithmetic kernels of Sources/CKernels/scale.c (used by the folding passes through LinearWeights)

@@ -1,5 +1,6 @@
 import CKernels
 import Quant
+import TestSupport
 import XCTest
 
 /// The quantizer's C loops (Sources/CKernels/quant.c) against scalar Swift definitions, in every instruction-set
@@ -7,18 +8,6 @@ import XCTest
 /// its sum of squares to float accumulation error (relative 1e-5 over ≤ 4096-element float blocks), with every
 /// variant giving the same bits.
 final class QuantKernelsTests: XCTestCase {
-    /// Runs `body` once per variant the CPU supports, restoring the level in use before.
-    func forEachISA(_ body: (String) -> Void) {
-        let previous = mcc_isa()
-        defer { mcc_set_isa(previous) }
-        var seen = Set<Int32>()
-        for level in [MCC_ISA_BASELINE, MCC_ISA_AVX2, MCC_ISA_AVX512] {
-            let used = mcc_set_isa(Int32(level))
-            guard seen.insert(used).inserted else { continue }
-            body(["baseline", "avx2", "avx512"][Int(used)])
-        }
-    }
-
     /// Deterministic values in [-scale, scale) with NaN, ±inf, zeros, exact ties and the grid's ends mixed in.
     func values(_ count: Int, scale: Float = 40) -> [Float] {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
