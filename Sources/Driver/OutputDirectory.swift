@@ -98,11 +98,7 @@ final class OutputDirectory {
         func failed(_ code: Int32) -> MCCError { MCCError.failure("\(path): cannot write (\(String(cString: strerror(code))))") }
         do {
             // Small chunks (a .bin's many small tensors) are gathered into few writes.
-            var writer = BufferedFileWriter(descriptor: fd)
-            try produce { bytes in
-                if let error = writer.write(bytes) { throw failed(error) }
-            }
-            if let error = writer.flush() { throw failed(error) }
+            try BufferedFileWriter.stream(to: fd, failure: failed, produce)
         } catch {
             close(fd)
             throw error

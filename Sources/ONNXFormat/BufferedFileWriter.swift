@@ -45,6 +45,19 @@ public struct BufferedFileWriter: ~Copyable {
         return Self.writeAll(descriptor, UnsafeRawPointer(buffer), count)
     }
 
+    /// Streams the chunks `produce` hands to its `write` argument to `descriptor` (left open), gathering small ones;
+    /// a failed write throws `failure(errno)`.
+    public static func stream(
+        to descriptor: Int32, failure: @escaping (Int32) -> Error,
+        _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws {
+        var writer = BufferedFileWriter(descriptor: descriptor)
+        try produce { bytes in
+            if let error = writer.write(bytes) { throw failure(error) }
+        }
+        if let error = writer.flush() { throw failure(error) }
+    }
+
     private static func writeAll(_ descriptor: Int32, _ base: UnsafeRawPointer, _ count: Int) -> Int32? {
         var offset = 0
         while offset < count {

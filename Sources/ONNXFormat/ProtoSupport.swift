@@ -177,12 +177,9 @@ func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPoint
     guard fd >= 0 else { throw MCCError.failure("\(path): cannot create (\(String(cString: strerror(errno))))") }
     var closed = false
     do {
-        var writer = BufferedFileWriter(descriptor: fd)
-        func failed(_ code: Int32) -> MCCError { MCCError.failure("\(path): write failed (\(String(cString: strerror(code))))") }
-        try produce { chunk in
-            if let error = writer.write(chunk) { throw failed(error) }
-        }
-        if let error = writer.flush() { throw failed(error) }
+        try BufferedFileWriter.stream(to: fd, failure: { code in
+            MCCError.failure("\(path): write failed (\(String(cString: strerror(code))))")
+        }, produce)
         closed = true
         guard close(fd) == 0 else { throw MCCError.failure("\(path): write failed (\(String(cString: strerror(errno))))") }
         guard rename(temp, path) == 0 else {
