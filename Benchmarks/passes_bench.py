@@ -6,11 +6,6 @@ passes together under 10% of the total compile wall time. Prints a markdown tabl
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 import onnx
 
-try:
-    import onnxsim
-except ImportError:  # reported in the table instead of failing the whole benchmark
-    onnxsim = None
-
 
 def count_nodes(graph):
     total = 0
@@ -35,7 +30,11 @@ def compile_model(mcc, path, level, shapes, out, verbose=False):
 
 
 def onnxsim_count(path, static_shapes, notes):
-    if onnxsim is None:
+    # Imported only after every timing: onnxsim runs onnxruntime, whose idle worker threads would compete with the
+    # timed mcc processes for this machine's cores.
+    try:
+        import onnxsim
+    except ImportError:  # reported in the table instead of failing the whole benchmark
         return "not installed"
     # onnxsim prints tracebacks of the constant folds it skips to stderr (fd 2, from C++ and Python): silence them.
     saved = os.dup(2)
@@ -64,10 +63,10 @@ def main():
     corpus = os.path.join(args.shared, "corpus")
     manifest = json.load(open(os.path.join(corpus, "MANIFEST.json")))
     work = tempfile.mkdtemp(prefix="mcc-passes-bench-")
-    print(f"mcc -O2 wall time: median of {args.repeats} runs of the process (import, shape inference, passes, export)\n")
-    print("| model | nodes in | mcc -O1 | mcc -O2 | onnxsim | -O2 wall ms | passes ms | passes share | slowest pass |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    shares, notes = [], []
+    load_before = os.getloadavg()
+
+    # 1. Node counts at -O1/-O2.
+    models, rows, notes = [], {}, []
     for entry in manifest["models"]:
         name = entry["name"]
         path = os.path.join(corpus, entry["file"])
@@ -77,27 +76,54 @@ def main():
             if inp["dynamic_dims"]:
                 shapes += ["--shape", f"{inp['name']}=" + ",".join(str(d) for d in inp["static_shape"])]
         stem = os.path.splitext(os.path.basename(entry["file"]))[0]
+        model = {"name": name, "path": path, "shapes": shapes, "static": static, "walls": [], "passes": []}
         try:
-            counts = {}
+            model["counts"] = {}
             for level in (1, 2):
                 out = os.path.join(work, f"{name}_O{level}")
                 compile_model(args.mcc, path, level, shapes, out)
-                counts[level] = count_nodes(onnx.load(os.path.join(out, stem + ".onnx")).graph)
-            walls, passes = [], []
-            for _ in range(args.repeats):
-                wall, log = compile_model(args.mcc, path, 2, shapes, os.path.join(work, f"{name}_O2"), verbose=True)
-                match = re.search(r"mcc: passes \(O2\): ([0-9.]+) ms", log)
-                walls.append(wall)
-                passes.append(float(match.group(1)) if match else float("nan"))
-            wall, pass_ms = statistics.median(walls), statistics.median(passes)
-            per_pass = [(float(ms), p) for p, ms in re.findall(r"mcc:   pass ([\w-]+): ([0-9.]+) ms", log)]
+                model["counts"][level] = count_nodes(onnx.load(os.path.join(out, stem + ".onnx")).graph)
+        except Exception as e:
+            model["error"] = str(e)[:80]
+        models.append(model)
+
+    # 2. -O2 timings, round-robin over the models so that a slow moment of the machine is spread over all of them
+    #    instead of landing on one model's runs.
+    for _ in range(args.repeats):
+        for model in models:
+            if "error" in model:
+                continue
+            try:
+                wall, log = compile_model(args.mcc, model["path"], 2, model["shapes"],
+                                          os.path.join(work, f"{model['name']}_O2"), verbose=True)
+            except Exception as e:
+                model["error"] = str(e)[:80]
+                continue
+            match = re.search(r"mcc: passes \(O2\): ([0-9.]+) ms", log)
+            model["walls"].append(wall)
+            model["passes"].append(float(match.group(1)) if match else float("nan"))
+            model["log"] = log
+    load_after = os.getloadavg()
+
+    # 3. onnxsim, last (see onnxsim_count).
+    print(f"mcc -O2 wall time: median of {args.repeats} runs of the process (import, shape inference, passes, export), "
+          f"models timed round-robin; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
+    print("| model | nodes in | mcc -O1 | mcc -O2 | onnxsim | -O2 wall ms | passes ms | passes share | slowest pass |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    shares = []
+    for model in models:
+        if "error" in model:
+            row = f"error: {model['error']} | | | | | | |"
+        else:
+            wall, pass_ms = statistics.median(model["walls"]), statistics.median(model["passes"])
+            per_pass = [(float(ms), p) for p, ms in re.findall(r"mcc:   pass ([\w-]+): ([0-9.]+) ms", model["log"])]
             slowest = max(per_pass) if per_pass else (float("nan"), "?")
             share = pass_ms / wall
             shares.append(share)
-            row = f"{counts[1]} | {counts[2]} | {onnxsim_count(path, static, notes)} | {wall:.0f} | {pass_ms:.1f} | {100 * share:.1f}% | {slowest[1]} {slowest[0]:.1f} ms"
-        except Exception as e:
-            row = f"error: {str(e)[:80]} | | | | | | |"
-        print(f"| {name} | {count_nodes(onnx.load(path).graph)} | {row} |", flush=True)
+            counts = model["counts"]
+            row = (f"{counts[1]} | {counts[2]} | {onnxsim_count(model['path'], model['static'], notes)} | {wall:.0f} | "
+                   f"{pass_ms:.1f} | {100 * share:.1f}% | {slowest[1]} {slowest[0]:.1f} ms")
+        print(f"| {model['name']} | {count_nodes(onnx.load(model['path']).graph)} | {row} |", flush=True)
     for note in notes:
         print(f"\n{note}")
     if shares:
