@@ -79,11 +79,13 @@ private func tuneAllocatorForOneShotProcess() {
     free(probe)
     let boundary = (top + 4096 + huge - 1) / huge * huge
     heapHole = malloc(boundary - top - 32)
-    // Grow the heap now (this block, never written, + the top pad), then advise its whole 2 MiB blocks from the
-    // boundary on (the next block's 16-byte header sits just below it).
-    guard let growth = malloc(4 << 20) else { return }
+    // Grow the heap now (this block, never written, + the top pad), then advise the whole 2 MiB blocks it spans from
+    // the boundary on (its 16-byte header sits just below the boundary). The 2 MiB block holding the header malloc
+    // writes after it is left out: that write already faulted in a small page there.
+    let growthSize = (6 << 20) + 4096
+    guard let growth = malloc(growthSize) else { return }
     heapGrowth = growth
-    let end = Int(bitPattern: sbrk(0)) / huge * huge
+    let end = min(Int(bitPattern: sbrk(0)), Int(bitPattern: growth) + growthSize) / huge * huge
     if Int(bitPattern: growth) + 64 >= boundary, end > boundary, let p = UnsafeMutableRawPointer(bitPattern: boundary) {
         _ = madvise(p, end - boundary, MADV_HUGEPAGE)
     }
