@@ -94,9 +94,11 @@ struct CompileJob {
         }
         let overrides = try shapes.map(ShapeOverride.init(parsing:))
         let preprocessing = try PreprocessingOptions(mean: means, scale: scales, encoding: encodings, layout: layouts)
-        let knownPasses = Pipelines.passNames
-        for name in printAfter where name != "*" && !knownPasses.contains(name) {
-            throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
+        if !printAfter.isEmpty {
+            let knownPasses = Pipelines.passNames
+            for name in printAfter where name != "*" && !knownPasses.contains(name) {
+                throw MCCError.usage("--print-after '\(name)': no such pass; passes are \(knownPasses.joined(separator: ", "))")
+            }
         }
         guard target == .onnx || target == .rvc2 || target == .rvc4 else {
             throw MCCError.unsupported("target \(target.rawValue) is not available in this version of mcc (available: onnx, rvc2, rvc4)")
@@ -152,7 +154,9 @@ struct CompileJob {
             }
         } else {
             try clock.measure("export") {
-                try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"))
+                // The staged directory is committed atomically: no temporary file + rename per file.
+                try ONNXWriter.write(loaded, to: output.stagedPath("\(stem).onnx"),
+                                     options: ONNXWriter.Options(replacesAtomically: false))
             }
             produced = ["\(stem).onnx"]
         }
@@ -161,8 +165,8 @@ struct CompileJob {
             let total = clock.timings.reduce(0) { $0 + $1.1 }
             printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
         }
-        let paths = produced.map { output.destination.appendingPathComponent($0).path + "\n" }.joined()
-        FileHandle.standardOutput.write(Data(paths.utf8))
+        let directory = output.destinationPath == "/" ? "" : output.destinationPath
+        writeText(produced.map { "\(directory)/\($0)\n" }.joined(), to: STDOUT_FILENO)
         if MCC.leavesModelToExit { MCC.keptUntilExit.append(loaded) }
     }
 
@@ -227,7 +231,7 @@ func modelStem(_ path: String) -> String {
     let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
     if name.hasSuffix(".onnx"), name.utf8.count > 5 {
         let stem = String(name.dropLast(5))
-        if !stem.hasPrefix("."), !stem.hasSuffix("."), !stem.contains(" ") { return stem }
+        if !stem.hasPrefix("."), !stem.hasSuffix("."), !stem.utf8.contains(UInt8(ascii: " ")) { return stem }
     }
     return URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
 }
@@ -246,7 +250,7 @@ struct StageClock {
         timings.append((stage, ms))
         if verbose {
             let peak = Self.peakResidentMegabytes().map { String(format: " (peak RSS %.1f MB)", $0) } ?? ""
-            FileHandle.standardError.write(Data("mcc: \(stage): \(String(format: "%.1f", ms)) ms\(peak)\n".utf8))
+            printToStandardError("mcc: \(stage): \(String(format: "%.1f", ms)) ms\(peak)\n")
         }
         return result
     }

@@ -8,38 +8,80 @@ import ONNXFormat
 final class OutputDirectory {
     static let markerName = ".mcc-output"
 
-    let destination: URL
-    let staging: URL
-    private let stagingPath: String
+    /// The destination as an absolute, standardized path (what `URL(fileURLWithPath:).standardizedFileURL.path`
+    /// gives) and the hidden staging directory beside it.
+    let destinationPath: String
+    let stagingPath: String
+    var destination: URL { URL(fileURLWithPath: destinationPath, isDirectory: true) }
+    var staging: URL { URL(fileURLWithPath: stagingPath, isDirectory: true) }
     /// Directories inside the staging directory already created (files are mostly written into a few).
     private var createdDirectories: Set<String> = []
     private var committed = false
 
-    /// Checks the destination up front (before any work) and creates the staging directory. Plain POSIX calls:
-    /// FileManager's first use instantiates generic metadata, a measurable part of a 20 ms compile.
+    /// Checks the destination up front (before any work) and creates the staging directory. Plain POSIX calls and
+    /// string paths: FileManager's and URL's first uses instantiate generic metadata, a measurable part of a 20 ms
+    /// compile.
     init(path: String) throws {
-        destination = URL(fileURLWithPath: path).standardizedFileURL
+        destinationPath = Self.standardizedAbsolutePath(path)
         var info = stat()
-        if stat(destination.path, &info) == 0 {
+        if stat(destinationPath, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw MCCError.usage("\(path): exists and is not a directory")
             }
-            let marker = destination.appendingPathComponent(Self.markerName).path
-            guard Self.isEmptyDirectory(destination.path) || access(marker, F_OK) == 0 else {
+            let marker = destinationPath + "/" + Self.markerName
+            guard Self.isEmptyDirectory(destinationPath) || access(marker, F_OK) == 0 else {
                 throw MCCError.usage("\(path): directory exists and was not created by mcc; refusing to overwrite it")
             }
         }
-        let parent = destination.deletingLastPathComponent()
-        guard Self.makeDirectories(parent.path) else {
-            throw MCCError.failure("\(parent.path): cannot create directory")
+        let (parent, name) = Self.split(destinationPath)
+        guard Self.makeDirectories(parent) else {
+            throw MCCError.failure("\(parent): cannot create directory")
         }
-        staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
-        stagingPath = staging.path
-        if lstat(stagingPath, &info) == 0 { try? FileManager.default.removeItem(at: staging) }
+        stagingPath = (parent == "/" ? "" : parent) + "/.\(name).partial-\(getpid())"
+        if lstat(stagingPath, &info) == 0 { try? FileManager.default.removeItem(atPath: stagingPath) }
         guard mkdir(stagingPath, 0o777) == 0 else {
             throw MCCError.failure("\(stagingPath): cannot create directory")
         }
         createdDirectories.insert(stagingPath)
+    }
+
+    /// `URL(fileURLWithPath: path).standardizedFileURL.path`, computed without URL for the common paths: relative
+    /// ones resolved against the working directory, "." and ".." segments, repeated and trailing slashes removed.
+    /// Paths with anything URL might treat specially (percent signs, "~", non-ASCII, control characters) go to URL.
+    static func standardizedAbsolutePath(_ path: String) -> String {
+        func viaURL() -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        let plain = !path.isEmpty && path.utf8.allSatisfy { byte in
+            byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "%") && byte != UInt8(ascii: "~")
+                && byte != UInt8(ascii: "\\") && byte != UInt8(ascii: ";") && byte != UInt8(ascii: "?")
+                && byte != UInt8(ascii: "#")
+        }
+        guard plain else { return viaURL() }
+        var absolute = path
+        if !path.hasPrefix("/") {
+            guard let cwd = currentDirectory(), cwd.hasPrefix("/"),
+                  cwd.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") }) else { return viaURL() }
+            absolute = cwd + "/" + path
+        }
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(part)
+        }
+        return parts.isEmpty ? "/" : "/" + parts.joined(separator: "/")
+    }
+
+    private static func currentDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return String(cString: buffer)
+    }
+
+    /// An absolute standardized path's parent directory and last component ("/" is the parent of "/name").
+    private static func split(_ path: String) -> (parent: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let parent = slash == path.startIndex ? "/" : String(path[..<slash])
+        return (parent, String(path[path.index(after: slash)...]))
     }
 
     /// True when `path` lists no entries besides "." and "..".
@@ -66,7 +108,7 @@ final class OutputDirectory {
     }
 
     deinit {
-        if !committed { try? FileManager.default.removeItem(at: staging) }
+        if !committed { try? FileManager.default.removeItem(atPath: stagingPath) }
     }
 
     /// Path of `relativePath` inside the staging directory (sub-directories are created).
@@ -89,6 +131,12 @@ final class OutputDirectory {
         try write(to: relativePath) { write in try data.withUnsafeBytes { try write($0) } }
     }
 
+    /// Writes `text` as UTF-8 (without going through Data, whose first String conversion casts dynamically).
+    func write(text: String, to relativePath: String) throws {
+        var text = text
+        try text.withUTF8 { bytes in try write(to: relativePath) { write in try write(UnsafeRawBufferPointer(bytes)) } }
+    }
+
     /// Writes a file from the chunks `produce` hands to its `write` argument (no whole-file buffer in memory).
     func write(to relativePath: String,
                _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
@@ -108,15 +156,15 @@ final class OutputDirectory {
 
     /// Moves the staging directory into place.
     func commit() throws {
-        try write(Data("mcc \(mccVersion)\n".utf8), to: Self.markerName)
+        try write(text: "mcc \(mccVersion)\n", to: Self.markerName)
         var info = stat()
-        if lstat(destination.path, &info) == 0 {
-            do { try FileManager.default.removeItem(at: destination) } catch {
-                throw MCCError.failure("\(destination.path): cannot replace previous output")
+        if lstat(destinationPath, &info) == 0 {
+            do { try FileManager.default.removeItem(atPath: destinationPath) } catch {
+                throw MCCError.failure("\(destinationPath): cannot replace previous output")
             }
         }
-        guard rename(stagingPath, destination.path) == 0 else {
-            throw MCCError.failure("\(destination.path): cannot move output into place (\(String(cString: strerror(errno))))")
+        guard rename(stagingPath, destinationPath) == 0 else {
+            throw MCCError.failure("\(destinationPath): cannot move output into place (\(String(cString: strerror(errno))))")
         }
         committed = true
     }

@@ -88,7 +88,7 @@ struct RVC2Target {
         let written = WrittenFile()
         let onnxWrite = BackgroundWork {
             if verify { try Verifier.verify(shared.model) }
-            let file = try ONNXWriter.prepare(shared.model, to: onnxPath, options: ONNXWriter.Options(externalData: .always))
+            let file = try ONNXWriter.prepare(shared.model, to: onnxPath, options: ONNXWriter.Options(externalData: .always, replacesAtomically: false))
             try file.write()
             // Its protobuf tree is freed by the main thread (or left to the process exit), not on this thread's
             // share of the critical path.
@@ -148,9 +148,9 @@ struct RVC2Target {
             info["blob"] = .null
         }
         info["cmd_info"] = .object(commands.mapValues(JSONValue.strings))
-        let buildInfo = Data((JSONValue.object(info).prettyPrinted() + "\n").utf8)
+        let buildInfo = JSONValue.object(info).prettyPrinted() + "\n"
         try joinIntermediateONNX(&clock)
-        try output.write(buildInfo, to: "buildinfo.json")
+        try output.write(text: buildInfo, to: "buildinfo.json")
         return produced
     }
 }
@@ -171,5 +171,5 @@ enum Invocation {
 }
 
 func printNote(_ message: String) {
-    FileHandle.standardError.write(Data("mcc: note: \(message)\n".utf8))
+    printToStandardError("mcc: note: \(message)\n")
 }

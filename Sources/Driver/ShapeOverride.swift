@@ -17,10 +17,10 @@ struct ShapeOverride: Equatable {
             inputName = nil
             dimsText = parts[0]
         }
-        let cleaned = dimsText.trimmingCharacters(in: ["[", "]", " "])
+        let cleaned = dimsText.trimmingSpaces(brackets: true)
         var dims: [Int] = []
         for piece in cleaned.split(separator: ",", omittingEmptySubsequences: false) {
-            let trimmed = piece.trimmingCharacters(in: [" "])
+            let trimmed = piece.trimmingSpaces(brackets: false)
             guard let d = Int(trimmed), d > 0, d <= 1 << 31 else {
                 throw MCCError.usage("--shape '\(text)': '\(trimmed)' is not a positive dimension")
             }
@@ -50,10 +50,13 @@ struct ShapeOverride: Equatable {
 }
 
 private extension Substring {
-    func trimmingCharacters(in set: Set<Character>) -> Substring {
+    /// Drops leading and trailing spaces (and square brackets when `brackets`). Plain comparisons: a Set literal
+    /// instantiates generic metadata on first use, a visible cost at startup.
+    func trimmingSpaces(brackets: Bool) -> Substring {
+        func trimmed(_ c: Character) -> Bool { c == " " || (brackets && (c == "[" || c == "]")) }
         var s = self
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        while let f = s.first, trimmed(f) { s = s.dropFirst() }
+        while let l = s.last, trimmed(l) { s = s.dropLast() }
         return s
     }
 }

@@ -21,10 +21,15 @@ public enum ONNXWriter {
         public var externalData: ExternalData
         /// Initializers at least this large move to the external file when external data is used.
         public var externalThreshold: Int
+        /// Whether each file is written to a temporary name and renamed into place. Off for files in a directory
+        /// that is itself moved into place only when complete (mcc's staged output directories): the rename and the
+        /// temporary inode are then wasted work.
+        public var replacesAtomically: Bool
 
-        public init(externalData: ExternalData = .automatic, externalThreshold: Int = 1024) {
+        public init(externalData: ExternalData = .automatic, externalThreshold: Int = 1024, replacesAtomically: Bool = true) {
             self.externalData = externalData
             self.externalThreshold = externalThreshold
+            self.replacesAtomically = replacesAtomically
         }
     }
 
@@ -50,7 +55,9 @@ public enum ONNXWriter {
     public static func prepare(_ model: Model, to path: String, options: Options = Options()) throws -> PreparedModelFile {
         if options.externalData != .always {
             let tree = Tree(model, external: nil)
-            if tree.size < protobufMessageLimit { return PreparedModelFile(tree: tree, path: path) }
+            if tree.size < protobufMessageLimit {
+                return PreparedModelFile(tree: tree, path: path, atomic: options.replacesAtomically)
+            }
             guard options.externalData == .automatic else {
                 throw MCCError.failure("\(path): model would be \(tree.size) bytes, over protobuf's 2 GiB limit; "
                     + "allow external data")
@@ -62,7 +69,8 @@ public enum ONNXWriter {
         guard tree.size < protobufMessageLimit else {
             throw MCCError.failure("\(path): model is \(tree.size) bytes even with its weights in external data")
         }
-        return PreparedModelFile(tree: tree, path: path, external: (plan, "\(directory(of: path))/\(location)"))
+        return PreparedModelFile(tree: tree, path: path, atomic: options.replacesAtomically,
+                                 external: (plan, "\(directory(of: path))/\(location)"))
     }
 
     /// A ModelProto tree built from the IR (tensor bytes borrowed, not copied) and its packed size; freed on deinit.
@@ -90,9 +98,9 @@ public enum ONNXWriter {
         }
     }
 
-    fileprivate static func writeExternalData(_ plan: ExternalDataPlan, to path: String) throws {
+    fileprivate static func writeExternalData(_ plan: ExternalDataPlan, to path: String, atomic: Bool) throws {
         let padding = [UInt8](repeating: 0, count: 4096)
-        try writeAtomically(to: path) { write in
+        try writeFile(to: path, atomic: atomic) { write in
             var position = 0
             for entry in plan.entries {
                 try padding.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<(entry.offset - position)])) }
@@ -108,17 +116,19 @@ public enum ONNXWriter {
 public final class PreparedModelFile: @unchecked Sendable {
     private let tree: ONNXWriter.Tree
     private let path: String
+    private let atomic: Bool
     private let external: (plan: ExternalDataPlan, path: String)?
 
-    init(tree: ONNXWriter.Tree, path: String, external: (plan: ExternalDataPlan, path: String)? = nil) {
+    init(tree: ONNXWriter.Tree, path: String, atomic: Bool = true, external: (plan: ExternalDataPlan, path: String)? = nil) {
         self.tree = tree
         self.path = path
+        self.atomic = atomic
         self.external = external
     }
 
     public func write() throws {
-        if let external { try ONNXWriter.writeExternalData(external.plan, to: external.path) }
+        if let external { try ONNXWriter.writeExternalData(external.plan, to: external.path, atomic: atomic) }
         let bytes = tree.pack()
-        try writeAtomically(to: path) { write in try bytes.withUnsafeBytes(write) }
+        try writeFile(to: path, atomic: atomic) { write in try bytes.withUnsafeBytes(write) }
     }
 }

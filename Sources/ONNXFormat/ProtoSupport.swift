@@ -172,7 +172,14 @@ func populate(_ bytes: UnsafeRawBufferPointer) {
 /// Writes `chunks` to `path` through a temporary file in the same directory and a rename, so readers never see
 /// a half-written file.
 func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
-    let temp = "\(directory(of: path))/.\(fileName(of: path)).tmp\(getpid())"
+    try writeFile(to: path, atomic: true, produce)
+}
+
+/// Writes `chunks` to `path`: atomically (see `writeAtomically`) or, when the caller's directory is itself
+/// committed atomically, straight to `path` (removed again if writing fails).
+func writeFile(to path: String, atomic: Bool,
+               _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    let temp = atomic ? "\(directory(of: path))/.\(fileName(of: path)).tmp\(getpid())" : path
     let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw MCCError.failure("\(path): cannot create (\(String(cString: strerror(errno))))") }
     var closed = false
@@ -182,7 +189,7 @@ func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPoint
         }, produce)
         closed = true
         guard close(fd) == 0 else { throw MCCError.failure("\(path): write failed (\(String(cString: strerror(errno))))") }
-        guard rename(temp, path) == 0 else {
+        guard !atomic || rename(temp, path) == 0 else {
             throw MCCError.failure("\(path): cannot rename temporary file (\(String(cString: strerror(errno))))")
         }
     } catch {

@@ -22,6 +22,36 @@ final class WeightRegionTests: XCTestCase {
         XCTAssertNil(region.slice(byteCount: region.byteCount))
     }
 
+    /// A tail of at least half a huge page is mapped up to the next huge page (one fault instead of hundreds), but
+    /// slices stay bounded by the size asked for; a short tail is not padded.
+    func testLongTailIsMappedToAWholeHugePageButSlicesStayBounded() throws {
+        let page = 4096, huge = 2 << 20
+        for (requested, mapped) in [(1_600_000, huge), (huge + 1_200_000, 2 * huge), (huge + 100_000, huge + 102_400)] {
+            let region = try XCTUnwrap(WeightRegion(byteCount: requested))
+            let usable = (requested + page - 1) / page * page
+            XCTAssertEqual(region.byteCount, usable)
+            XCTAssertNil(region.slice(byteCount: usable + 1))
+            let slice = try XCTUnwrap(region.slice(byteCount: requested))
+            slice.initializeMemory(as: UInt8.self, repeating: 3)
+            XCTAssertTrue(slice.allSatisfy { $0 == 3 })
+            #if os(Linux)
+            XCTAssertEqual(try mappingLength(containing: region.base), mapped, "\(requested) bytes")
+            #endif
+        }
+    }
+
+    /// Length of the /proc/self/maps entry that starts at `address`.
+    private func mappingLength(containing address: UnsafeMutableRawPointer) throws -> Int? {
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        let start = Int(bitPattern: address)
+        for line in maps.split(separator: "\n") {
+            let range = line.split(separator: " ")[0].split(separator: "-")
+            guard range.count == 2, let lo = Int(range[0], radix: 16), let hi = Int(range[1], radix: 16) else { continue }
+            if lo == start { return hi - lo }
+        }
+        return nil
+    }
+
     func testReleasedSliceReturnsItsWholePagesOnly() throws {
         let page = 4096
         let sizes = [100, 64 * page, 100]

@@ -391,5 +391,13 @@ enum IRFormat {
         return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    static func shape(_ dims: [Int]) -> String { dims.map(String.init).joined(separator: ",") }
+    /// "d0,d1,...", built by appending (joined(separator:) looks up an associated-type witness at its first use).
+    static func shape(_ dims: [Int]) -> String {
+        var text = ""
+        for (i, d) in dims.enumerated() {
+            if i > 0 { text += "," }
+            text += String(d)
+        }
+        return text
+    }
 }
