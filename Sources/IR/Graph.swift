@@ -23,7 +23,11 @@ public final class Value {
     public var initializer: Tensor?
     public var docString = ""
     public var metadataProps: [(String, String)] = []
-    public internal(set) weak var producer: Node?
+    /// The node whose `outputs` list this value, or nil. Not `weak`: a weak reference gives every producing node a
+    /// side table, which sends every retain and release of a node down the runtime's slow path (a fifth of the
+    /// passes' time). The node keeps it right instead: `setOutputs` clears it for outputs it drops and `deinit` for
+    /// the rest, so it is nil exactly when a weak reference would be.
+    public internal(set) unowned(unsafe) var producer: Node?
     public internal(set) var producerOutputIndex = 0
     public internal(set) var uses: [Use] = []
 
@@ -69,6 +73,10 @@ public final class Node {
         self.attributes = attributes
         for input in inputs { appendInput(input) }
         for output in outputs { appendOutput(output) }
+    }
+
+    deinit {
+        for output in outputs where output.producer === self { output.producer = nil }
     }
 
     public func attribute(_ name: String) -> Attribute? { attributes.first { $0.name == name } }

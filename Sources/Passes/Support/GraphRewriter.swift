@@ -28,7 +28,7 @@ final class GraphRewriter {
     private var pendingNodes: [Node] = []
     /// Where large new weight tensors are allocated (see `WeightArena`).
     let arena = WeightArena()
-    private var pendingInitializers = IdentitySet()
+    var pendingInitializers = IdentitySet()
 
     /// Where removed nodes and initializers go when the rewriter is done with them (see
     /// `PassContext.keepsRemovedObjects`); nil: they are freed.

@@ -3,7 +3,8 @@ import IR
 /// Folds of per-channel affine maps into the parameters of linear layers (Conv, ConvTranspose, Gemm, MatMul),
 /// shared by BatchNormFolding, ConvBiasFolding and NormalizationFolding. All arithmetic is in double precision,
 /// rounded to float once (weights are read as float in place, see LinearWeights); new parameters are new
-/// initializers (shared weights are never modified in place).
+/// initializers. Folded weights reuse the old tensor's memory only when nothing else can see it (see
+/// `writeWeights`): shared weights are never modified in place.
 extension GraphRewriter {
     /// Rank and channel axis of a linear layer's output, when known.
     func outputLayout(of layer: Node) -> (rank: Int, axis: Int)? {
@@ -113,9 +114,7 @@ extension GraphRewriter {
             if isStagingWeights {
                 stagedWeights[ObjectIdentifier(layer)] = weights
             } else {
-                let old = layer.input(1)
-                layer.setInput(1, addInitializer("\(base)_weight_folded", weights.tensor(in: arena)))
-                removeIfDead(old)
+                writeWeights(weights, of: layer)
             }
         }
         if let bias {
@@ -129,9 +128,71 @@ extension GraphRewriter {
     /// Writes the weights staged for `layer` (if any) as its new weight initializer, once.
     func commitStagedWeights(of layer: Node) {
         guard let weights = stagedWeights.removeValue(forKey: ObjectIdentifier(layer)) else { return }
+        writeWeights(weights, of: layer)
+    }
+
+    /// Makes `weights` (with their edits applied) `layer`'s new weight initializer and drops the old one if dead.
+    /// The edits are written into the old tensor's own memory when nothing else can see it (see
+    /// `LinearWeights.scaledInPlace`): the old value is read by this layer alone, is no graph input or output, and
+    /// once the graph lets go of its tensor (initializer or `Constant` value), the weights hold the only reference
+    /// to a writable storage. Shared or read-only weights (another value, model or copy holds the tensor; views of
+    /// the loaded file) get a new tensor as before. Either way the result is the same bits under the same name.
+    private func writeWeights(_ weights: LinearWeights, of layer: Node) {
+        var weights = weights
         let old = layer.input(1)
-        layer.setInput(1, addInitializer("\(parameterBase(of: layer))_weight_folded", weights.tensor(in: arena)))
-        removeIfDead(old)
+        var inPlace: Tensor?
+        var emptiedInitializer = false
+        if weights.isEdited, let old, isOnlyUse(old, by: layer), !isGraphInput(old),
+           let holder = ConstantHolder(of: old, holding: weights.sourceTensor) {
+            holder.letGo()
+            inPlace = weights.scaledInPlace()
+            if inPlace == nil {
+                holder.restore(weights.sourceTensor)
+            } else if case .initializer = holder {
+                emptiedInitializer = true
+            }
+        }
+        layer.setInput(1, addInitializer("\(parameterBase(of: layer))_weight_folded", inPlace ?? weights.tensor(in: arena)))
+        if emptiedInitializer, let old {
+            // Dead now (its only reader moved on); `removeIfDead` recognises initializers by their tensor.
+            pendingInitializers.insert(ObjectIdentifier(old))
+        } else {
+            removeIfDead(old)
+        }
+    }
+
+    /// Where the graph keeps a constant's tensor, so that it can let go of it (and take it back).
+    private enum ConstantHolder {
+        case initializer(Value)
+        case constantNode(Node, attributeIndex: Int)
+
+        /// The holder of `value`'s tensor when that tensor shares `tensor`'s storage; nil for other constants.
+        init?(of value: Value, holding tensor: Tensor) {
+            if let own = value.initializer, value.producer == nil {
+                guard own.storage === tensor.storage else { return nil }
+                self = .initializer(value)
+                return
+            }
+            guard let node = value.producer, node.opType == "Constant", isONNX(node), node.outputs.count == 1,
+                  let index = node.attributes.firstIndex(where: { $0.name == "value" }),
+                  case .tensor(let own) = node.attributes[index].value, own.storage === tensor.storage else { return nil }
+            self = .constantNode(node, attributeIndex: index)
+        }
+
+        func letGo() {
+            switch self {
+            case .initializer(let value): value.initializer = nil
+            // The attribute keeps its place and name with an empty value: the node is about to be removed.
+            case .constantNode(let node, let index): node.attributes[index].value = .tensors([])
+            }
+        }
+
+        func restore(_ tensor: Tensor) {
+            switch self {
+            case .initializer(let value): value.initializer = tensor
+            case .constantNode(let node, let index): node.attributes[index].value = .tensor(tensor)
+            }
+        }
     }
 
     private func parameterBase(of layer: Node) -> String {

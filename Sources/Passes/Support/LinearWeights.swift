@@ -13,7 +13,8 @@ import IR
 /// Edits are recorded, not applied: the float32 source tensor (often a view of the loaded file) is read in place
 /// and the new weights are written once by `tensor(in:)`, each element as Float(Double(w)·f) with f the product of its
 /// per-channel factors in double precision — so a single scaling rounds exactly like double arithmetic would, with
-/// no double copy of the weights.
+/// no double copy of the weights. When the source tensor's memory is writable and seen by nothing else,
+/// `scaledInPlace()` writes the edits there instead (no fresh pages to fault in and zero).
 struct LinearWeights {
     enum Kind: Equatable {
         case conv(group: Int)
@@ -24,8 +25,15 @@ struct LinearWeights {
 
     let kind: Kind
     let shape: [Int]
-    /// The original float32 weights; never written.
-    private let source: Tensor
+    /// The original float32 weights, written only by `scaledInPlace()`. Held in a class shared by every copy of
+    /// these weights, so that the copies a fold passes around count as one reference to the tensor's storage.
+    private let box: SourceBox
+    private var source: Tensor { box.tensor }
+
+    private final class SourceBox {
+        var tensor: Tensor
+        init(_ tensor: Tensor) { self.tensor = tensor }
+    }
     /// Pending factors per output channel and per (source) input channel; nil means all 1.
     private var outputFactors: [Double]?
     private var inputFactors: [Double]?
@@ -39,8 +47,11 @@ struct LinearWeights {
               tensor.elementCount == shape.reduce(1, *), tensor.storage.byteCount >= tensor.byteCount else { return nil }
         self.kind = kind
         self.shape = shape
-        self.source = tensor
+        self.box = SourceBox(tensor)
     }
+
+    /// The source tensor (what `tensor(in:)` returns when nothing is edited).
+    var sourceTensor: Tensor { source }
 
     /// Whether a weight shape fits the layer kind.
     static func fits(kind: Kind, shape: [Int]) -> Bool {
@@ -302,6 +313,59 @@ struct LinearWeights {
             }
         }
         return Tensor(elementType: .float, shape: shape, storage: storage)
+    }
+}
+
+// MARK: - In place
+
+extension LinearWeights {
+    /// Rows staged per call when scaling in place: the C kernel takes non-overlapping input and output, so each
+    /// block of rows is copied to a small cache-resident buffer first and scaled from there back into place.
+    private static let inPlaceBlockElements = 16 << 10
+
+    /// Applies the pending factors to the source tensor's own memory and returns it (now the new weights, with no
+    /// edit pending), when nothing else can observe that memory: the storage is writable (owned, or a writable
+    /// view whose bytes belong to it alone), referenced by these weights only (Swift's `isKnownUniquelyReferenced`:
+    /// the caller must have let go of the graph's reference; every other holder, another model, value or copy,
+    /// keeps the count above one), exactly the tensor's size and float-aligned. Nil, nothing changed, otherwise, or
+    /// when a channel gather is pending (not an element-wise rewrite). Same bits as `tensor(in:)`: each element is
+    /// Float(Double(w)·f) from the same kernel.
+    mutating func scaledInPlace() -> Tensor? {
+        guard isEdited, inputSource == nil, box.tensor.storage.isWritable,
+              box.tensor.storage.byteCount == box.tensor.byteCount, box.tensor.storage.isAligned(for: Float.self),
+              isKnownUniquelyReferenced(&box.tensor.storage) else { return nil }
+        let weights = box.tensor.storage.mutableBaseAddress.assumingMemoryBound(to: Float.self)
+        withRowFactors { layout, rowFactors, columnFactors in
+            let rowLength = layout.columns &* layout.kernel
+            guard layout.rows > 0, rowLength > 0 else { return }
+            let perGroup = max(layout.rowsPerGroup, 1)
+            let blockRows = max(1, Self.inPlaceBlockElements / rowLength)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(layout.rows, blockRows) &* rowLength)
+            defer { scratch.deallocate() }
+            var first = 0
+            while first < layout.rows {
+                // A block starts on a group boundary and spans whole groups, or lies inside one group: either way
+                // the column factors of its rows start at its first group's (see RowLayout.columnBase).
+                let group = first / perGroup
+                let end: Int, rowsPerGroup: Int
+                if perGroup <= blockRows {
+                    end = min(first + blockRows / perGroup * perGroup, layout.rows)
+                    rowsPerGroup = perGroup
+                } else {
+                    end = min(first + blockRows, (group + 1) * perGroup, layout.rows)
+                    rowsPerGroup = end - first
+                }
+                let block = weights + first &* rowLength
+                scratch.update(from: block, count: (end - first) &* rowLength)
+                mcc_scale_rows(scratch, block, end - first, layout.columns, layout.kernel, rowsPerGroup,
+                               layout.columnsPerGroup, rowFactors.map { $0 + first },
+                               columnFactors.map { $0 + group &* layout.columnsPerGroup })
+                first = end
+            }
+        }
+        outputFactors = nil
+        inputFactors = nil
+        return box.tensor
     }
 }
 
