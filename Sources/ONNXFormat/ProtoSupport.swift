@@ -15,8 +15,24 @@ import Darwin
 /// view goes away.
 final class UnpackedMessage: @unchecked Sendable {
     private let release: () -> Void
+    /// The piece's raw_data when it lives in mcc's own memory (a WeightRegion slice) rather than in the file or in
+    /// protobuf-c's allocation, until one tensor takes it.
+    private var writableBytes: UnsafeMutableRawBufferPointer?
 
-    init(release: @escaping () -> Void) { self.release = release }
+    init(writableBytes: UnsafeMutableRawBufferPointer? = nil, release: @escaping () -> Void) {
+        self.writableBytes = writableBytes
+        self.release = release
+    }
+
+    /// The writable bytes behind `view`, handed out once: the one tensor decoded from them may then be edited in
+    /// place (passes fold weights into it when nothing else reads it); any other decode of the same bytes gets a
+    /// read-only view. Called by the thread that lifts the graph.
+    func takeWritableBytes(matching view: UnsafeRawBufferPointer) -> UnsafeMutableRawBufferPointer? {
+        guard let bytes = writableBytes, bytes.count == view.count, let base = view.baseAddress,
+              UnsafeRawPointer(bytes.baseAddress) == base else { return nil }
+        writableBytes = nil
+        return bytes
+    }
 
     deinit { release() }
 }

@@ -208,7 +208,7 @@ extension ONNXReader {
                                free: @escaping () -> Void) -> UnpackedMessage {
         tensor.pointee.raw_data = data
         tensor.pointee.has_raw_data = 1
-        return UnpackedMessage {
+        return UnpackedMessage(writableBytes: slice) {
             tensor.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
             tensor.pointee.has_raw_data = 0
             free()

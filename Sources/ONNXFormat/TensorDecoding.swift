@@ -54,7 +54,11 @@ struct TensorDecoder {
                 throw fail("raw_data is \(t.raw_data.len) bytes but \(type)\(shape) needs \(expected)")
             }
             let view = UnsafeRawBufferPointer(start: t.raw_data.data, count: t.raw_data.len)
-            return Tensor(elementType: type, shape: shape, storage: TensorStorage(viewing: view, owner: owner ?? self.owner))
+            let holder = owner ?? self.owner
+            if let piece = holder as? UnpackedMessage, let bytes = piece.takeWritableBytes(matching: view) {
+                return Tensor(elementType: type, shape: shape, storage: TensorStorage(viewingWritable: bytes, owner: piece))
+            }
+            return Tensor(elementType: type, shape: shape, storage: TensorStorage(viewing: view, owner: holder))
         }
         let storage = try typedData(t, type: type, count: count, fail: fail)
         return Tensor(elementType: type, shape: shape, storage: storage)
