@@ -68,6 +68,26 @@ INLINE void fake_quantize_impl(const float *x, float *y, ptrdiff_t n, float scal
     }
 }
 
+INLINE void fake_quantize_elementwise_impl(const float *x, float *y, ptrdiff_t n, const float *scale,
+                                           const float *lo, const float *hi) {
+    const v16 magic = splat_q(ROUNDING_MAGIC);
+    ptrdiff_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        v16 vs = load(scale + i), vlo = load(lo + i), vhi = load(hi + i);
+        v16 v = load(x + i) / vs;
+        v = select_q(v >= vlo, v, vlo);
+        v = select_q(v <= vhi, v, vhi);
+        v = (v + magic) - magic;
+        store(y + i, v * vs);
+    }
+    for (; i < n; i++) {
+        float v = x[i] / scale[i];
+        v = v >= lo[i] ? v : lo[i];
+        v = v <= hi[i] ? v : hi[i];
+        y[i] = ((v + ROUNDING_MAGIC) - ROUNDING_MAGIC) * scale[i];
+    }
+}
+
 INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float lower, float inverse_width, float last,
                            unsigned int *bins, unsigned int *zeros, unsigned int *added) {
     const ptrdiff_t count = (ptrdiff_t)last + 1;
@@ -149,6 +169,19 @@ void mcc_fake_quantize(const float *x, float *y, ptrdiff_t n, float scale, float
     case MCC_ISA_AVX512: fake_quantize_avx512(x, y, n, scale, lo, hi); break;
     case MCC_ISA_AVX2: fake_quantize_avx2(x, y, n, scale, lo, hi); break;
     default: fake_quantize_baseline(x, y, n, scale, lo, hi); break;
+    }
+}
+
+#define FQE_PARAMS (const float *x, float *y, ptrdiff_t n, const float *s, const float *lo, const float *hi)
+AVX512_TARGET static void fake_quantize_elementwise_avx512 FQE_PARAMS { fake_quantize_elementwise_impl(x, y, n, s, lo, hi); }
+AVX2_TARGET static void fake_quantize_elementwise_avx2 FQE_PARAMS { fake_quantize_elementwise_impl(x, y, n, s, lo, hi); }
+static void fake_quantize_elementwise_baseline FQE_PARAMS { fake_quantize_elementwise_impl(x, y, n, s, lo, hi); }
+
+void mcc_fake_quantize_elementwise FQE_PARAMS {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: fake_quantize_elementwise_avx512(x, y, n, s, lo, hi); break;
+    case MCC_ISA_AVX2: fake_quantize_elementwise_avx2(x, y, n, s, lo, hi); break;
+    default: fake_quantize_elementwise_baseline(x, y, n, s, lo, hi); break;
     }
 }
 
