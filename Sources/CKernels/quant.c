@@ -98,6 +98,11 @@ INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float 
         // activations, would otherwise serialize on one counter); zeros, the most common value after ReLU, are
         // only counted here and land in their bin at the end.
         const v16 vlo = splat_q(lower), vinv = splat_q(inverse_width), vlast = splat_q(last), zero = splat_q(0);
+        // Lane j counts into copy j mod 4; finite and zero elements are counted per lane (masks are -1) and the
+        // lanes summed once at the end.
+        i16 copy = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
+        copy *= (int32_t)count;
+        i16 finiteCount = copy - copy, zeroCount = finiteCount;
         for (; i + LANES <= n; i += LANES) {
             v16 v = load(x + i);
             v16 k = (v - vlo) * vinv;
@@ -106,13 +111,15 @@ INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float 
             i16 isZero = finite & (v == zero);
             k = select_q(k < zero, zero, k);
             k = select_q(k > vlast, vlast, k);
-            i16 index = __builtin_convertvector(select_q(finite, k, zero), i16);
+            i16 slot = __builtin_convertvector(select_q(finite, k, zero), i16) + copy;
             i16 weight = (finite & ~isZero) & 1;
-            for (int j = 0; j < LANES; j++) bins[(j & 3) * count + index[j]] += (unsigned int)weight[j];
-            for (int j = 0; j < LANES; j++) {
-                a += (unsigned int)(finite[j] & 1);
-                z += (unsigned int)(isZero[j] & 1);
-            }
+            for (int j = 0; j < LANES; j++) bins[slot[j]] += (unsigned int)weight[j];
+            finiteCount -= finite;
+            zeroCount -= isZero;
+        }
+        for (int j = 0; j < LANES; j++) {
+            a += (unsigned int)finiteCount[j];
+            z += (unsigned int)zeroCount[j];
         }
         for (ptrdiff_t b = 0; b < count; b++) {
             bins[b] += bins[count + b] + bins[2 * count + b] + bins[3 * count + b];
