@@ -102,7 +102,7 @@ INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float 
         // lanes summed once at the end.
         i16 copy = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
         copy *= (int32_t)count;
-        i16 finiteCount = copy - copy, zeroCount = finiteCount;
+        i16 finiteCount = copy - copy, zeroCount = finiteCount, spare = finiteCount + (int32_t)(4 * count);
         for (; i + LANES <= n; i += LANES) {
             v16 v = load(x + i);
             v16 k = (v - vlo) * vinv;
@@ -111,9 +111,13 @@ INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float 
             i16 isZero = finite & (v == zero);
             k = select_q(k < zero, zero, k);
             k = select_q(k > vlast, vlast, k);
-            i16 slot = __builtin_convertvector(select_q(finite, k, zero), i16) + copy;
-            i16 weight = (finite & ~isZero) & 1;
-            for (int j = 0; j < LANES; j++) bins[slot[j]] += (unsigned int)weight[j];
+            // Zeros and non-finite elements go to the spare entry past the four copies: every lane adds 1.
+            i16 counted = finite & ~isZero;
+            i16 slot = __builtin_convertvector(select_q(counted, k, zero), i16) + copy;
+            slot = (counted & slot) | (~counted & spare);
+            int32_t slots[LANES];
+            __builtin_memcpy(slots, &slot, sizeof slots);
+            for (int j = 0; j < LANES; j++) bins[slots[j]] += 1;
             finiteCount -= finite;
             zeroCount -= isZero;
         }

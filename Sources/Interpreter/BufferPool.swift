@@ -13,7 +13,9 @@ final class BufferPool {
             return storage
         }
         allocations += 1
-        return TensorStorage(zeroed: byteCount)
+        // Not zeroed: callers write every element (OpContext.allocateZeroed clears when asked), and a large fresh
+        // buffer's pages would be touched twice.
+        return TensorStorage(uninitializedByteCount: byteCount)
     }
 
     /// Returns `storage` for reuse if nothing else references it.

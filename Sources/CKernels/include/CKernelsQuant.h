@@ -30,7 +30,7 @@ void mcc_fake_quantize_elementwise(const float *x, float *y, ptrdiff_t n, const 
 
 /// Histogram binning of x[0], x[stride], x[2·stride], ... (i < n): for each finite element, bins[clamp((x - lower)
 /// * inverse_width, 0, last)] += 1 (float arithmetic, truncated to an index), *added += 1, and *zeros += 1 when it
-/// is 0; non-finite elements are skipped. `bins` has 4 · (last + 1) entries, all 0 but the first last + 1 (the
+/// is 0; non-finite elements are skipped. `bins` has 4 · (last + 1) + 1 entries, all 0 but the first last + 1 (the
 /// counts, which may start non-zero); the other entries are scratch space and are left with any values.
 void mcc_histogram_bin(const float *x, ptrdiff_t n, ptrdiff_t stride, float lower, float inverse_width, float last,
                        unsigned int *bins, unsigned int *zeros, unsigned int *added);
