@@ -13,9 +13,7 @@ final class BufferPool {
             return storage
         }
         allocations += 1
-        // Not zeroed: callers write every element (OpContext.allocateZeroed clears when asked), and a large fresh
-        // buffer's pages would be touched twice.
-        return TensorStorage(uninitializedByteCount: byteCount)
+        return TensorStorage(zeroed: byteCount)
     }
 
     /// Returns `storage` for reuse if nothing else references it.

@@ -96,6 +96,21 @@ public struct MixedPrecision {
         }
         let budget = pow10(-options.targetSQNR / 10)
         let sensitivityCount = min(probe.count, max(1, options.sensitivitySamples ?? probe.count / 3))
+        // All-8-bit on the sensitivity samples first: when they miss the target (the usual case) the search goes
+        // on without running the rest; only a plan that may already be on target is confirmed on the whole probe.
+        var nsr8 = try evaluate(initial, samples: sensitivityCount)
+        if nsr8 <= budget, sensitivityCount < probe.count { nsr8 = try evaluate(initial) }
+        func summary(_ plan: QuantizationPlan, _ nsr: Double) -> MixedPrecisionSummary {
+            MixedPrecisionSummary(
+                probeSQNRBefore: decibels(nsr8), probeSQNRAfter: decibels(nsr),
+                promotedActivations: plan.activationBits.indices.filter { plan.activationBits[$0] > initial.activationBits[$0] }
+                    .map { points.activations[$0].name },
+                promotedWeights: plan.weightBits.indices.filter { plan.weightBits[$0] > initial.weightBits[$0] }
+                    .map { points.weights[$0].node.inputs[points.weights[$0].inputIndex]?.name ?? points.weights[$0].node.name },
+                evaluations: evaluator.evaluations, probeSamples: probe.count)
+        }
+        if nsr8 <= budget { return (initial, summary(initial, nsr8)) }
+
         let items = orderedItems()
         func plan(demoted: Set<Item>) -> QuantizationPlan {
             var aBits = Array(repeating: 16, count: points.activations.count)
@@ -122,34 +137,14 @@ public struct MixedPrecision {
         let resumption = evaluator.resumption(base: plan16, candidates: segmentPlans, samples: sensitivityCount,
                                               byteBudget: options.resumptionBytes)
         defer { evaluator.releaseKept() }
-        // All-8-bit and all-16-bit on the sensitivity samples, in one batch (on a small probe each is a single run
-        // that would leave the other cores idle); the all-16-bit runs keep the resumption values. When all-8-bit
-        // misses the target (the usual case) the search goes on without running the rest of the probe; only a plan
-        // that may already be on target is confirmed on the whole probe. All-16-bit's noise only offsets the budget
+        step += 1
+        progress?(min(step, totalSteps), totalSteps)
+        // All-16-bit on the sensitivity samples (keeping the resumption values). Its noise only offsets the budget
         // the estimates may use; when it is far below the budget (the usual case: 16-bit grids add next to no
         // noise) that offset is taken from these samples and the rest of the probe runs only if the all-16-bit
         // plan turns out to be the answer.
-        let firstBatch = try evaluator.errors([
-            ProbeEvaluator.Candidate(plan: initial, samples: sensitivityCount, keeps: false),
-            ProbeEvaluator.Candidate(plan: plan16, samples: sensitivityCount),
-        ], keeping: resumption.keys, onFirst: sensitivityCount)
-        step += 2
-        progress?(min(step, totalSteps), totalSteps)
-        var nsr8 = ProbeEvaluator.worst(firstBatch[0][...])
-        if nsr8 <= budget, sensitivityCount < probe.count { nsr8 = try evaluate(initial) }
-        func summary(_ plan: QuantizationPlan, _ nsr: Double) -> MixedPrecisionSummary {
-            MixedPrecisionSummary(
-                probeSQNRBefore: decibels(nsr8), probeSQNRAfter: decibels(nsr),
-                promotedActivations: plan.activationBits.indices.filter { plan.activationBits[$0] > initial.activationBits[$0] }
-                    .map { points.activations[$0].name },
-                promotedWeights: plan.weightBits.indices.filter { plan.weightBits[$0] > initial.weightBits[$0] }
-                    .map { points.weights[$0].node.inputs[points.weights[$0].inputIndex]?.name ?? points.weights[$0].node.name },
-                evaluations: evaluator.evaluations, probeSamples: probe.count)
-        }
-        if nsr8 <= budget { return (initial, summary(initial, nsr8)) }
-
-        var nsr16 = ProbeEvaluator.worst(firstBatch[1][...])
-        let nsr16Sensitivity = nsr16
+        var (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys,
+                                                                    samples: sensitivityCount)
         var nsr16OnProbe = sensitivityCount >= probe.count
         if !nsr16OnProbe, nsr16Sensitivity > budget * negligibleShare {
             nsr16 = try evaluate(plan16)

@@ -51,8 +51,6 @@ final class ProbeEvaluator {
         var plan: QuantizationPlan
         var samples: Int?
         var resumeAt = 0
-        /// Whether this candidate's runs keep the batch's `keeping` values (one candidate per batch should).
-        var keeps = true
     }
 
     /// Values kept per probe sample (by simulation value key) for resumed runs.
@@ -124,7 +122,7 @@ final class ProbeEvaluator {
                             let simulation = simulations[w]
                             try simulation.apply(candidates[c].plan)
                             let outputs: [Tensor]
-                            if !keeping.isEmpty, s < keptSamples, candidates[c].keeps {
+                            if !keeping.isEmpty, s < keptSamples {
                                 let result = try simulation.run(inputs[s], keeping: keeping)
                                 outputs = result.outputs
                                 slots.value.2[r] = result.kept
