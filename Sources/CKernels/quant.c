@@ -68,6 +68,26 @@ INLINE void fake_quantize_impl(const float *x, float *y, ptrdiff_t n, float scal
     }
 }
 
+INLINE void fake_quantize_elementwise_impl(const float *x, float *y, ptrdiff_t n, const float *scale,
+                                           const float *lo, const float *hi) {
+    const v16 magic = splat_q(ROUNDING_MAGIC);
+    ptrdiff_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        v16 vs = load(scale + i), vlo = load(lo + i), vhi = load(hi + i);
+        v16 v = load(x + i) / vs;
+        v = select_q(v >= vlo, v, vlo);
+        v = select_q(v <= vhi, v, vhi);
+        v = (v + magic) - magic;
+        store(y + i, v * vs);
+    }
+    for (; i < n; i++) {
+        float v = x[i] / scale[i];
+        v = v >= lo[i] ? v : lo[i];
+        v = v <= hi[i] ? v : hi[i];
+        y[i] = ((v + ROUNDING_MAGIC) - ROUNDING_MAGIC) * scale[i];
+    }
+}
+
 INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float lower, float inverse_width, float last,
                            unsigned int *bins, unsigned int *zeros, unsigned int *added) {
     const ptrdiff_t count = (ptrdiff_t)last + 1;
@@ -78,6 +98,11 @@ INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float 
         // activations, would otherwise serialize on one counter); zeros, the most common value after ReLU, are
         // only counted here and land in their bin at the end.
         const v16 vlo = splat_q(lower), vinv = splat_q(inverse_width), vlast = splat_q(last), zero = splat_q(0);
+        // Lane j counts into copy j mod 4; finite and zero elements are counted per lane (masks are -1) and the
+        // lanes summed once at the end.
+        i16 copy = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
+        copy *= (int32_t)count;
+        i16 finiteCount = copy - copy, zeroCount = finiteCount, spare = finiteCount + (int32_t)(4 * count);
         for (; i + LANES <= n; i += LANES) {
             v16 v = load(x + i);
             v16 k = (v - vlo) * vinv;
@@ -86,13 +111,19 @@ INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float 
             i16 isZero = finite & (v == zero);
             k = select_q(k < zero, zero, k);
             k = select_q(k > vlast, vlast, k);
-            i16 index = __builtin_convertvector(select_q(finite, k, zero), i16);
-            i16 weight = (finite & ~isZero) & 1;
-            for (int j = 0; j < LANES; j++) bins[(j & 3) * count + index[j]] += (unsigned int)weight[j];
-            for (int j = 0; j < LANES; j++) {
-                a += (unsigned int)(finite[j] & 1);
-                z += (unsigned int)(isZero[j] & 1);
-            }
+            // Zeros and non-finite elements go to the spare entry past the four copies: every lane adds 1.
+            i16 counted = finite & ~isZero;
+            i16 slot = __builtin_convertvector(select_q(counted, k, zero), i16) + copy;
+            slot = (counted & slot) | (~counted & spare);
+            int32_t slots[LANES];
+            __builtin_memcpy(slots, &slot, sizeof slots);
+            for (int j = 0; j < LANES; j++) bins[slots[j]] += 1;
+            finiteCount -= finite;
+            zeroCount -= isZero;
+        }
+        for (int j = 0; j < LANES; j++) {
+            a += (unsigned int)finiteCount[j];
+            z += (unsigned int)zeroCount[j];
         }
         for (ptrdiff_t b = 0; b < count; b++) {
             bins[b] += bins[count + b] + bins[2 * count + b] + bins[3 * count + b];
@@ -149,6 +180,19 @@ void mcc_fake_quantize(const float *x, float *y, ptrdiff_t n, float scale, float
     case MCC_ISA_AVX512: fake_quantize_avx512(x, y, n, scale, lo, hi); break;
     case MCC_ISA_AVX2: fake_quantize_avx2(x, y, n, scale, lo, hi); break;
     default: fake_quantize_baseline(x, y, n, scale, lo, hi); break;
+    }
+}
+
+#define FQE_PARAMS (const float *x, float *y, ptrdiff_t n, const float *s, const float *lo, const float *hi)
+AVX512_TARGET static void fake_quantize_elementwise_avx512 FQE_PARAMS { fake_quantize_elementwise_impl(x, y, n, s, lo, hi); }
+AVX2_TARGET static void fake_quantize_elementwise_avx2 FQE_PARAMS { fake_quantize_elementwise_impl(x, y, n, s, lo, hi); }
+static void fake_quantize_elementwise_baseline FQE_PARAMS { fake_quantize_elementwise_impl(x, y, n, s, lo, hi); }
+
+void mcc_fake_quantize_elementwise FQE_PARAMS {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: fake_quantize_elementwise_avx512(x, y, n, s, lo, hi); break;
+    case MCC_ISA_AVX2: fake_quantize_elementwise_avx2(x, y, n, s, lo, hi); break;
+    default: fake_quantize_elementwise_baseline(x, y, n, s, lo, hi); break;
     }
 }
 

@@ -122,6 +122,31 @@ func transposeTiles<T>(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, 
                        _: T.Type) {
     let s = src.assumingMemoryBound(to: T.self)
     let d = dst.assumingMemoryBound(to: T.self)
+    // A side of a few elements (NHWC ↔ NCHW with 1-4 channels): plain passes, one per element of the short side,
+    // step the long side with pointers; every pass stays within the same cache lines, so tiles would only add loop
+    // overhead.
+    if b <= 4 {
+        for j in 0..<b {
+            var p = s + j * sb, q = d + j
+            for _ in 0..<a {
+                q.pointee = p.pointee
+                p += 1
+                q += b
+            }
+        }
+        return
+    }
+    if a <= 4 {
+        for i in 0..<a {
+            var p = s + i, q = d + i * b
+            for _ in 0..<b {
+                q.pointee = p.pointee
+                p += sb
+                q += 1
+            }
+        }
+        return
+    }
     let tile = 32
     var i0 = 0
     while i0 < a {

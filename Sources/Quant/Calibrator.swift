@@ -108,6 +108,7 @@ public final class Calibrator {
         let count = indices.count
         let condition = NSCondition()
         var nextToClaim = 0, nextToApply = 0
+        var applying = false
         var pending: [Int: SampleRecord] = [:]
         var failures: [Int: any Error] = [:]
         func apply(_ record: SampleRecord, position: Int) {
@@ -153,9 +154,17 @@ public final class Calibrator {
                 case .success(let record): pending[position] = record
                 case .failure(let error): failures[position] = error
                 }
-                while let record = pending.removeValue(forKey: nextToApply) {
-                    apply(record, position: nextToApply)
+                // One runner at a time feeds the observers, outside the lock: the others meanwhile hand in their
+                // records and go on with their next samples instead of waiting for the histograms.
+                while !applying, let record = pending.removeValue(forKey: nextToApply) {
+                    applying = true
+                    let position = nextToApply
+                    condition.unlock()
+                    apply(record, position: position)
+                    condition.lock()
+                    applying = false
                     nextToApply += 1
+                    condition.broadcast()
                 }
                 condition.broadcast()
                 condition.unlock()

@@ -18,6 +18,8 @@ final class DataMovementTests: XCTestCase {
         let cases: [([Int], [Int])] = [
             ([3, 5], [1, 0]), ([2, 3, 37, 41], [0, 2, 3, 1]), ([2, 37, 41, 3], [0, 3, 1, 2]),
             ([2, 3, 4, 5, 6], [4, 2, 0, 3, 1]), ([1, 7, 1, 9], [3, 2, 1, 0]), ([4, 6], [0, 1]), ([300, 500], [1, 0]),
+            // A side of at most 4 elements (the short-side passes): 2 and 4 channels each way.
+            ([5, 2], [1, 0]), ([1, 4, 9, 7], [0, 2, 3, 1]), ([1, 9, 7, 4], [0, 3, 1, 2]),
         ]
         for (shape, perm) in cases {
             let n = shape.reduce(1, *)

@@ -45,6 +45,43 @@ final class QuantKernelsTests: XCTestCase {
         }
     }
 
+    /// The element-wise variant (a scale and bounds per element) gives the bits of the per-call one, element by
+    /// element, and FakeQuantize's short-channel path (a Gemm weight quantized along its 3-element columns) the bits
+    /// of one call per channel run.
+    func testElementwiseFakeQuantizeMatchesPerCall() {
+        let count = 3 * 37
+        let x = values(count)
+        let scales = (0..<count).map { Float(0.05) + Float($0 % 3) * 0.4 }
+        let los = (0..<count).map { Float(-127 - ($0 % 2)) }, his = (0..<count).map { _ in Float(127) }
+        var expected = [Float](repeating: 0, count: count)
+        for e in 0..<count {
+            var out: Float = 0
+            x.withUnsafeBufferPointer { src in mcc_fake_quantize(src.baseAddress! + e, &out, 1, scales[e], los[e], his[e]) }
+            expected[e] = out
+        }
+        forEachISA { isa in
+            var y = [Float](repeating: .nan, count: count)
+            x.withUnsafeBufferPointer { src in
+                y.withUnsafeMutableBufferPointer { mcc_fake_quantize_elementwise(src.baseAddress!, $0.baseAddress!, count, scales, los, his) }
+            }
+            XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), isa)
+        }
+        // Shape [37, 3] quantized along axis 1 (runs of 1 element) against the same encoding on the transposed [3, 37].
+        let encoding = QuantEncoding.symmetricWeights(absMax: [3, 17, 40], bits: 8, axis: 1)
+        var short = [Float](repeating: 0, count: count), long = [Float](repeating: 0, count: count)
+        let transposed = (0..<count).map { x[($0 % 37) * 3 + $0 / 37] }
+        var columns = encoding
+        columns.axis = 0
+        x.withUnsafeBufferPointer { src in
+            FakeQuantize.apply(encoding, shape: [37, 3], input: src.baseAddress!, output: &short)
+        }
+        transposed.withUnsafeBufferPointer { src in
+            FakeQuantize.apply(columns, shape: [3, 37], input: src.baseAddress!, output: &long)
+        }
+        let back = (0..<count).map { long[($0 % 3) * 37 + $0 / 3] }
+        XCTAssertEqual(short.map(\.bitPattern), back.map(\.bitPattern))
+    }
+
     func testTensorSummaryAgreesAcrossVariants() {
         for count in [15, 16, 17, 5000, 9001] {
             var x = values(count)
@@ -93,7 +130,7 @@ final class QuantKernelsTests: XCTestCase {
                 if v == 0 { expectedZeros += 1 }
             }
             forEachISA { isa in
-                var counts = [UInt32](repeating: 0, count: 4 * bins)
+                var counts = [UInt32](repeating: 0, count: 4 * bins + 1)
                 var zeros: UInt32 = 0, added: UInt32 = 0
                 x.withUnsafeBufferPointer { src in
                     counts.withUnsafeMutableBufferPointer { dst in

@@ -21,9 +21,16 @@ void mcc_tensor_summary(const float *x, ptrdiff_t n, float *minimum, float *maxi
 /// the same buffer. Requires |lo|, |hi| < 2^22 (the rounding adds and subtracts 1.5 · 2^23).
 void mcc_fake_quantize(const float *x, float *y, ptrdiff_t n, float scale, float lo, float hi);
 
+/// mcc_fake_quantize with its own scale, lo and hi per element: y[i] = (clamp(x[i] / scale[i], lo[i], hi[i]) rounded
+/// half to even) * scale[i] for i < n (the same operations, so the same bits). For per-channel encodings whose
+/// channels are a few elements long (a Gemm weight's columns), where one call per channel would cost more than the
+/// arithmetic.
+void mcc_fake_quantize_elementwise(const float *x, float *y, ptrdiff_t n, const float *scale, const float *lo,
+                                   const float *hi);
+
 /// Histogram binning of x[0], x[stride], x[2·stride], ... (i < n): for each finite element, bins[clamp((x - lower)
 /// * inverse_width, 0, last)] += 1 (float arithmetic, truncated to an index), *added += 1, and *zeros += 1 when it
-/// is 0; non-finite elements are skipped. `bins` has 4 · (last + 1) entries, all 0 but the first last + 1 (the
+/// is 0; non-finite elements are skipped. `bins` has 4 · (last + 1) + 1 entries, all 0 but the first last + 1 (the
 /// counts, which may start non-zero); the other entries are scratch space and are left with any values.
 void mcc_histogram_bin(const float *x, ptrdiff_t n, ptrdiff_t stride, float lower, float inverse_width, float last,
                        unsigned int *bins, unsigned int *zeros, unsigned int *added);

@@ -20,12 +20,47 @@ public enum FakeQuantize {
         let channels = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *)
         let outer = shape[..<axis].reduce(1, *)
+        if inner < shortChannel, channels * inner <= 1 << 16 {
+            applyShortChannels(encoding, channels: channels, inner: inner, outer: outer, input: input, output: output)
+            return
+        }
         for o in 0..<outer {
             for c in 0..<channels {
                 let offset = (o * channels + c) * inner
                 run(inner, scale: encoding.scales[c], zero: Float(encoding.zeroPoints[c]),
                     qmin: Float(encoding.qmin), qmax: Float(encoding.qmax), input + offset, output + offset)
             }
+        }
+    }
+
+    /// Channel runs shorter than this go through one element-wise call per `outer` row (a Gemm weight quantized
+    /// along its columns has runs of 1 element: a call per element would cost more than the arithmetic).
+    static let shortChannel = 32
+
+    /// Per-channel fake quantization with the channel parameters spread per element over one row of
+    /// `channels × inner` values: the same operations per element as `run`, so the same bits.
+    static func applyShortChannels(_ encoding: QuantEncoding, channels: Int, inner: Int, outer: Int,
+                                   input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let row = channels * inner
+        var scales = [Float](repeating: 1, count: row), los = scales, his = scales
+        var exact = true
+        for c in 0..<channels {
+            let zero = Float(encoding.zeroPoints[c])
+            let lo = Float(encoding.qmin) - zero, hi = Float(encoding.qmax) - zero
+            if max(abs(lo), abs(hi)) >= Float(1 << 22) { exact = false }
+            for k in 0..<inner {
+                scales[c * inner + k] = encoding.scales[c]
+                los[c * inner + k] = lo
+                his[c * inner + k] = hi
+            }
+        }
+        for o in 0..<outer {
+            let x = input + o * row, y = output + o * row
+            guard exact else {
+                for e in 0..<row { y[e] = scalar(x[e], scale: scales[e], lo: los[e], hi: his[e]) }
+                continue
+            }
+            mcc_fake_quantize_elementwise(x, y, row, scales, los, his)
         }
     }
 

@@ -39,8 +39,9 @@ public struct StreamingHistogram: Sendable {
         // Float index math and integer counts keep the per-element cost to a few instructions (this loop sits on
         // every activation of every calibration sample); the bins themselves stay Double for exact merging.
         let inverse = Float(1 / width), lo = Float(lower), last = Float(binCount - 1)
-        // Four copies of the bins: the C loop spreads consecutive values over them and sums them into the first.
-        var local = [UInt32](repeating: 0, count: 4 * binCount)
+        // Four copies of the bins: the C loop spreads consecutive values over them and sums them into the first
+        // (plus one spare entry where it counts what no bin takes).
+        var local = [UInt32](repeating: 0, count: 4 * binCount + 1)
         var zeros: UInt32 = 0, added: UInt32 = 0
         local.withUnsafeMutableBufferPointer { bins in
             guard let base = values.baseAddress, let counts = bins.baseAddress else { return }

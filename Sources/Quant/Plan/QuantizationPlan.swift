@@ -198,7 +198,8 @@ public final class PlanBuilder {
                   let means = statistics.channelMeans[ObjectIdentifier(input)] else { return nil }
             let encoding = plan.weightEncodings[bias.weight]
             let values = weight.floatValues()
-            let codes = WeightQuantizer.codes(weight, encoding)
+            // Dequantized codes, elementwise equal to dequantize(quantize(x)) (FakeQuantize's contract).
+            let rounded = FakeQuantize.apply(encoding, to: weight).floatValues()
             let shape = weight.shape
             var shift = [Double](repeating: 0, count: b.elementCount)
             switch w.node.opType {
@@ -215,7 +216,7 @@ public final class PlanBuilder {
                         var d = 0.0
                         for k in 0..<kernel {
                             let e = (o * inPerGroup + i) * kernel + k
-                            d += Double(encoding.dequantize(codes[e], channel: o)) - Double(values[e])
+                            d += Double(rounded[e]) - Double(values[e])
                         }
                         s += d * m
                     }
@@ -229,7 +230,7 @@ public final class PlanBuilder {
                     var s = 0.0
                     for i in 0..<k {
                         let e = transB ? o * k + i : i * n + o
-                        s += (Double(encoding.dequantize(codes[e], channel: o)) - Double(values[e])) * means[i]
+                        s += (Double(rounded[e]) - Double(values[e])) * means[i]
                     }
                     shift[o] = s
                 }

@@ -18,6 +18,21 @@ public enum WeightQuantizer {
         let channels = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *)
         let outer = shape[..<axis].reduce(1, *)
+        guard method == .mse else {
+            // Each channel's largest magnitude in place, without gathering the channels (max is order-free here).
+            var absMax = [Float](repeating: 0, count: channels)
+            values.withUnsafeBufferPointer { v in
+                for o in 0..<outer {
+                    for c in 0..<channels {
+                        let base = (o * channels + c) * inner
+                        var m = absMax[c]
+                        for k in base..<(base + inner) { m = max(m, abs(v[k])) }
+                        absMax[c] = m
+                    }
+                }
+            }
+            return .symmetricWeights(absMax: absMax, bits: bits, axis: axis)
+        }
         var groups = [[Float]](repeating: [], count: channels)
         for c in 0..<channels { groups[c].reserveCapacity(outer * inner) }
         for o in 0..<outer {
