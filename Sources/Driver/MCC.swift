@@ -22,10 +22,13 @@ public struct MCC: ParsableCommand {
 
     /// Parses `arguments`, runs the command and returns the process exit code. Errors print one line to stderr.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
-        if leavesModelToExit { tuneAllocatorForOneShotProcess() }
         Invocation.arguments = arguments
         do {
             if let job = CompileJob(fastParsing: arguments) {
+                // Only for the plain onnx/rvc2 compiles the fast path takes: with trimming and mmap'd blocks off,
+                // memory a quantizer run frees would stay resident (ppocrv4_det's rvc4 peak rose from ~400 to
+                // ~500 MB), and its runtime is not start-up bound.
+                if leavesModelToExit { tuneAllocatorForOneShotProcess() }
                 try job.run()
                 return 0
             }
@@ -52,7 +55,8 @@ public struct MCC: ParsableCommand {
 
 let mccVersion = "0.1.0"
 
-/// glibc malloc settings for a process that compiles one model and exits (set before the first large allocation):
+/// glibc malloc settings for a process that compiles one model (onnx/rvc2) and exits (set before the first large
+/// allocation):
 /// - no trimming of the heap top: memory freed between stages is reused by the next one instead of being returned
 ///   with brk and faulted in again page by page;
 /// - the heap grows 4 MiB at a time (address space only: pages are still faulted in when first written);
