@@ -147,17 +147,17 @@ public struct CommonSubexpressionElimination: Pass {
             }
         }
         guard !merges.isEmpty else { return false }
-        // Uses move in file order of the duplicates, as a single walk over the list would move them.
-        merges.sort { $0.duplicate < $1.duplicate }
-        var isDuplicate = [Bool](repeating: false, count: count)
-        for (duplicate, keptIndex) in merges {
-            initializers[duplicate].replaceAllUses(with: initializers[keptIndex])
-            isDuplicate[duplicate] = true
+        // Uses move in file order of the duplicates, as a single walk over the list would move them: one walk
+        // over the positions (no sort of the merges).
+        var keptFor = [Int32](repeating: -1, count: count)
+        for (duplicate, keptIndex) in merges { keptFor[duplicate] = Int32(truncatingIfNeeded: keptIndex) }
+        for (duplicate, keptIndex) in keptFor.enumerated() where keptIndex >= 0 {
+            initializers[duplicate].replaceAllUses(with: initializers[Int(keptIndex)])
         }
         var remaining: [Value] = []
         remaining.reserveCapacity(count - merges.count)
         for (index, value) in initializers.enumerated() {
-            if isDuplicate[index] { context.retire(initializer: value) } else { remaining.append(value) }
+            if keptFor[index] >= 0 { context.retire(initializer: value) } else { remaining.append(value) }
         }
         graph.initializers = remaining
         return true

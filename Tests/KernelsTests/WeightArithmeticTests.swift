@@ -75,9 +75,11 @@ final class WeightArithmeticTests: XCTestCase {
 
     func testRowKernelsMatchScalarDefinition() {
         // (rows, columns per row, taps, groups): 1×1 and 3×3 convolutions, grouped, depthwise, odd row counts and
-        // row lengths (the tails after blocks of four rows and of four elements), 5×5 taps.
+        // row lengths (the tails after blocks of sixteen and four rows and of four elements), 5×5 taps, and groups
+        // of 24 rows (a block of sixteen rows would cross a group: the kernel falls back to blocks of four).
         let layouts: [(Int, Int, Int, Int)] = [(37, 19, 1, 1), (16, 8, 9, 1), (24, 3, 9, 4), (29, 1, 9, 29),
-                                               (13, 5, 25, 1), (8, 2, 1, 4), (3, 4, 1, 1)]
+                                               (13, 5, 25, 1), (8, 2, 1, 4), (3, 4, 1, 1), (48, 5, 1, 2),
+                                               (72, 7, 9, 3), (40, 6, 9, 1)]
         for (n, (rows, columns, k, groups)) in layouts.enumerated() {
             let seed = UInt64(n * 10)
             let w = Self.floats(rows * columns * k, seed: seed + 1)
@@ -112,6 +114,18 @@ final class WeightArithmeticTests: XCTestCase {
                     }
                     XCTAssertEqual(Self.bits(scaled), Self.bits(scaledExpected),
                                    "scale rows \(isa) layout \(n) factors \(rowFactors != nil) \(columnFactors != nil)")
+                    var inPlace = w
+                    let scaleInPlace = { (rf: UnsafePointer<Double>?, cf: UnsafePointer<Double>?) in
+                        mcc_scale_rows_in_place(&inPlace, rows, columns, k, rowsPerGroup, columnsPerGroup, rf, cf)
+                    }
+                    switch (rowFactors, columnFactors) {
+                    case let (r?, c?): scaleInPlace(r, c)
+                    case let (r?, nil): scaleInPlace(r, nil)
+                    case let (nil, c?): scaleInPlace(nil, c)
+                    case (nil, nil): scaleInPlace(nil, nil)
+                    }
+                    XCTAssertEqual(Self.bits(inPlace), Self.bits(scaledExpected),
+                                   "scale rows in place \(isa) layout \(n) factors \(rowFactors != nil) \(columnFactors != nil)")
                     var sums = start
                     let call = { (rf: UnsafePointer<Double>?, cf: UnsafePointer<Double>?) in
                         mcc_weighted_row_sums(w, rows, columns, k, rowsPerGroup, columnsPerGroup, rf, cf, x, &sums)

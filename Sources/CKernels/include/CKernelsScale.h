@@ -25,6 +25,11 @@ void mcc_scale_float_by_doubles(const float *x, const double *f, float *y, ptrdi
 void mcc_scale_rows(const float *x, float *y, ptrdiff_t rows, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t rows_per_group,
                     ptrdiff_t columns_per_group, const double *row_factors, const double *column_factors);
 
+/// mcc_scale_rows with the result written over its input: w[r, c, e] = (float)((double)w[r, c, e] * g(r, c)).
+/// Element-wise (each element read once, then written), so the same bits as mcc_scale_rows into another buffer.
+void mcc_scale_rows_in_place(float *w, ptrdiff_t rows, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t rows_per_group,
+                             ptrdiff_t columns_per_group, const double *row_factors, const double *column_factors);
+
 /// Per-row weighted sums of a weight matrix whose rows are output channels: w holds `rows` rows of `columns`
 /// (row, column) pairs of `k` taps; the column's channel in row r is base(r) + c, base(r) = (r / rows_per_group) *
 /// columns_per_group. For every row, in column order:

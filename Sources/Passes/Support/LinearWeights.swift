@@ -319,10 +319,6 @@ struct LinearWeights {
 // MARK: - In place
 
 extension LinearWeights {
-    /// Rows staged per call when scaling in place: the C kernel takes non-overlapping input and output, so each
-    /// block of rows is copied to a small cache-resident buffer first and scaled from there back into place.
-    private static let inPlaceBlockElements = 16 << 10
-
     /// Applies the pending factors to the source tensor's own memory and returns it (now the new weights, with no
     /// edit pending), when nothing else can observe that memory: the storage is writable (owned, or a writable
     /// view whose bytes belong to it alone), referenced by these weights only (Swift's `isKnownUniquelyReferenced`:
@@ -336,32 +332,9 @@ extension LinearWeights {
               isKnownUniquelyReferenced(&box.tensor.storage) else { return nil }
         let weights = box.tensor.storage.mutableBaseAddress.assumingMemoryBound(to: Float.self)
         withRowFactors { layout, rowFactors, columnFactors in
-            let rowLength = layout.columns &* layout.kernel
-            guard layout.rows > 0, rowLength > 0 else { return }
-            let perGroup = max(layout.rowsPerGroup, 1)
-            let blockRows = max(1, Self.inPlaceBlockElements / rowLength)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(layout.rows, blockRows) &* rowLength)
-            defer { scratch.deallocate() }
-            var first = 0
-            while first < layout.rows {
-                // A block starts on a group boundary and spans whole groups, or lies inside one group: either way
-                // the column factors of its rows start at its first group's (see RowLayout.columnBase).
-                let group = first / perGroup
-                let end: Int, rowsPerGroup: Int
-                if perGroup <= blockRows {
-                    end = min(first + blockRows / perGroup * perGroup, layout.rows)
-                    rowsPerGroup = perGroup
-                } else {
-                    end = min(first + blockRows, (group + 1) * perGroup, layout.rows)
-                    rowsPerGroup = end - first
-                }
-                let block = weights + first &* rowLength
-                scratch.update(from: block, count: (end - first) &* rowLength)
-                mcc_scale_rows(scratch, block, end - first, layout.columns, layout.kernel, rowsPerGroup,
-                               layout.columnsPerGroup, rowFactors.map { $0 + first },
-                               columnFactors.map { $0 + group &* layout.columnsPerGroup })
-                first = end
-            }
+            // Element-wise, so the kernel reads and writes the same memory (same bits as `tensor(in:)`).
+            mcc_scale_rows_in_place(weights, layout.rows, layout.columns, layout.kernel, max(layout.rowsPerGroup, 1),
+                                    layout.columnsPerGroup, rowFactors, columnFactors)
         }
         outputFactors = nil
         inputFactors = nil
