@@ -49,43 +49,38 @@ INLINE void summary_impl(const float *restrict x, ptrdiff_t n, float *minimum, f
 /// 1.5 · 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to the nearest integer, ties to even.
 #define ROUNDING_MAGIC 12582912.0f
 
+/// One value onto the grid: clamp x/scale to [lo, hi] (NaN lands on lo: `v >= lo` is false for it), round to the
+/// nearest integer, ties to even (adding and subtracting 1.5·2^23), and scale back.
+INLINE v16 fake_quantize_lanes(v16 x, v16 vs, v16 vlo, v16 vhi) {
+    const v16 magic = splat_q(ROUNDING_MAGIC);
+    v16 v = x / vs;
+    v = select_q(v >= vlo, v, vlo);
+    v = select_q(v <= vhi, v, vhi);
+    v = (v + magic) - magic;
+    return v * vs;
+}
+
+INLINE float fake_quantize_one(float x, float scale, float lo, float hi) {
+    float v = x / scale;
+    v = v >= lo ? v : lo;
+    v = v <= hi ? v : hi;
+    return ((v + ROUNDING_MAGIC) - ROUNDING_MAGIC) * scale;
+}
+
 INLINE void fake_quantize_impl(const float *x, float *y, ptrdiff_t n, float scale, float lo, float hi) {
-    const v16 vs = splat_q(scale), vlo = splat_q(lo), vhi = splat_q(hi), magic = splat_q(ROUNDING_MAGIC);
+    const v16 vs = splat_q(scale), vlo = splat_q(lo), vhi = splat_q(hi);
     ptrdiff_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        v16 v = load(x + i) / vs;
-        // `v >= lo` is false for NaN, so NaN lands on lo.
-        v = select_q(v >= vlo, v, vlo);
-        v = select_q(v <= vhi, v, vhi);
-        v = (v + magic) - magic;
-        store(y + i, v * vs);
-    }
-    for (; i < n; i++) {
-        float v = x[i] / scale;
-        v = v >= lo ? v : lo;
-        v = v <= hi ? v : hi;
-        y[i] = ((v + ROUNDING_MAGIC) - ROUNDING_MAGIC) * scale;
-    }
+    for (; i + LANES <= n; i += LANES) store(y + i, fake_quantize_lanes(load(x + i), vs, vlo, vhi));
+    for (; i < n; i++) y[i] = fake_quantize_one(x[i], scale, lo, hi);
 }
 
 INLINE void fake_quantize_elementwise_impl(const float *x, float *y, ptrdiff_t n, const float *scale,
                                            const float *lo, const float *hi) {
-    const v16 magic = splat_q(ROUNDING_MAGIC);
     ptrdiff_t i = 0;
     for (; i + LANES <= n; i += LANES) {
-        v16 vs = load(scale + i), vlo = load(lo + i), vhi = load(hi + i);
-        v16 v = load(x + i) / vs;
-        v = select_q(v >= vlo, v, vlo);
-        v = select_q(v <= vhi, v, vhi);
-        v = (v + magic) - magic;
-        store(y + i, v * vs);
+        store(y + i, fake_quantize_lanes(load(x + i), load(scale + i), load(lo + i), load(hi + i)));
     }
-    for (; i < n; i++) {
-        float v = x[i] / scale[i];
-        v = v >= lo[i] ? v : lo[i];
-        v = v <= hi[i] ? v : hi[i];
-        y[i] = ((v + ROUNDING_MAGIC) - ROUNDING_MAGIC) * scale[i];
-    }
+    for (; i < n; i++) y[i] = fake_quantize_one(x[i], scale[i], lo[i], hi[i]);
 }
 
 INLINE void histogram_impl(const float *x, ptrdiff_t n, ptrdiff_t stride, float lower, float inverse_width, float last,
