@@ -32,14 +32,21 @@ struct NameSet {
 
     mutating func insert(_ name: String) {
         let hash = Self.hash(name)
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let entry = slots[slot]
-            if entry == hash { return }
-            if entry == 0 { break }
-            slot = (slot &+ 1) & mask
+        let mask = self.mask
+        // Through a buffer pointer: the array subscripts' uniqueness and bounds checks were most of an insert.
+        let added = slots.withUnsafeMutableBufferPointer { slots -> Bool in
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let entry = slots[slot]
+                if entry == hash { return false }
+                if entry == 0 {
+                    slots[slot] = hash
+                    return true
+                }
+                slot = (slot &+ 1) & mask
+            }
         }
-        slots[slot] = hash
+        guard added else { return }
         count += 1
         if count * 2 > slots.count { grow() }
     }
