@@ -117,7 +117,7 @@ struct CompileTool: Sendable {
                 let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                 pending.removeSubrange(pending.startIndex...newline)
                 if !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                    FileHandle.standardError.write(Data("  compile_tool: \(line)\n".utf8))
+                    printToStandardError("  compile_tool: \(line)\n")
                 }
             }
         }

@@ -12,7 +12,6 @@ final class OutputDirectory {
     /// gives) and the hidden staging directory beside it.
     let destinationPath: String
     let stagingPath: String
-    var destination: URL { URL(fileURLWithPath: destinationPath, isDirectory: true) }
     var staging: URL { URL(fileURLWithPath: stagingPath, isDirectory: true) }
     /// Directories inside the staging directory already created (files are mostly written into a few).
     private var createdDirectories: Set<String> = []

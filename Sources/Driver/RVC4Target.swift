@@ -147,12 +147,12 @@ struct RVC4Target {
             progress.finish()
             if verbose {
                 for (stage, ms) in result.timings {
-                    FileHandle.standardError.write(Data("mcc: \(stage): \(String(format: "%.1f", ms)) ms\n".utf8))
+                    printToStandardError("mcc: \(stage): \(String(format: "%.1f", ms)) ms\n")
                 }
             }
             if let summary = result.mixedPrecision {
                 if verbose {
-                    FileHandle.standardError.write(Data("mcc: 16-bit search: \(summary.evaluations) evaluations on \(summary.probeSamples) probe samples\n".utf8))
+                    printToStandardError("mcc: 16-bit search: \(summary.evaluations) evaluations on \(summary.probeSamples) probe samples\n")
                 }
                 let promoted = summary.promotedActivations.count + summary.promotedWeights.count
                 if promoted > 0 {
@@ -172,18 +172,18 @@ struct RVC4Target {
             produced += [encodingsName!, inputListName!]
             if let report = result.report {
                 try output.write(try report.json(), to: "report.json")
-                try output.write(Data(report.table().utf8), to: "report.txt")
-                try output.write(Data(report.html().utf8), to: "report.html")
-                FileHandle.standardError.write(Data(report.table(maxLayers: 0).utf8))
+                try output.write(text: report.table(), to: "report.txt")
+                try output.write(text: report.html(), to: "report.html")
+                printToStandardError(report.table(maxLayers: 0))
                 produced.append("report.html")
             }
         }
 
-        let commands = snpeCommands(model: model, inputs: inputs, mode: mode, socs: socs, root: output.destination.path,
+        let commands = snpeCommands(model: model, inputs: inputs, mode: mode, socs: socs, root: output.destinationPath,
                                     floatName: floatName, encodingsName: encodingsName, inputListName: inputListName, stem: stem)
         let script = "#!/bin/sh\n# SNPE/QAIRT commands for this model (ModelConverter's RVC4 sequence).\nset -e\ncd \"$(dirname \"$0\")\"\n"
             + commands.all.map(\.shellLine).joined(separator: "\n") + "\n"
-        try output.write(Data(script.utf8), to: "snpe_commands.sh")
+        try output.write(text: script, to: "snpe_commands.sh")
         if try runSNPETools(commands, output: output, inputListName: inputListName) {
             produced.append("\(stem).dlc")
         } else {
@@ -217,7 +217,7 @@ struct RVC4Target {
                 try output.write(Data(bytes), to: writer.relativePath(sample: k, input: i))
             }
         }
-        try output.write(Data(writer.inputList(sampleCount: indices.count, root: output.destination.path).utf8), to: listName)
+        try output.write(text: writer.inputList(sampleCount: indices.count, root: output.destinationPath), to: listName)
     }
 
     func snpeCommands(model: Model, inputs: [CalibrationInput], mode: RVC4QuantizationMode, socs: [String], root: String,
@@ -241,7 +241,7 @@ struct RVC4Target {
             return false
         }
         // The tools run before the output is committed: point every path at the staging directory.
-        let root = output.destination.path, staged = output.staging.path
+        let root = output.destinationPath, staged = output.stagingPath
         try FileManager.default.createDirectory(atPath: staged + "/snpe", withIntermediateDirectories: true)
         if let inputListName {
             let list = try String(contentsOfFile: staged + "/" + inputListName, encoding: .utf8)
@@ -296,12 +296,12 @@ final class ProgressBar {
         let width = 30
         let filled = done * width / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r\u{1B}[Kmcc: \(stage) [\(bar)] \(done)/\(total)".utf8))
+        printToStandardError("\r\u{1B}[Kmcc: \(stage) [\(bar)] \(done)/\(total)")
         drawn = true
     }
 
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if drawn { printToStandardError("\r\u{1B}[K") }
         drawn = false
     }
 }

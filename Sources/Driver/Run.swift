@@ -50,8 +50,8 @@ struct Run: ParsableCommand {
             }
         }
         try output.commit()
-        if let table = interpreter.profile?.table { FileHandle.standardError.write(Data((table + "\n").utf8)) }
-        print(output.destination.path)
+        if let table = interpreter.profile?.table { printToStandardError(table + "\n") }
+        print(output.destinationPath)
     }
 }
 

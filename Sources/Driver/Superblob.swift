@@ -45,7 +45,7 @@ enum Superblob {
                 try runChecked(diff, in: compiler.directory)
                 results.add(shaves, run: run, diff: ["bsdiff", blobName(8), blobName(shaves), patch])
                 let done = results.count
-                FileHandle.standardError.write(Data("  superblob: \(shaves)-shave variant done (\(done)/\(variants.count))\n".utf8))
+                printToStandardError("  superblob: \(shaves)-shave variant done (\(done)/\(variants.count))\n")
             } catch {
                 results.fail(shaves, error)
             }
