@@ -76,11 +76,18 @@ struct NameSet {
                 offset &+= 8
             }
             var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < raw.count {
-                tail |= UInt64(raw[offset]) << shift
-                shift &+= 8
-                offset &+= 1
+            let rest = raw.count &- offset
+            if rest > 0 && raw.count >= 8 {
+                // The last 8 bytes in one load, shifted so only the `rest` bytes not hashed yet remain (the same
+                // value as the byte loop below assembles).
+                tail = raw.loadUnaligned(fromByteOffset: raw.count &- 8, as: UInt64.self) >> UInt64(64 &- 8 &* rest)
+            } else {
+                var shift: UInt64 = 0
+                while offset < raw.count {
+                    tail |= UInt64(raw[offset]) << shift
+                    shift &+= 8
+                    offset &+= 1
+                }
             }
             h = (h ^ tail ^ (UInt64(raw.count) << 56)) &* 0x100_0000_01b3
             h ^= h >> 30
