@@ -132,6 +132,8 @@ void mcc_scale_float_by_doubles(const float *x, const double *f, float *y, ptrdi
 // MARK: weighted row sums
 
 typedef double v8d __attribute__((vector_size(64), aligned(8)));
+typedef double v4d __attribute__((vector_size(32), aligned(8)));
+typedef double v2d __attribute__((vector_size(16), aligned(8)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
 #define ROW_SUMS_PARAMS                                                                                              \
@@ -161,13 +163,20 @@ INLINE double row_dot(const float *w, const double *h, ptrdiff_t n) {
         lo += __builtin_convertvector(*(const v8f *)(w + i), v8d) * *(const v8d *)(h + i);
         i += 8;
     }
-    double p[16];
-    *(v8d *)p = lo;
-    *(v8d *)(p + 8) = hi;
-    for (; i < n; i++) p[i & 15] += (double)w[i] * h[i];
-    double q[8];
-    for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
-    return ((q[0] + q[4]) + (q[2] + q[6])) + ((q[1] + q[5]) + (q[3] + q[7]));
+    if (i < n) {
+        double p[16];
+        *(v8d *)p = lo;
+        *(v8d *)(p + 8) = hi;
+        for (; i < n; i++) p[i & 15] += (double)w[i] * h[i];
+        lo = *(const v8d *)p;
+        hi = *(const v8d *)(p + 8);
+    }
+    // q = lo + hi; ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7)) as halves: a = q[0..3] + q[4..7], then
+    // (a0 + a2) + (a1 + a3).
+    const v8d q = lo + hi;
+    const v4d a = __builtin_shufflevector(q, q, 0, 1, 2, 3) + __builtin_shufflevector(q, q, 4, 5, 6, 7);
+    const v2d b = __builtin_shufflevector(a, a, 0, 1) + __builtin_shufflevector(a, a, 2, 3);
+    return b[0] + b[1];
 }
 
 /// row_dot without the multiplier buffer (when it cannot be allocated): the same partial sums element by element.
@@ -184,9 +193,8 @@ INLINE void row_sums_impl ROW_SUMS_PARAMS {
     const ptrdiff_t row_length = columns * k;
     // The multipliers of the current group's rows (rebuilt when the group changes: once for ungrouped layers).
     double *h = malloc((size_t)row_length * sizeof(double) + 1);
-    ptrdiff_t built = -1;
+    ptrdiff_t built = -1, base = 0, in_group = 0;
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const ptrdiff_t base = (r / rows_per_group) * columns_per_group;
         const float *row = w + r * row_length;
         double dot;
         if (h) {
@@ -202,6 +210,11 @@ INLINE void row_sums_impl ROW_SUMS_PARAMS {
             dot = row_dot_direct(row, row_length, base, k, column_factors, x);
         }
         sums[r] += row_factors ? row_factors[r] * dot : dot;
+        // base = (r / rows_per_group) * columns_per_group for the next row, without a division per row.
+        if (++in_group == rows_per_group) {
+            in_group = 0;
+            base += columns_per_group;
+        }
     }
     free(h);
 }

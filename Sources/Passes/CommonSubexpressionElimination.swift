@@ -97,9 +97,11 @@ public struct CommonSubexpressionElimination: Pass {
         var next = [Int32](repeating: -1, count: count)
         var last = [Int32](repeating: -1, count: count)
         var groups: [Int] = []
+        // Graph inputs and outputs read once (each read of the property retains and releases the array).
+        let graphInputs = graph.inputs, graphOutputs = graph.outputs
         for (index, value) in initializers.enumerated() {
             guard let tensor = value.initializer, tensor.elementType != .string,
-                  !graph.inputs.contains(where: { $0 === value }), !graph.outputs.contains(where: { $0 === value })
+                  !graphInputs.contains(where: { $0 === value }), !graphOutputs.contains(where: { $0 === value })
             else { continue }
             let digest = Self.shapeDigest(tensor)
             shapeDigests[index] = digest
