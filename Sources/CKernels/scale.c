@@ -148,16 +148,9 @@ INLINE double row_multiplier(ptrdiff_t base, ptrdiff_t i, ptrdiff_t k, const dou
     return column_factors ? x[channel] * column_factors[channel] : x[channel];
 }
 
-/// Σ (double)w[i]·h[i] over one row as the header defines it: 16 partial sums (element i into partial i mod 16, in
-/// element order), lanes 0–7 and 8–15 added pairwise, then the fixed tree. Every variant does these per-lane steps
-/// (contraction is off), so the bits do not depend on the vector width.
-INLINE double row_dot(const float *w, const double *h, ptrdiff_t n) {
-    v8d lo = {0, 0, 0, 0, 0, 0, 0, 0}, hi = {0, 0, 0, 0, 0, 0, 0, 0};
-    ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        lo += __builtin_convertvector(*(const v8f *)(w + i), v8d) * *(const v8d *)(h + i);
-        hi += __builtin_convertvector(*(const v8f *)(w + i + 8), v8d) * *(const v8d *)(h + i + 8);
-    }
+/// The end of a row's dot product from its partial sums after the blocks of sixteen (element i of the row at
+/// position i ≥ `i` still to add): eight more as one vector, the last few one by one, then the fixed reduction.
+INLINE double row_finish(v8d lo, v8d hi, const float *w, const double *h, ptrdiff_t i, ptrdiff_t n) {
     // Eight more elements go to partials 0–7 as one vector; the last few one by one.
     if (i + 8 <= n) {
         lo += __builtin_convertvector(*(const v8f *)(w + i), v8d) * *(const v8d *)(h + i);
@@ -179,6 +172,35 @@ INLINE double row_dot(const float *w, const double *h, ptrdiff_t n) {
     return b[0] + b[1];
 }
 
+/// Σ (double)w[i]·h[i] over one row as the header defines it: 16 partial sums (element i into partial i mod 16, in
+/// element order), lanes 0–7 and 8–15 added pairwise, then the fixed tree. Every variant does these per-lane steps
+/// (contraction is off), so the bits do not depend on the vector width.
+INLINE double row_dot(const float *w, const double *h, ptrdiff_t n) {
+    v8d lo = {0, 0, 0, 0, 0, 0, 0, 0}, hi = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        lo += __builtin_convertvector(*(const v8f *)(w + i), v8d) * *(const v8d *)(h + i);
+        hi += __builtin_convertvector(*(const v8f *)(w + i + 8), v8d) * *(const v8d *)(h + i + 8);
+    }
+    return row_finish(lo, hi, w, h, i, n);
+}
+
+/// row_dot of two rows with the same multipliers in one pass (each row's steps unchanged; the multipliers are
+/// loaded once for both, and the loop runs once for two rows).
+INLINE void row_dot2(const float *w0, const float *w1, const double *h, ptrdiff_t n, double *dot0, double *dot1) {
+    v8d lo0 = {0, 0, 0, 0, 0, 0, 0, 0}, hi0 = lo0, lo1 = lo0, hi1 = lo0;
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const v8d h0 = *(const v8d *)(h + i), h1 = *(const v8d *)(h + i + 8);
+        lo0 += __builtin_convertvector(*(const v8f *)(w0 + i), v8d) * h0;
+        hi0 += __builtin_convertvector(*(const v8f *)(w0 + i + 8), v8d) * h1;
+        lo1 += __builtin_convertvector(*(const v8f *)(w1 + i), v8d) * h0;
+        hi1 += __builtin_convertvector(*(const v8f *)(w1 + i + 8), v8d) * h1;
+    }
+    *dot0 = row_finish(lo0, hi0, w0, h, i, n);
+    *dot1 = row_finish(lo1, hi1, w1, h, i, n);
+}
+
 /// row_dot without the multiplier buffer (when it cannot be allocated): the same partial sums element by element.
 INLINE double row_dot_direct(const float *w, ptrdiff_t n, ptrdiff_t base, ptrdiff_t k, const double *column_factors,
                              const double *x) {
@@ -194,9 +216,10 @@ INLINE void row_sums_impl ROW_SUMS_PARAMS {
     // The multipliers of the current group's rows (rebuilt when the group changes: once for ungrouped layers).
     double *h = malloc((size_t)row_length * sizeof(double) + 1);
     ptrdiff_t built = -1, base = 0, in_group = 0;
-    for (ptrdiff_t r = 0; r < rows; r++) {
+    for (ptrdiff_t r = 0; r < rows;) {
         const float *row = w + r * row_length;
-        double dot;
+        // Rows handled in this step: two when the next row is in the same group (same multipliers).
+        ptrdiff_t step = 1;
         if (h) {
             if (base != built) {
                 for (ptrdiff_t c = 0; c < columns; c++) {
@@ -205,13 +228,24 @@ INLINE void row_sums_impl ROW_SUMS_PARAMS {
                 }
                 built = base;
             }
-            dot = row_dot(row, h, row_length);
+            if (r + 1 < rows && in_group + 1 < rows_per_group) {
+                double dot0, dot1;
+                row_dot2(row, row + row_length, h, row_length, &dot0, &dot1);
+                sums[r] += row_factors ? row_factors[r] * dot0 : dot0;
+                sums[r + 1] += row_factors ? row_factors[r + 1] * dot1 : dot1;
+                step = 2;
+            } else {
+                const double dot = row_dot(row, h, row_length);
+                sums[r] += row_factors ? row_factors[r] * dot : dot;
+            }
         } else {
-            dot = row_dot_direct(row, row_length, base, k, column_factors, x);
+            const double dot = row_dot_direct(row, row_length, base, k, column_factors, x);
+            sums[r] += row_factors ? row_factors[r] * dot : dot;
         }
-        sums[r] += row_factors ? row_factors[r] * dot : dot;
+        r += step;
         // base = (r / rows_per_group) * columns_per_group for the next row, without a division per row.
-        if (++in_group == rows_per_group) {
+        in_group += step;
+        if (in_group == rows_per_group) {
             in_group = 0;
             base += columns_per_group;
         }
