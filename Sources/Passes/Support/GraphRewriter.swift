@@ -315,6 +315,8 @@ extension Node {
     /// attribute list of each Conv or Mul was a few percent of the pipeline. Cheap and conservative: any
     /// default-domain op starting with I, L or S, and every op of another domain, gets the full answer.
     var nestedGraphs: [Graph] {
+        // No attributes, no subgraphs: a count test, before the op name is read (Add, Mul, Relu, … end here).
+        if attributes.isEmpty { return [] }
         if domain.isEmpty {
             switch opType.utf8.first {
             case UInt8(ascii: "I"), UInt8(ascii: "L"), UInt8(ascii: "S"): break
