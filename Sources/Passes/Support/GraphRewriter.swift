@@ -102,7 +102,7 @@ final class GraphRewriter {
     func constant(_ value: Value?) -> Tensor? {
         guard let value, !value.isAbsent, !isGraphInput(value) else { return nil }
         if let tensor = value.initializer { return tensor }
-        guard let node = value.producer, node.opType == "Constant", node.domain.isEmpty || node.domain == "ai.onnx"
+        guard let node = value.producer, Rewriting.isNamed(node.opType, "Constant"), node.domain.isEmpty || node.domain == "ai.onnx"
         else { return nil }
         if let a = node.attribute("value"), case .tensor(let t) = a.value { return t }
         if let f = node.floatAttribute("value_float") { return Tensor(scalar: f) }
@@ -243,7 +243,7 @@ final class GraphRewriter {
     /// Drops an unused constant: its `Constant` node or its initializer entry.
     func removeIfDead(_ value: Value?) {
         guard let value, value.uses.isEmpty, !isGraphOutput(value), !isGraphInput(value) else { return }
-        if let node = value.producer, node.opType == "Constant", node.outputs.allSatisfy({ $0.uses.isEmpty }) {
+        if let node = value.producer, Rewriting.isNamed(node.opType, "Constant"), node.outputs.allSatisfy({ $0.uses.isEmpty }) {
             if removed.insert(ObjectIdentifier(node)).inserted {
                 node.detach()
                 graveyard.append(node)
