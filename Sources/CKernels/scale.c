@@ -131,8 +131,10 @@ void mcc_scale_float_by_doubles(const float *x, const double *f, float *y, ptrdi
 
 // MARK: weighted row sums
 
+typedef double v8d __attribute__((vector_size(64), aligned(8)));
 typedef double v4d __attribute__((vector_size(32), aligned(8)));
-typedef float v4f __attribute__((vector_size(16), aligned(4)));
+typedef double v2d __attribute__((vector_size(16), aligned(8)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
 #define ROW_SUMS_PARAMS                                                                                              \
     (const float *w, ptrdiff_t rows, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t rows_per_group,                       \
@@ -140,208 +142,115 @@ typedef float v4f __attribute__((vector_size(16), aligned(4)));
      double *sums)
 #define ROW_SUMS_ARGS (w, rows, columns, k, rows_per_group, columns_per_group, row_factors, column_factors, x, sums)
 
-/// One row, the scalar definition (also the tail after the blocks of four rows).
-INLINE void row_sum_scalar(const float *w, ptrdiff_t r, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t base,
-                           const double *row_factors, const double *column_factors, const double *x, double *sums) {
-    const double rf = row_factors ? row_factors[r] : 1.0;
-    const float *p = w + r * columns * k;
-    double total = sums[r];
-    for (ptrdiff_t c = 0; c < columns; c++, p += k) {
-        const double g = column_factors ? column_factors[base + c] * rf : rf;
-        if (k == 1) {
-            total += ((double)p[0] * g) * x[base + c];
-        } else {
-            double s = 0.0;
-            for (ptrdiff_t e = 0; e < k; e++) s += (double)p[e] * g;
-            total += s * x[base + c];
-        }
-    }
-    sums[r] = total;
+/// The multiplier of element i of a row whose columns start at channel `base`: h = x·cf of its column's channel.
+INLINE double row_multiplier(ptrdiff_t base, ptrdiff_t i, ptrdiff_t k, const double *column_factors, const double *x) {
+    const ptrdiff_t channel = base + i / k;
+    return column_factors ? x[channel] * column_factors[channel] : x[channel];
 }
 
-/// Rows [r, r + 4) of one group. The block is first transposed into `lanes` (element t of row r + j at
-/// lanes[4t + j], exact float→double conversions, four consecutive elements of each row per step through in-register
-/// shuffles), so the arithmetic then reads one vector per element position with no per-lane gathering.
-INLINE void row_block_same_base(const float *w, ptrdiff_t r, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t base,
-                                const double *row_factors, const double *column_factors, const double *x,
-                                double *sums, v4d *lanes) {
-    const ptrdiff_t row_length = columns * k;
-    const float *p0 = w + r * row_length, *p1 = p0 + row_length, *p2 = p1 + row_length, *p3 = p2 + row_length;
-    ptrdiff_t t = 0;
-    for (; t + 4 <= row_length; t += 4) {
-        const v4d a0 = __builtin_convertvector(*(const v4f *)(p0 + t), v4d);
-        const v4d a1 = __builtin_convertvector(*(const v4f *)(p1 + t), v4d);
-        const v4d a2 = __builtin_convertvector(*(const v4f *)(p2 + t), v4d);
-        const v4d a3 = __builtin_convertvector(*(const v4f *)(p3 + t), v4d);
-        const v4d t0 = __builtin_shufflevector(a0, a1, 0, 4, 2, 6), t1 = __builtin_shufflevector(a0, a1, 1, 5, 3, 7);
-        const v4d t2 = __builtin_shufflevector(a2, a3, 0, 4, 2, 6), t3 = __builtin_shufflevector(a2, a3, 1, 5, 3, 7);
-        lanes[t] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
-        lanes[t + 1] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
-        lanes[t + 2] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
-        lanes[t + 3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+/// The end of a row's dot product from its partial sums after the blocks of sixteen (element i of the row at
+/// position i ≥ `i` still to add): eight more as one vector, the last few one by one, then the fixed reduction.
+INLINE double row_finish(v8d lo, v8d hi, const float *w, const double *h, ptrdiff_t i, ptrdiff_t n) {
+    // Eight more elements go to partials 0–7 as one vector; the last few one by one.
+    if (i + 8 <= n) {
+        lo += __builtin_convertvector(*(const v8f *)(w + i), v8d) * *(const v8d *)(h + i);
+        i += 8;
     }
-    for (; t < row_length; t++) lanes[t] = (v4d){(double)p0[t], (double)p1[t], (double)p2[t], (double)p3[t]};
-    v4d rf, total;
-    for (int j = 0; j < 4; j++) {
-        rf[j] = row_factors ? row_factors[r + j] : 1.0;
-        total[j] = sums[r + j];
+    if (i < n) {
+        double p[16];
+        *(v8d *)p = lo;
+        *(v8d *)(p + 8) = hi;
+        for (; i < n; i++) p[i & 15] += (double)w[i] * h[i];
+        lo = *(const v8d *)p;
+        hi = *(const v8d *)(p + 8);
     }
-    const v4d *lane = lanes;
-    for (ptrdiff_t c = 0; c < columns; c++) {
-        const v4d g = column_factors ? column_factors[base + c] * rf : rf;
-        const v4d xv = (v4d){0, 0, 0, 0} + x[base + c];
-        if (k == 1) {
-            total += (lane[0] * g) * xv;
-            lane += 1;
-        } else {
-            v4d s = {0, 0, 0, 0};
-            for (ptrdiff_t e = 0; e < k; e++) s += lane[e] * g;
-            total += s * xv;
-            lane += k;
-        }
-    }
-    for (int j = 0; j < 4; j++) sums[r + j] = total[j];
+    // q = lo + hi; ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7)) as halves: a = q[0..3] + q[4..7], then
+    // (a0 + a2) + (a1 + a3).
+    const v8d q = lo + hi;
+    const v4d a = __builtin_shufflevector(q, q, 0, 1, 2, 3) + __builtin_shufflevector(q, q, 4, 5, 6, 7);
+    const v2d b = __builtin_shufflevector(a, a, 0, 1) + __builtin_shufflevector(a, a, 2, 3);
+    return b[0] + b[1];
 }
 
-/// Rows [r, r + 16) of one group: four blocks of four rows as in row_block_same_base, interleaved so that their
-/// four running sums are independent chains (one block alone waits on the latency of each addition). Block b's
-/// transposed elements go to lanes[4t + b]; every lane does the same steps as in row_block_same_base.
-INLINE void row_block16_same_base(const float *w, ptrdiff_t r, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t base,
-                                  const double *row_factors, const double *column_factors, const double *x,
-                                  double *sums, v4d *lanes) {
-    const ptrdiff_t row_length = columns * k;
-    for (int b = 0; b < 4; b++) {
-        const float *p0 = w + (r + 4 * b) * row_length, *p1 = p0 + row_length, *p2 = p1 + row_length,
-                    *p3 = p2 + row_length;
-        v4d *out = lanes + b;
-        ptrdiff_t t = 0;
-        for (; t + 4 <= row_length; t += 4) {
-            const v4d a0 = __builtin_convertvector(*(const v4f *)(p0 + t), v4d);
-            const v4d a1 = __builtin_convertvector(*(const v4f *)(p1 + t), v4d);
-            const v4d a2 = __builtin_convertvector(*(const v4f *)(p2 + t), v4d);
-            const v4d a3 = __builtin_convertvector(*(const v4f *)(p3 + t), v4d);
-            const v4d t0 = __builtin_shufflevector(a0, a1, 0, 4, 2, 6), t1 = __builtin_shufflevector(a0, a1, 1, 5, 3, 7);
-            const v4d t2 = __builtin_shufflevector(a2, a3, 0, 4, 2, 6), t3 = __builtin_shufflevector(a2, a3, 1, 5, 3, 7);
-            out[4 * t] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
-            out[4 * (t + 1)] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
-            out[4 * (t + 2)] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
-            out[4 * (t + 3)] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
-        }
-        for (; t < row_length; t++) out[4 * t] = (v4d){(double)p0[t], (double)p1[t], (double)p2[t], (double)p3[t]};
+/// Σ (double)w[i]·h[i] over one row as the header defines it: 16 partial sums (element i into partial i mod 16, in
+/// element order), lanes 0–7 and 8–15 added pairwise, then the fixed tree. Every variant does these per-lane steps
+/// (contraction is off), so the bits do not depend on the vector width.
+INLINE double row_dot(const float *w, const double *h, ptrdiff_t n) {
+    v8d lo = {0, 0, 0, 0, 0, 0, 0, 0}, hi = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        lo += __builtin_convertvector(*(const v8f *)(w + i), v8d) * *(const v8d *)(h + i);
+        hi += __builtin_convertvector(*(const v8f *)(w + i + 8), v8d) * *(const v8d *)(h + i + 8);
     }
-    v4d rf0, rf1, rf2, rf3, total0, total1, total2, total3;
-    for (int j = 0; j < 4; j++) {
-        rf0[j] = row_factors ? row_factors[r + j] : 1.0;
-        rf1[j] = row_factors ? row_factors[r + 4 + j] : 1.0;
-        rf2[j] = row_factors ? row_factors[r + 8 + j] : 1.0;
-        rf3[j] = row_factors ? row_factors[r + 12 + j] : 1.0;
-        total0[j] = sums[r + j];
-        total1[j] = sums[r + 4 + j];
-        total2[j] = sums[r + 8 + j];
-        total3[j] = sums[r + 12 + j];
-    }
-    const v4d *lane = lanes;
-    for (ptrdiff_t c = 0; c < columns; c++) {
-        v4d g0 = rf0, g1 = rf1, g2 = rf2, g3 = rf3;
-        if (column_factors) {
-            const double cf = column_factors[base + c];
-            g0 = cf * rf0;
-            g1 = cf * rf1;
-            g2 = cf * rf2;
-            g3 = cf * rf3;
-        }
-        const v4d xv = (v4d){0, 0, 0, 0} + x[base + c];
-        if (k == 1) {
-            total0 += (lane[0] * g0) * xv;
-            total1 += (lane[1] * g1) * xv;
-            total2 += (lane[2] * g2) * xv;
-            total3 += (lane[3] * g3) * xv;
-            lane += 4;
-        } else {
-            v4d s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0}, s2 = {0, 0, 0, 0}, s3 = {0, 0, 0, 0};
-            for (ptrdiff_t e = 0; e < k; e++, lane += 4) {
-                s0 += lane[0] * g0;
-                s1 += lane[1] * g1;
-                s2 += lane[2] * g2;
-                s3 += lane[3] * g3;
-            }
-            total0 += s0 * xv;
-            total1 += s1 * xv;
-            total2 += s2 * xv;
-            total3 += s3 * xv;
-        }
-    }
-    for (int j = 0; j < 4; j++) {
-        sums[r + j] = total0[j];
-        sums[r + 4 + j] = total1[j];
-        sums[r + 8 + j] = total2[j];
-        sums[r + 12 + j] = total3[j];
-    }
+    return row_finish(lo, hi, w, h, i, n);
 }
 
-/// Rows [r, r + 4) whose bases differ (grouped and depthwise layouts): per-lane factors and inputs, elements
-/// gathered per lane.
-INLINE void row_block_mixed_base(const float *w, ptrdiff_t r, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t rows_per_group,
-                                 ptrdiff_t columns_per_group, const double *row_factors, const double *column_factors,
-                                 const double *x, double *sums) {
-    const ptrdiff_t row_length = columns * k;
-    ptrdiff_t base[4];
-    v4d rf, total;
-    for (int j = 0; j < 4; j++) {
-        base[j] = ((r + j) / rows_per_group) * columns_per_group;
-        rf[j] = row_factors ? row_factors[r + j] : 1.0;
-        total[j] = sums[r + j];
+/// row_dot of two rows with the same multipliers in one pass (each row's steps unchanged; the multipliers are
+/// loaded once for both, and the loop runs once for two rows).
+INLINE void row_dot2(const float *w0, const float *w1, const double *h, ptrdiff_t n, double *dot0, double *dot1) {
+    v8d lo0 = {0, 0, 0, 0, 0, 0, 0, 0}, hi0 = lo0, lo1 = lo0, hi1 = lo0;
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const v8d h0 = *(const v8d *)(h + i), h1 = *(const v8d *)(h + i + 8);
+        lo0 += __builtin_convertvector(*(const v8f *)(w0 + i), v8d) * h0;
+        hi0 += __builtin_convertvector(*(const v8f *)(w0 + i + 8), v8d) * h1;
+        lo1 += __builtin_convertvector(*(const v8f *)(w1 + i), v8d) * h0;
+        hi1 += __builtin_convertvector(*(const v8f *)(w1 + i + 8), v8d) * h1;
     }
-    const float *p = w + r * row_length;
-    for (ptrdiff_t c = 0; c < columns; c++, p += k) {
-        v4d g = rf, xv;
-        for (int j = 0; j < 4; j++) {
-            if (column_factors) g[j] = column_factors[base[j] + c] * rf[j];
-            xv[j] = x[base[j] + c];
-        }
-        if (k == 1) {
-            const v4d wv = {(double)p[0], (double)p[row_length], (double)p[2 * row_length], (double)p[3 * row_length]};
-            total += (wv * g) * xv;
-        } else {
-            v4d s = {0, 0, 0, 0};
-            for (ptrdiff_t e = 0; e < k; e++) {
-                const v4d wv = {(double)p[e], (double)p[row_length + e], (double)p[2 * row_length + e],
-                                (double)p[3 * row_length + e]};
-                s += wv * g;
-            }
-            total += s * xv;
-        }
-    }
-    for (int j = 0; j < 4; j++) sums[r + j] = total[j];
+    *dot0 = row_finish(lo0, hi0, w0, h, i, n);
+    *dot1 = row_finish(lo1, hi1, w1, h, i, n);
+}
+
+/// row_dot without the multiplier buffer (when it cannot be allocated): the same partial sums element by element.
+INLINE double row_dot_direct(const float *w, ptrdiff_t n, ptrdiff_t base, ptrdiff_t k, const double *column_factors,
+                             const double *x) {
+    double p[16] = {0};
+    for (ptrdiff_t i = 0; i < n; i++) p[i % 16] += (double)w[i] * row_multiplier(base, i, k, column_factors, x);
+    double q[8];
+    for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
+    return ((q[0] + q[4]) + (q[2] + q[6])) + ((q[1] + q[5]) + (q[3] + q[7]));
 }
 
 INLINE void row_sums_impl ROW_SUMS_PARAMS {
-    ptrdiff_t r = 0;
-    // Scratch for one transposed block of four rows (NULL when the blocks mix groups or allocation fails: the
-    // gathering path then does the same arithmetic).
-    // Room for four blocks (row_block16_same_base) when 16 rows share a group.
-    const int wide = rows >= 16 && rows_per_group >= 16;
-    v4d *lanes = rows >= 4 && rows_per_group >= 4 ? malloc((size_t)(columns * k) * sizeof(v4d) * (wide ? 4 : 1) + 1)
-                                                   : NULL;
-    if (lanes && wide) {
-        for (; r + 16 <= rows; r += 16) {
-            const ptrdiff_t first = (r / rows_per_group) * columns_per_group;
-            if (first != ((r + 15) / rows_per_group) * columns_per_group) break;
-            row_block16_same_base(w, r, columns, k, first, row_factors, column_factors, x, sums, lanes);
-        }
-    }
-    for (; r + 4 <= rows; r += 4) {
-        const ptrdiff_t first = (r / rows_per_group) * columns_per_group;
-        if (lanes && first == ((r + 3) / rows_per_group) * columns_per_group) {
-            row_block_same_base(w, r, columns, k, first, row_factors, column_factors, x, sums, lanes);
+    const ptrdiff_t row_length = columns * k;
+    // The multipliers of the current group's rows (rebuilt when the group changes: once for ungrouped layers).
+    double *h = malloc((size_t)row_length * sizeof(double) + 1);
+    ptrdiff_t built = -1, base = 0, in_group = 0;
+    for (ptrdiff_t r = 0; r < rows;) {
+        const float *row = w + r * row_length;
+        // Rows handled in this step: two when the next row is in the same group (same multipliers).
+        ptrdiff_t step = 1;
+        if (h) {
+            if (base != built) {
+                for (ptrdiff_t c = 0; c < columns; c++) {
+                    const double hc = row_multiplier(base, c * k, k, column_factors, x);
+                    for (ptrdiff_t e = 0; e < k; e++) h[c * k + e] = hc;
+                }
+                built = base;
+            }
+            if (r + 1 < rows && in_group + 1 < rows_per_group) {
+                double dot0, dot1;
+                row_dot2(row, row + row_length, h, row_length, &dot0, &dot1);
+                sums[r] += row_factors ? row_factors[r] * dot0 : dot0;
+                sums[r + 1] += row_factors ? row_factors[r + 1] * dot1 : dot1;
+                step = 2;
+            } else {
+                const double dot = row_dot(row, h, row_length);
+                sums[r] += row_factors ? row_factors[r] * dot : dot;
+            }
         } else {
-            row_block_mixed_base(w, r, columns, k, rows_per_group, columns_per_group, row_factors, column_factors, x,
-                                 sums);
+            const double dot = row_dot_direct(row, row_length, base, k, column_factors, x);
+            sums[r] += row_factors ? row_factors[r] * dot : dot;
+        }
+        r += step;
+        // base = (r / rows_per_group) * columns_per_group for the next row, without a division per row.
+        in_group += step;
+        if (in_group == rows_per_group) {
+            in_group = 0;
+            base += columns_per_group;
         }
     }
-    for (; r < rows; r++)
-        row_sum_scalar(w, r, columns, k, (r / rows_per_group) * columns_per_group, row_factors, column_factors, x, sums);
-    free(lanes);
+    free(h);
 }
 
 AVX512_TARGET static void row_sums_avx512 ROW_SUMS_PARAMS { row_sums_impl ROW_SUMS_ARGS; }

@@ -202,6 +202,13 @@ public final class Graph {
         nodes.insert(node, at: index)
     }
 
+    /// Inserts `node` at position `index` of the node list (0...nodes.count), for callers that know where their
+    /// anchor is (a search per insertion made rewrites quadratic in the node count).
+    public func insert(_ node: Node, at index: Int) {
+        node.graph = self
+        nodes.insert(node, at: index)
+    }
+
     /// Removes nodes and drops their input uses. Outputs of removed nodes must be unused by then.
     public func remove(_ doomed: [Node]) {
         for node in doomed { node.detach() }

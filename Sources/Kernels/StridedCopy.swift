@@ -50,28 +50,39 @@ public func stridedCopy(
 /// the copy is large (rows × bytesPerRow > 1 MB).
 @inline(__always)
 func forEachRow(_ dims: [Int], _ strides: [Int], _ rows: Int, _ bytesPerRow: Int, _ body: (Int, Int) -> Void) {
-    let rank = dims.count
     let minRows = max(1, (1 << 20) / max(1, bytesPerRow))
-    parallelFor(rows, minChunk: minRows) { range in
-        var index = [Int](repeating: 0, count: rank)
-        var off = 0
-        var rem = range.lowerBound
-        for axis in stride(from: rank - 1, through: 0, by: -1) {
-            index[axis] = rem % dims[axis]
-            rem /= dims[axis]
-            off += index[axis] * strides[axis]
-        }
-        for row in range {
-            body(off, row)
-            var axis = rank - 1
-            while axis >= 0 {
-                index[axis] += 1
-                off += strides[axis]
-                if index[axis] < dims[axis] { break }
-                off -= dims[axis] * strides[axis]
-                index[axis] = 0
-                axis -= 1
-            }
+    // One chunk whatever the thread count (parallelFor would run it inline too): go straight to the loop, so a
+    // small copy (constant folding's slices) never reads `KernelConfig.threads`, whose first read asks the OS for
+    // the processor count (~0.5M instructions, a tenth of a millisecond).
+    if rows < 2 * minRows {
+        copyRows(dims, strides, 0..<rows, body)
+        return
+    }
+    parallelFor(rows, minChunk: minRows) { range in copyRows(dims, strides, range, body) }
+}
+
+/// `forEachRow`'s loop over the rows in `range`.
+@inline(__always)
+private func copyRows(_ dims: [Int], _ strides: [Int], _ range: Range<Int>, _ body: (Int, Int) -> Void) {
+    let rank = dims.count
+    var index = [Int](repeating: 0, count: rank)
+    var off = 0
+    var rem = range.lowerBound
+    for axis in stride(from: rank - 1, through: 0, by: -1) {
+        index[axis] = rem % dims[axis]
+        rem /= dims[axis]
+        off += index[axis] * strides[axis]
+    }
+    for row in range {
+        body(off, row)
+        var axis = rank - 1
+        while axis >= 0 {
+            index[axis] += 1
+            off += strides[axis]
+            if index[axis] < dims[axis] { break }
+            off -= dims[axis] * strides[axis]
+            index[axis] = 0
+            axis -= 1
         }
     }
 }

@@ -36,7 +36,10 @@ public struct ActivationFusion: Pass {
     // MARK: Rule 1
 
     private func canonicalizeClip(_ node: Node, rw: GraphRewriter) -> Bool {
-        switch node.opType {
+        // Asked of every node: op types of another length than Min, Clip and Relu leave before any string test.
+        let op = node.opType
+        guard op.utf8.count == 3 || op.utf8.count == 4 else { return false }
+        switch op {
         case "Min":
             guard node.inputs.count == 2 else { return false }
             for (d, c) in [(0, 1), (1, 0)] {
@@ -121,8 +124,8 @@ public struct ActivationFusion: Pass {
     /// `node` = a / 6 or a · (1/6) (either order): returns a.
     private func dividend(ofSixth node: Node, rw: GraphRewriter) -> Value? {
         guard isONNX(node), node.inputs.count == 2 else { return nil }
-        if node.opType == "Div", rw.scalarConstant(node.input(1)) == 6 { return node.input(0) }
-        if node.opType == "Mul" {
+        if Rewriting.isNamed(node.opType, "Div"), rw.scalarConstant(node.input(1)) == 6 { return node.input(0) }
+        if Rewriting.isNamed(node.opType, "Mul") {
             if isSixth(rw.scalarConstant(node.input(1))) { return node.input(0) }
             if isSixth(rw.scalarConstant(node.input(0))) { return node.input(1) }
         }

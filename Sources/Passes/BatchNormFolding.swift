@@ -31,7 +31,7 @@ public struct BatchNormFolding: Pass {
     public func run(on model: Model, context: PassContext) throws -> Bool {
         let rw = GraphRewriter(model: model, context: context)
         var changed = false
-        for bn in rw.graph.nodes where bn.opType == "BatchNormalization" && isONNX(bn) && rw.isAlive(bn) {
+        for bn in rw.graph.nodes where Rewriting.isNamed(bn.opType, "BatchNormalization") && isONNX(bn) && rw.isAlive(bn) {
             guard let (a, b) = affine(of: bn, rw: rw), let x = bn.input(0) else { continue }
             if let layer = foldableLayer(producing: x, reader: bn, rw: rw), rw.foldOutputAffine(into: layer, scale: a, shift: b) {
                 rw.absorb(bn, into: layer)

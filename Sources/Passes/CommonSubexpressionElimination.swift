@@ -97,9 +97,11 @@ public struct CommonSubexpressionElimination: Pass {
         var next = [Int32](repeating: -1, count: count)
         var last = [Int32](repeating: -1, count: count)
         var groups: [Int] = []
+        // Graph inputs and outputs read once (each read of the property retains and releases the array).
+        let graphInputs = graph.inputs, graphOutputs = graph.outputs
         for (index, value) in initializers.enumerated() {
             guard let tensor = value.initializer, tensor.elementType != .string,
-                  !graph.inputs.contains(where: { $0 === value }), !graph.outputs.contains(where: { $0 === value })
+                  !graphInputs.contains(where: { $0 === value }), !graphOutputs.contains(where: { $0 === value })
             else { continue }
             let digest = Self.shapeDigest(tensor)
             shapeDigests[index] = digest
@@ -125,22 +127,43 @@ public struct CommonSubexpressionElimination: Pass {
         var merges: [(duplicate: Int, kept: Int)] = []
         var kept: [Int] = []
         var keptDigests: [UInt64] = []
+        // Kept members of the group by digest (open addressing over positions in `kept`): a group of hundreds of
+        // scalars is not scanned once per member. Kept members are pairwise different, so at most one matches and
+        // the probe finds the same one a scan would.
+        var keptTable: [Int32] = []
         for first in groups {
             kept.removeAll(keepingCapacity: true)
             keptDigests.removeAll(keepingCapacity: true)
+            var members = 0
+            var walk = first
+            while walk >= 0 {
+                members += 1
+                walk = Int(next[walk])
+            }
+            var tableSize = 8
+            while tableSize < 2 * members { tableSize <<= 1 }
+            let tableMask = tableSize - 1
+            keptTable.removeAll(keepingCapacity: true)
+            keptTable.append(contentsOf: repeatElement(-1, count: tableSize))
             var member = first
             while member >= 0 {
                 defer { member = Int(next[member]) }
                 guard let tensor = initializers[member].initializer else { continue }
                 let digest = Self.digest(tensor, seed: shapeDigests[member])
                 var match = -1
-                for k in kept.indices where keptDigests[k] == digest && sameBytes(initializers[kept[k]].initializer, tensor) {
-                    match = kept[k]
-                    break
+                var slot = Int(truncatingIfNeeded: digest) & tableMask
+                while keptTable[slot] >= 0 {
+                    let k = Int(keptTable[slot])
+                    if keptDigests[k] == digest && sameBytes(initializers[kept[k]].initializer, tensor) {
+                        match = kept[k]
+                        break
+                    }
+                    slot = (slot &+ 1) & tableMask
                 }
                 if match >= 0 {
                     merges.append((member, match))
                 } else {
+                    keptTable[slot] = Int32(truncatingIfNeeded: kept.count)
                     kept.append(member)
                     keptDigests.append(digest)
                 }

@@ -168,7 +168,7 @@ public struct ConstantFolding: Pass {
     /// returns for it (its first attribute), without setting up an interpreter per node (weights of exported
     /// models are often hundreds of Constant nodes). Nil for other nodes and other Constant forms.
     static func constantValue(of node: Node) -> Tensor? {
-        guard node.opType == "Constant", node.inputs.isEmpty, let first = node.attributes.first,
+        guard Rewriting.isNamed(node.opType, "Constant"), node.inputs.isEmpty, let first = node.attributes.first,
               case .tensor(let tensor) = first.value else { return nil }
         return tensor
     }

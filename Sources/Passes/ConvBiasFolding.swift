@@ -33,8 +33,16 @@ public struct ConvBiasFolding: Pass {
 
     static let layers: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
 
-    /// `layers.contains(op)` by comparison (asked of every node; hashing the name cost more than the test).
-    static func isLayer(_ op: String) -> Bool { op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul" }
+    /// `layers.contains(op)` by length, then comparison (asked of every node; hashing the name cost more than the
+    /// test, and most names differ in length from all four).
+    static func isLayer(_ op: String) -> Bool {
+        switch op.utf8.count {
+        case 4: op == "Conv" || op == "Gemm"
+        case 6: op == "MatMul"
+        case 13: op == "ConvTranspose"
+        default: false
+        }
+    }
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         let rw = GraphRewriter(model: model, context: context)

@@ -46,15 +46,25 @@ public struct IdentityElimination: Pass {
         return changed
     }
 
-    /// Op types `passthrough` knows (one set lookup rejects every other node before any other work).
-    static let candidateOps: Set<String> = [
-        "Identity", "Sum", "Max", "Min", "Mean", "Concat", "Dropout", "Cast", "CastLike", "Reshape", "Flatten",
-        "Squeeze", "Unsqueeze", "Expand", "Tile", "Transpose", "Slice", "Pad",
-    ]
+    /// Whether `passthrough` knows the op type: every other node is rejected before any other work. By length,
+    /// then a few comparisons of short strings (hashing the name for a set lookup cost several times more, and
+    /// this is asked of every node).
+    static func isCandidate(_ op: String) -> Bool {
+        switch op.utf8.count {
+        case 3: op == "Sum" || op == "Max" || op == "Min" || op == "Pad"
+        case 4: op == "Mean" || op == "Cast" || op == "Tile"
+        case 5: op == "Slice"
+        case 6: op == "Concat" || op == "Expand"
+        case 7: op == "Dropout" || op == "Reshape" || op == "Flatten" || op == "Squeeze"
+        case 8: op == "Identity" || op == "CastLike"
+        case 9: op == "Unsqueeze" || op == "Transpose"
+        default: false
+        }
+    }
 
     /// The input that `node`'s first output always equals, if any (its other outputs being absent or unused).
     private func passthrough(_ node: Node, opset: Int64, graph: Graph) -> Value? {
-        guard Self.candidateOps.contains(node.opType), let x = node.input(0) else { return nil }
+        guard Self.isCandidate(node.opType), let x = node.input(0) else { return nil }
         let output = node.outputs[0]
         for extra in node.outputs.dropFirst() where !extra.isAbsent {
             guard extra.uses.isEmpty, !graph.outputs.contains(where: { $0 === extra }) else { return nil }

@@ -19,7 +19,12 @@ public struct ReshapeChains: Pass {
 
     /// `orderPreserving.contains(op)` by comparison (asked of nearly every node; hashing the name cost more).
     static func isOrderPreserving(_ op: String) -> Bool {
-        op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze"
+        // Lengths first (7 or 9): most op types fail without a string comparison.
+        switch op.utf8.count {
+        case 7: op == "Reshape" || op == "Flatten" || op == "Squeeze"
+        case 9: op == "Unsqueeze"
+        default: false
+        }
     }
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
@@ -35,7 +40,7 @@ public struct ReshapeChains: Pass {
                   inner.graph === graph, Rewriting.isDefaultDomain(inner), let source = inner.input(0) else { continue }
             if Self.isOrderPreserving(node.opType), Self.isOrderPreserving(inner.opType) {
                 if collapseShapeChain(node, source: source, graph: graph, opset: opset, names: &names) { changed = true }
-            } else if node.opType == "Transpose", inner.opType == "Transpose",
+            } else if Rewriting.isNamed(node.opType, "Transpose"), Rewriting.isNamed(inner.opType, "Transpose"),
                       let p1 = permutation(of: inner, rank: source.shape?.rank),
                       let p2 = permutation(of: node, rank: source.shape?.rank), p1.count == p2.count,
                       p2.allSatisfy({ $0 >= 0 && $0 < p1.count }) {

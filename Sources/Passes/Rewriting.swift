@@ -4,6 +4,13 @@ import IR
 public enum Rewriting {
     public static func isDefaultDomain(_ node: Node) -> Bool { node.domain.isEmpty || node.domain == "ai.onnx" }
 
+    /// `name == expected` with the lengths compared first: Swift compares unequal strings out of line (a call per
+    /// test), and passes test the op type of every node several times.
+    @inline(__always)
+    static func isNamed(_ name: String, _ expected: String) -> Bool {
+        name.utf8.count == expected.utf8.count && name == expected
+    }
+
     /// Makes every reader of `old` read `replacement` instead. When `old` is an output of `graph`, `replacement`
     /// takes over its name and output slot, so the model's interface keeps its names. Returns false and changes
     /// nothing when that takeover is impossible: `replacement` is not produced by a node of `graph` (a graph input,

@@ -22,7 +22,8 @@ public struct ShapeFolding: Pass {
         var folded: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
             for sub in node.nestedGraphs where fold(in: sub, context: context) { changed = true }
-            guard Rewriting.isDefaultDomain(node), node.opType == "Shape" || node.opType == "Size",
+            guard Rewriting.isDefaultDomain(node),
+                  Rewriting.isNamed(node.opType, "Shape") || Rewriting.isNamed(node.opType, "Size"),
                   let output = node.outputs.first, !output.isAbsent, node.outputs.count == 1,
                   !graph.outputs.contains(where: { $0 === output }),
                   let sizes = Rewriting.staticShape(node.input(0)) else { continue }

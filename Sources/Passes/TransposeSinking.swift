@@ -38,7 +38,7 @@ public struct TransposeSinking: Pass {
         var progress = true
         while progress && budget > 0 {
             progress = false
-            for node in rw.graph.nodes where node.opType == "Transpose" && isONNX(node) {
+            for node in rw.graph.nodes where Rewriting.isNamed(node.opType, "Transpose") && isONNX(node) {
                 guard rw.isAlive(node) else { continue }
                 if rewrite(node, rw: rw) {
                     progress = true

@@ -49,26 +49,22 @@ final class WeightArithmeticTests: XCTestCase {
         }
     }
 
-    /// The header's definition of `mcc_weighted_row_sums`, one row at a time.
+    /// The header's definition of `mcc_weighted_row_sums`, one row at a time: 16 partial sums in element order,
+    /// lanes 0–7 and 8–15 added pairwise, then the fixed tree, then the row factor.
     private static func rowSums(_ w: [Float], rows: Int, columns: Int, k: Int, rowsPerGroup: Int, columnsPerGroup: Int,
                                 rowFactors: [Double]?, columnFactors: [Double]?, x: [Double], start: [Double]) -> [Double] {
         var sums = start
         for r in 0..<rows {
             let base = (r / rowsPerGroup) * columnsPerGroup
-            let rf = rowFactors?[r] ?? 1
-            var total = sums[r]
-            for c in 0..<columns {
-                let g = columnFactors.map { $0[base + c] * rf } ?? rf
-                let p = (r * columns + c) * k
-                if k == 1 {
-                    total += (Double(w[p]) * g) * x[base + c]
-                } else {
-                    var s = 0.0
-                    for e in 0..<k { s += Double(w[p + e]) * g }
-                    total += s * x[base + c]
-                }
+            var p = [Double](repeating: 0, count: 16)
+            for i in 0..<(columns * k) {
+                let channel = base + i / k
+                let h = columnFactors.map { x[channel] * $0[channel] } ?? x[channel]
+                p[i % 16] += Double(w[r * columns * k + i]) * h
             }
-            sums[r] = total
+            let q = (0..<8).map { p[$0] + p[$0 + 8] }
+            let dot = ((q[0] + q[4]) + (q[2] + q[6])) + ((q[1] + q[5]) + (q[3] + q[7]))
+            sums[r] += rowFactors.map { $0[r] * dot } ?? dot
         }
         return sums
     }

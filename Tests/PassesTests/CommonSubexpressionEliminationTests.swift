@@ -51,6 +51,22 @@ final class CommonSubexpressionEliminationTests: XCTestCase {
         XCTAssertEqual(opTypes(model), ["Mul", "Mul", "Mul", "Sum"])
     }
 
+    func testMergesLargeGroupsOfEqualShapeInitializersIntoTheirFirstCopies() throws {
+        // Forty scalars of one shape holding seven distinct values (the group is looked up by digest, not
+        // scanned): each merges into the first initializer with its bytes, and those stay in file order.
+        let b = GraphBuilder()
+        let x = b.input("x", [2, 3])
+        let products = (0..<40).map { i in
+            b.node("Mul", [x, b.constant("c\(i)", floats: [Float(i % 7) - 3], shape: [])])
+        }
+        b.output(b.node("Sum", products, named: "y"))
+        let model = try b.model()
+        XCTAssertTrue(try checkPass(CommonSubexpressionElimination(), on: model, inputs: [input]).changed)
+        XCTAssertEqual(model.graph.initializers.map(\.name), (0..<7).map { "c\($0)" })
+        // Products of equal constants became equal nodes and merged: one Mul per distinct value.
+        XCTAssertEqual(opTypes(model), Array(repeating: "Mul", count: 7) + ["Sum"])
+    }
+
     func testDoesNotMergeAcrossScopesOrTwoGraphOutputs() throws {
         let b = GraphBuilder()
         let x = b.input("x", [2, 3])

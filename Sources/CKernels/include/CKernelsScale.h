@@ -32,12 +32,15 @@ void mcc_scale_rows_in_place(float *w, ptrdiff_t rows, ptrdiff_t columns, ptrdif
 
 /// Per-row weighted sums of a weight matrix whose rows are output channels: w holds `rows` rows of `columns`
 /// (row, column) pairs of `k` taps; the column's channel in row r is base(r) + c, base(r) = (r / rows_per_group) *
-/// columns_per_group. For every row, in column order:
-///   g = column_factors ? column_factors[base + c] * rf : rf        (rf = row_factors ? row_factors[r] : 1)
-///   k == 1: sums[r] += ((double)w · g) · x[base + c]
-///   k > 1:  s = +0; s += (double)w[e] · g for e in tap order; sums[r] += s · x[base + c]
-/// Rows are independent chains, so the variants run several rows as vector lanes, each lane doing exactly these
-/// steps (no FMA contraction, no reassociation): every variant gives the same bits as the scalar definition.
+/// columns_per_group. For every row, with element i of the row (column c = i / k) and its multiplier
+///   h[i] = column_factors ? x[base + c] · column_factors[base + c] : x[base + c]
+///   p[j] = Σ (double)w[i] · h[i] over i ≡ j (mod 16), in element order, from +0     (16 partial sums)
+///   q[j] = p[j] + p[j + 8]                                                          (j < 8)
+///   dot  = ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7))
+///   sums[r] += row_factors ? row_factors[r] · dot : dot
+/// That is Σ W·cf·x·rf in double in a fixed order that vectorizes without transposing rows (a different order
+/// than a sequential sum, so the last bits of a sum can differ from it; folded biases are rounded to float after).
+/// No FMA contraction: every variant (whatever its vector width) gives the same bits as this definition.
 void mcc_weighted_row_sums(const float *w, ptrdiff_t rows, ptrdiff_t columns, ptrdiff_t k, ptrdiff_t rows_per_group,
                            ptrdiff_t columns_per_group, const double *row_factors, const double *column_factors,
                            const double *x, double *sums);

@@ -102,7 +102,7 @@ final class GraphRewriter {
     func constant(_ value: Value?) -> Tensor? {
         guard let value, !value.isAbsent, !isGraphInput(value) else { return nil }
         if let tensor = value.initializer { return tensor }
-        guard let node = value.producer, node.opType == "Constant", node.domain.isEmpty || node.domain == "ai.onnx"
+        guard let node = value.producer, Rewriting.isNamed(node.opType, "Constant"), node.domain.isEmpty || node.domain == "ai.onnx"
         else { return nil }
         if let a = node.attribute("value"), case .tensor(let t) = a.value { return t }
         if let f = node.floatAttribute("value_float") { return Tensor(scalar: f) }
@@ -118,7 +118,7 @@ final class GraphRewriter {
         guard let t = constant(value), t.elementType == .float else { return nil }
         // Straight from the buffer: no intermediate [Float] (this runs for every parameter of every folded layer).
         let n = t.elementCount
-        return (t.withUnsafeBufferPointer(as: Float.self) { $0.prefix(n).map(Double.init) }, t.shape)
+        return (t.withUnsafeBufferPointer(as: Float.self) { doubles(of: $0, count: n) }, t.shape)
     }
 
     /// The constant as one Double when it holds exactly one float element (any rank).
@@ -179,7 +179,28 @@ final class GraphRewriter {
         Node(op, name: freshName(base), inputs: inputs, outputs: outputs, attributes: attributes)
     }
 
-    func insert(_ node: Node, before anchor: Node) { graph.insert(node, before: anchor) }
+    /// Inserts `node` right before `anchor` (which must be in the graph), as `Graph.insert(_:before:)` does. Passes
+    /// insert while walking the list in order, so the anchor is looked for from just after the previous insertion
+    /// (then from the start): the same position, found without a scan from the start per insertion.
+    func insert(_ node: Node, before anchor: Node) {
+        let index = position(of: anchor, from: insertionHint)
+        graph.insert(node, at: index)
+        insertionHint = index + 1
+    }
+
+    /// Where the previous insertion by position ended (only a hint: the list may have changed since).
+    private var insertionHint = 0
+
+    /// The position of `anchor` in the node list (searched from `start`, then before it), or the end when absent.
+    /// A separate function, so its reference to the list is gone before the caller inserts (no copy on write).
+    private func position(of anchor: Node, from start: Int) -> Int {
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            let start = min(max(start, 0), nodes.count)
+            for i in start..<nodes.count where nodes[i] === anchor { return i }
+            for i in 0..<start where nodes[i] === anchor { return i }
+            return nodes.count
+        }
+    }
 
     func insert(_ node: Node, after anchor: Node) {
         var nodes = graph.nodes
@@ -222,7 +243,7 @@ final class GraphRewriter {
     /// Drops an unused constant: its `Constant` node or its initializer entry.
     func removeIfDead(_ value: Value?) {
         guard let value, value.uses.isEmpty, !isGraphOutput(value), !isGraphInput(value) else { return }
-        if let node = value.producer, node.opType == "Constant", node.outputs.allSatisfy({ $0.uses.isEmpty }) {
+        if let node = value.producer, Rewriting.isNamed(node.opType, "Constant"), node.outputs.allSatisfy({ $0.uses.isEmpty }) {
             if removed.insert(ObjectIdentifier(node)).inserted {
                 node.detach()
                 graveyard.append(node)
@@ -250,8 +271,20 @@ func perChannelValues(_ tensor: Tensor, rank: Int, axis: Int, channels: Int) -> 
     let count = tensor.elementCount
     guard padded[axis] == count, count == 1 || count == channels, tensor.storage.byteCount >= tensor.byteCount
     else { return nil }
-    let values = tensor.withUnsafeBufferPointer(as: Float.self) { $0.prefix(count).map(Double.init) }
+    let values = tensor.withUnsafeBufferPointer(as: Float.self) { doubles(of: $0, count: count) }
     return count == channels ? values : Array(repeating: values[0], count: channels)
+}
+
+/// The first `count` floats of `buffer` (fewer if it is shorter) in double precision: `prefix(count).map(Double.init)`
+/// in one plain loop (the generic map cost several times more per element on every folded parameter vector).
+func doubles(of buffer: UnsafeBufferPointer<Float>, count: Int) -> [Double] {
+    let n = min(max(count, 0), buffer.count)
+    guard n > 0, let source = buffer.baseAddress else { return [] }
+    return [Double](unsafeUninitializedCapacity: n) { out, initialized in
+        guard let target = out.baseAddress else { return }
+        for i in 0..<n { target[i] = Double(source[i]) }
+        initialized = n
+    }
 }
 
 /// Whether `values` holds exactly one distinct value (what `Set(values).count == 1` says, without hashing every
@@ -282,6 +315,8 @@ extension Node {
     /// attribute list of each Conv or Mul was a few percent of the pipeline. Cheap and conservative: any
     /// default-domain op starting with I, L or S, and every op of another domain, gets the full answer.
     var nestedGraphs: [Graph] {
+        // No attributes, no subgraphs: a count test, before the op name is read (Add, Mul, Relu, … end here).
+        if attributes.isEmpty { return [] }
         if domain.isEmpty {
             switch opType.utf8.first {
             case UInt8(ascii: "I"), UInt8(ascii: "L"), UInt8(ascii: "S"): break

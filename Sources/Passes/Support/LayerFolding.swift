@@ -71,9 +71,18 @@ extension GraphRewriter {
                 bias = b.values
             }
             if scale != nil { weights.scaleOutputChannels(by: s) }
-            let newBias = (0..<n).map { bias[$0] * s[$0] + t[$0] }
-            setParameters(of: layer, weights: scale != nil ? weights : nil,
-                          bias: Tensor(floats: newBias.map { Float($0) }, shape: [n]))
+            // Float(bias·s + t) per channel in one loop over the buffers (no intermediate double array).
+            let newBias = [Float](unsafeUninitializedCapacity: n) { out, initialized in
+                bias.withUnsafeBufferPointer { b in
+                    s.withUnsafeBufferPointer { s in
+                        t.withUnsafeBufferPointer { t in
+                            for i in 0..<n { out[i] = Float(b[i] * s[i] + t[i]) }
+                        }
+                    }
+                }
+                initialized = n
+            }
+            setParameters(of: layer, weights: scale != nil ? weights : nil, bias: Tensor(floats: newBias, shape: [n]))
         case "Gemm":
             let beta = Double(layer.floatAttribute("beta") ?? 1)
             var c: (values: [Double], shape: [Int])?

@@ -222,8 +222,9 @@ struct LinearWeights {
     var isEdited: Bool { outputFactors != nil || inputFactors != nil || inputSource != nil }
 
     /// Σ over input channels and kernel taps of W·x for an input constant per channel: per output channel, with
-    /// the pending edits applied, accumulated in double (in memory order: per output channel, the taps of one
-    /// (output, input) pair are summed first, then added to the channel's total in input order).
+    /// the pending edits applied, accumulated in double. The order of summation is fixed per layout (so the result
+    /// is deterministic) but is not a sequential sum: rows that are output channels use the vectorized order of
+    /// `mcc_weighted_row_sums`; the result feeds float32 biases, whose rounding hides the last bits of a double.
     func sumOverInputs(times perInput: [Double]) -> [Double] {
         precondition(perInput.count == inputChannels, "one value per input channel")
         let k = kernelSize
@@ -251,11 +252,10 @@ struct LinearWeights {
         return sums
     }
 
-    /// The loops of `sumOverInputs` without a permutation. Each pair contributes (Σ_e Double(w)·f)·x with
-    /// f = columnFactor·rowFactor, added to its output channel's running sum in memory order; with one tap the
-    /// tap sum is the single product (0 + p = p up to the sign of a zero, which cannot change a running sum that
-    /// starts at +0). Rows that are output channels go to `mcc_weighted_row_sums` (same steps, rows as vector
-    /// lanes); rows that are input channels scatter into the outputs here.
+    /// The loops of `sumOverInputs` without a permutation. Rows that are output channels (Conv, Gemm with transB)
+    /// go to `mcc_weighted_row_sums`: per row Σ Double(w)·(x·columnFactor) in 16 vector partial sums, times the
+    /// row factor (see CKernelsScale.h). Rows that are input channels scatter into the outputs here: each pair
+    /// contributes (Σ_e Double(w)·f)·x with f = columnFactor·rowFactor, in memory order.
     private static func accumulate(
         _ w: UnsafePointer<Float>, layout: RowLayout, rowFactors: UnsafePointer<Double>?,
         columnFactors: UnsafePointer<Double>?, times x: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>
@@ -269,8 +269,7 @@ struct LinearWeights {
             return columnFactors[base &+ c] * rf
         }
         if layout.rowsAreOutputs {
-            // Output channels are independent chains: the C kernel runs several as vector lanes, each lane doing
-            // this scalar definition's steps (see CKernelsScale.h), so the sums are the same bits.
+            // Contiguous rows: the C kernel's vector partial sums (same bits in every ISA variant).
             mcc_weighted_row_sums(w, layout.rows, columns, k, max(layout.rowsPerGroup, 1), layout.columnsPerGroup, rowFactors,
                                   columnFactors, x, sums)
         } else {

@@ -65,30 +65,41 @@ struct NameSet {
     /// A 64-bit hash of the UTF-8 bytes (8 at a time, then the tail, then the length), finalized with a
     /// splitmix64 step so the low bits (the slot) depend on every byte. Never 0.
     static func hash(_ name: String) -> UInt64 {
+        // Native strings (all of ours) lend their bytes without the copy that the mutating `withUTF8` needs.
+        if let h = name.utf8.withContiguousStorageIfAvailable({ hash(bytes: $0) }) { return h }
         var name = name
-        let h = name.withUTF8 { bytes -> UInt64 in
-            var h: UInt64 = 0x9e37_79b9_7f4a_7c15
-            let raw = UnsafeRawBufferPointer(bytes)
-            var offset = 0
-            while offset &+ 8 <= raw.count {
-                h = (h ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01b3
-                h ^= h >> 32
-                offset &+= 8
-            }
-            var tail: UInt64 = 0
+        return name.withUTF8 { hash(bytes: $0) }
+    }
+
+    private static func hash(bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0x9e37_79b9_7f4a_7c15
+        let raw = UnsafeRawBufferPointer(bytes)
+        var offset = 0
+        while offset &+ 8 <= raw.count {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01b3
+            h ^= h >> 32
+            offset &+= 8
+        }
+        var tail: UInt64 = 0
+        let rest = raw.count &- offset
+        if rest > 0 && raw.count >= 8 {
+            // The last 8 bytes in one load, shifted so only the `rest` bytes not hashed yet remain (the same
+            // value as the byte loop below assembles).
+            tail = raw.loadUnaligned(fromByteOffset: raw.count &- 8, as: UInt64.self) >> UInt64(64 &- 8 &* rest)
+        } else {
             var shift: UInt64 = 0
             while offset < raw.count {
                 tail |= UInt64(raw[offset]) << shift
                 shift &+= 8
                 offset &+= 1
             }
-            h = (h ^ tail ^ (UInt64(raw.count) << 56)) &* 0x100_0000_01b3
-            h ^= h >> 30
-            h = h &* 0xbf58_476d_1ce4_e5b9
-            h ^= h >> 27
-            h = h &* 0x94d0_49bb_1331_11eb
-            return h ^ (h >> 31)
         }
+        h = (h ^ tail ^ (UInt64(raw.count) << 56)) &* 0x100_0000_01b3
+        h ^= h >> 30
+        h = h &* 0xbf58_476d_1ce4_e5b9
+        h ^= h >> 27
+        h = h &* 0x94d0_49bb_1331_11eb
+        h ^= h >> 31
         return h == 0 ? 1 : h
     }
 }
