@@ -5,7 +5,7 @@ import CKernels
 // The input is copied once into a zero-padded [C, hp, wp] buffer. Over "wide"
 // output columns n = oy·wp + ox, the im2col row of (channel c, tap i, j) is the padded plane of c shifted by
 // i·dh·wp + j·dw, so the K = C·kh·kw rows of B are just pointers, in the ONNX weight order [M][C][kh][kw]: the weights
-// need no reordering and no im2col matrix is built. The C kernel keeps a 12×32 (AVX-512) block of outputs in
+// need no reordering and no im2col matrix is built. The C kernel keeps a 12×32, 10×32 or 8×48 (AVX-512) block of outputs in
 // registers through all of K, adds the bias, applies the activation and stores the block's valid columns to y —
 // where the OpenBLAS paths packed both operands per call, accumulated the 9 taps of a 3×3 through memory (tap-sum)
 // or copied the input 9 times (im2col), and ran bias/activation as a further pass (yolov8n at 1 thread: those made

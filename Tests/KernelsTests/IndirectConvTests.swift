@@ -16,7 +16,7 @@ final class IndirectConvTests: XCTestCase {
         return y
     }
 
-    /// Every ISA variant (12×32 and 6×16 blocks) and 1-3 threads (column pieces) against the Double-accumulated
+    /// Every ISA variant (AVX-512 12×32, 10×32 or 8×48 blocks by channel count; 6×16) and 1-3 threads (column pieces) against the Double-accumulated
     /// reference; the outputs must also be bit-identical across thread counts (each output is the same in-order sum).
     private func check(_ p: Conv2DParams, withBias: Bool = true, activation: UnaryOp = .identity, tol: Float = 2e-5,
                        file: StaticString = #filePath, line: UInt = #line) {
@@ -51,7 +51,7 @@ final class IndirectConvTests: XCTestCase {
     }
 
     func testYoloLike3x3WithSiLUAndChannelTail() {
-        // 13 output channels: a full block plus a partial one (12 + 1, or 6 + 6 + 1); wide width 25.
+        // 13 output channels: a full block plus a partial one (8 + 5, or 6 + 6 + 1); wide width 25.
         check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 20, inWidth: 23, outChannels: 13,
                            kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .swish(alpha: 1))
     }
@@ -67,8 +67,11 @@ final class IndirectConvTests: XCTestCase {
 
     func testLargeMapShortSumsInChunks() {
         // mtcnn_pnet's shapes scaled down: maps above 80×80 with K ≤ 160, so the columns run in several 256-column
-        // chunks (wide 92×101 = 9292 per image) over 3 channel blocks (12 + 12 + 8, or 6 × 5 + 2) and a column tail.
+        // chunks (wide 92×101 = 9292 per image = 193·48 + 16 + 12) over 4 channel blocks (8 × 4, or 6 × 5 + 2), a
+        // 16-column block and a zero-padded column tail; 16 channels in two 8×48 blocks, 10 in one 10×32 block.
         check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 94, inWidth: 101, outChannels: 32,
+                           kernelHeight: 3, kernelWidth: 3), activation: .relu)
+        check(Conv2DParams(batch: 1, inChannels: 10, inHeight: 90, inWidth: 97, outChannels: 16,
                            kernelHeight: 3, kernelWidth: 3), activation: .relu)
         check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 85, inWidth: 90, outChannels: 10,
                            kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)))
