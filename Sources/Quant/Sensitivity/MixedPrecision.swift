@@ -49,8 +49,8 @@ public struct MixedPrecisionSummary: Codable, Sendable {
 /// Sensitivity is measured, not modelled: on the corpus, analytic noise models and small-noise linearizations rank
 /// layers poorly (quantization noise is far from the linear regime, and error concentrates in the first layers of
 /// the network). The search therefore
-/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer; the rest of the
-///    probe runs only when its noise on the sensitivity samples is not negligible next to the target's);
+/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer), the latter keeping
+///    the values where later candidates' runs resume (their beginning is the all-16-bit plan's);
 /// 2. splits the points (activations and weights, in graph order) into up to 8 contiguous segments and measures,
 ///    per segment, the output noise added by dropping only that segment to 8 bits from the all-16-bit plan, on the
 ///    first third of the probe (the sensitivity samples: the estimates only rank points);
@@ -134,22 +134,23 @@ public struct MixedPrecision {
             Array(items[(s * items.count / min(segmentCount, items.count))..<((s + 1) * items.count / min(segmentCount, items.count))])
         }.filter { !$0.isEmpty }
         let segmentPlans = segments.map { plan(demoted: Set($0)) }
-        let resumption = evaluator.resumption(base: plan16, candidates: segmentPlans, samples: sensitivityCount,
+        // The values are kept on every probe sample: the budget rounds' candidates (the least sensitive points
+        // demoted, typically late in the graph) resume from them too, at the latest kept start before their first
+        // difference from the all-16-bit plan.
+        let resumption = evaluator.resumption(base: plan16, candidates: segmentPlans, samples: probe.count,
                                               byteBudget: options.resumptionBytes)
+        let keptStarts = Set(resumption.starts.filter { $0 > 0 }).sorted()
+        func resumeAt(_ candidate: QuantizationPlan) -> Int {
+            let first = evaluator.firstDifference(candidate, from: plan16)
+            return keptStarts.last { $0 <= first } ?? 0
+        }
         defer { evaluator.releaseKept() }
         step += 1
         progress?(min(step, totalSteps), totalSteps)
-        // All-16-bit on the sensitivity samples (keeping the resumption values). Its noise only offsets the budget
-        // the estimates may use; when it is far below the budget (the usual case: 16-bit grids add next to no
-        // noise) that offset is taken from these samples and the rest of the probe runs only if the all-16-bit
-        // plan turns out to be the answer.
-        var (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys,
-                                                                    samples: sensitivityCount)
-        var nsr16OnProbe = sensitivityCount >= probe.count
-        if !nsr16OnProbe, nsr16Sensitivity > budget * negligibleShare {
-            nsr16 = try evaluate(plan16)
-            nsr16OnProbe = true
-        }
+        // All-16-bit on the whole probe (keeping the resumption values); its noise on the sensitivity samples is
+        // the baseline the segments' added noise is measured from.
+        let (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount,
+                                                                    keeping: resumption.keys, keptOn: probe.count)
         if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
 
         let local = localNoise(items)
@@ -159,7 +160,6 @@ public struct MixedPrecision {
         let segmentNSR = try evaluator.noiseToSignal(zip(segmentPlans, resumption.starts).map {
             ProbeEvaluator.Candidate(plan: $0, samples: sensitivityCount, resumeAt: $1)
         })
-        evaluator.releaseKept()
         step += measured.count
         progress?(min(step, totalSteps), totalSteps)
         for (segment, nsr) in zip(measured, segmentNSR) {
@@ -187,19 +187,17 @@ public struct MixedPrecision {
             // The last round's measurement only matters if it may replace the best plan.
             if round == rounds - 1, count <= best.demoted { break }
             let candidate = plan(demoted: Set(ranked.prefix(count)))
-            let nsr = try evaluate(candidate)
+            step += 1
+            progress?(min(step, totalSteps), totalSteps)
+            let nsr = try evaluator.noiseToSignal([.init(plan: candidate, resumeAt: resumeAt(candidate))])[0]
             if nsr <= budget, count > best.demoted { best = (candidate, nsr, count) }
             // Rescale by how far the measurement is from the estimate.
             let measured = max(nsr - nsr16, 1e-12)
             let predicted = max(used, 1e-12)
             allowance = (budget - nsr16) * predicted / measured * (nsr <= budget ? 1 : 0.9)
         }
-        if best.demoted == 0, !nsr16OnProbe { best.nsr = try evaluate(plan16) }
         return (best.plan, summary(best.plan, best.nsr))
     }
-
-    /// All-16-bit noise below this share of the budget counts as negligible (see `run`).
-    let negligibleShare = 0.25
 
     /// Activations and weights in graph order (inputs first, a weight right before its op's output).
     func orderedItems() -> [Item] {

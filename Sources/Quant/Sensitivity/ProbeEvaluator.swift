@@ -168,11 +168,16 @@ final class ProbeEvaluator {
         try noiseToSignal([Candidate(plan: plan, samples: samples)])[0]
     }
 
-    /// Worst output's noise-to-signal ratio on the first `samples` probe samples (nil: all) and on the first `first`
-    /// of them, from one run.
+    /// Worst output's noise-to-signal ratio on the whole probe and on its first `first` samples, from one run
+    /// that keeps the values `keeping` on the first `keptOn` samples.
     func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = [],
-                       samples: Int? = nil) throws -> (all: Double, first: Double) {
-        let perSample = try errors([Candidate(plan: plan, samples: samples)], keeping: keeping, onFirst: first)[0]
+                       keptOn: Int = 0) throws -> (all: Double, first: Double) {
+        let perSample = try errors([Candidate(plan: plan)], keeping: keeping, onFirst: keptOn)[0]
         return (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
+    }
+
+    /// The first simulation node whose computation differs between `plan` and `base` (see `SimulatedModel`).
+    func firstDifference(_ plan: QuantizationPlan, from base: QuantizationPlan) -> Int {
+        simulations[0].firstDifference(plan, from: base)
     }
 }
