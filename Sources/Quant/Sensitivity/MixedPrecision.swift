@@ -49,14 +49,16 @@ public struct MixedPrecisionSummary: Codable, Sendable {
 /// Sensitivity is measured, not modelled: on the corpus, analytic noise models and small-noise linearizations rank
 /// layers poorly (quantization noise is far from the linear regime, and error concentrates in the first layers of
 /// the network). The search therefore
-/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer), the latter keeping
-///    the values where later candidates' runs resume (their beginning is the all-16-bit plan's);
+/// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer; the rest of the
+///    probe runs only when its noise on the sensitivity samples is not negligible next to the target's), keeping the
+///    values where later candidates' runs resume (their beginning is the all-16-bit plan's);
 /// 2. splits the points (activations and weights, in graph order) into up to 8 contiguous segments and measures,
 ///    per segment, the output noise added by dropping only that segment to 8 bits from the all-16-bit plan, on the
 ///    first third of the probe (the sensitivity samples: the estimates only rank points);
 /// 3. spreads each segment's noise over its members in proportion to their local 8-bit noise-to-signal ratio;
 /// 4. keeps 8 bits for the points with the smallest estimated noise while the estimates fit the noise budget, then
-///    corrects the budget from the measured result (noise does not add exactly) for a few rounds.
+///    corrects the budget from the measured result (noise does not add exactly) for a few rounds, never past a
+///    count already measured over budget (these runs resume from the all-16-bit run's kept values).
 /// A 16-bit weight implies a 16-bit input activation (the HTP pairs 16-bit weights with 16-bit activations).
 public struct MixedPrecision {
     public let model: Model
@@ -134,24 +136,37 @@ public struct MixedPrecision {
             Array(items[(s * items.count / min(segmentCount, items.count))..<((s + 1) * items.count / min(segmentCount, items.count))])
         }.filter { !$0.isEmpty }
         let segmentPlans = segments.map { plan(demoted: Set($0)) }
-        // The values are kept on every probe sample: the budget rounds' candidates (the least sensitive points
-        // demoted, typically late in the graph) resume from them too, at the latest kept start before their first
-        // difference from the all-16-bit plan.
-        let resumption = evaluator.resumption(base: plan16, candidates: segmentPlans, samples: probe.count,
+        let resumption = evaluator.resumption(base: plan16, candidates: segmentPlans, samples: sensitivityCount,
                                               byteBudget: options.resumptionBytes)
+        defer { evaluator.releaseKept() }
+        step += 1
+        progress?(min(step, totalSteps), totalSteps)
+        // All-16-bit on the sensitivity samples (keeping the resumption values). Its noise only offsets the budget
+        // the estimates may use; when it is far below the budget (the usual case: 16-bit grids add next to no
+        // noise) that offset is taken from these samples and the rest of the probe runs only if the all-16-bit
+        // plan turns out to be the answer.
+        var (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys,
+                                                                    keptOn: sensitivityCount, samples: sensitivityCount)
+        var nsr16OnProbe = sensitivityCount >= probe.count
+        // The budget rounds measure on the whole probe; they may resume from the all-16-bit run's values too when
+        // these fit the memory budget on every probe sample.
+        let keepOnProbe = resumption.bytesPerSample * probe.count <= options.resumptionBytes
+        var keptOnProbe = nsr16OnProbe
+        if !nsr16OnProbe, nsr16Sensitivity > budget * negligibleShare {
+            step += 1
+            progress?(min(step, totalSteps), totalSteps)
+            nsr16 = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: keepOnProbe ? resumption.keys : [],
+                                                keptOn: probe.count).all
+            nsr16OnProbe = true
+            keptOnProbe = keepOnProbe
+        }
+        if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
         let keptStarts = Set(resumption.starts.filter { $0 > 0 }).sorted()
+        /// Where a run of `candidate` may resume: the latest kept start before its first difference from plan16.
         func resumeAt(_ candidate: QuantizationPlan) -> Int {
             let first = evaluator.firstDifference(candidate, from: plan16)
             return keptStarts.last { $0 <= first } ?? 0
         }
-        defer { evaluator.releaseKept() }
-        step += 1
-        progress?(min(step, totalSteps), totalSteps)
-        // All-16-bit on the whole probe (keeping the resumption values); its noise on the sensitivity samples is
-        // the baseline the segments' added noise is measured from.
-        let (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount,
-                                                                    keeping: resumption.keys, keptOn: probe.count)
-        if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
 
         let local = localNoise(items)
         var estimate: [Item: Double] = [:]
@@ -171,10 +186,12 @@ public struct MixedPrecision {
         }
         let ranked = items.sorted { (estimate[$0] ?? 0, order(of: $0)) < (estimate[$1] ?? 0, order(of: $1)) }
 
-        // Closed loop on the budget the estimates may use.
+        // Closed loop on the budget the estimates may use. The candidates demote nested prefixes of the ranking, so
+        // a count at or past one measured over budget is not measured again.
         var allowance = budget - nsr16
         var best: (plan: QuantizationPlan, nsr: Double, demoted: Int) = (plan16, nsr16, 0)
         var tried = Set<Int>()
+        var failing = ranked.count + 1
         for round in 0..<rounds {
             var used = 0.0, count = 0
             for item in ranked {
@@ -183,21 +200,32 @@ public struct MixedPrecision {
                 used += e
                 count += 1
             }
-            if !tried.insert(count).inserted { break }
+            if !tried.insert(count).inserted || count >= failing { break }
             // The last round's measurement only matters if it may replace the best plan.
             if round == rounds - 1, count <= best.demoted { break }
             let candidate = plan(demoted: Set(ranked.prefix(count)))
             step += 1
             progress?(min(step, totalSteps), totalSteps)
+            // The first candidate that can resume pays for the all-16-bit values on the rest of the probe once
+            // (the same values a full run computes, so the scores do not change).
+            if !keptOnProbe, keepOnProbe, resumeAt(candidate) > 0 {
+                try evaluator.keep(plan16, keys: resumption.keys, fromSample: sensitivityCount)
+                keptOnProbe = true
+            }
             let nsr = try evaluator.noiseToSignal([.init(plan: candidate, resumeAt: resumeAt(candidate))])[0]
             if nsr <= budget, count > best.demoted { best = (candidate, nsr, count) }
+            if nsr > budget { failing = min(failing, count) }
             // Rescale by how far the measurement is from the estimate.
             let measured = max(nsr - nsr16, 1e-12)
             let predicted = max(used, 1e-12)
             allowance = (budget - nsr16) * predicted / measured * (nsr <= budget ? 1 : 0.9)
         }
+        if best.demoted == 0, !nsr16OnProbe { best.nsr = try evaluate(plan16) }
         return (best.plan, summary(best.plan, best.nsr))
     }
+
+    /// All-16-bit noise below this share of the budget counts as negligible (see `run`).
+    let negligibleShare = 0.25
 
     /// Activations and weights in graph order (inputs first, a weight right before its op's output).
     func orderedItems() -> [Item] {
