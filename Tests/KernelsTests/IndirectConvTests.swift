@@ -77,6 +77,16 @@ final class IndirectConvTests: XCTestCase {
                            kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)))
     }
 
+    func testUnpaddedReadsPlanesInPlace() {
+        // No padding: every plane but each image's last is read in place, the rows of plane c reaching into c + 1
+        // for discarded columns only; batch 2 and a dilated 3-wide kernel (reach 4 floats) with one input channel
+        // (only the copied plane) and with several.
+        check(Conv2DParams(batch: 2, inChannels: 5, inHeight: 13, inWidth: 17, outChannels: 9,
+                           kernelHeight: 3, kernelWidth: 3, dilations: (1, 2)), activation: .relu)
+        check(Conv2DParams(batch: 2, inChannels: 1, inHeight: 12, inWidth: 20, outChannels: 7,
+                           kernelHeight: 2, kernelWidth: 3, dilations: (2, 2)))
+    }
+
     func testDilatedAsymmetricPadsAndBatch() {
         check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 15, inWidth: 17, outChannels: 7,
                            kernelHeight: 5, kernelWidth: 5, dilations: (2, 2), pads: (2, 1, 3, 0)), activation: .relu)
