@@ -224,6 +224,9 @@ INLINE void indirect_pack(const float *w, ptrdiff_t k, ptrdiff_t m0, ptrdiff_t r
 }
 
 // The accumulators are named variables (not an array) so clang keeps all of them in registers across the k loop.
+#define INDIRECT_ZERO3(r) v16 c##r##0 = splat(0.0f), c##r##1 = splat(0.0f), c##r##2 = splat(0.0f);
+#define INDIRECT_FMA3(r) c##r##0 += ak[r] * b0; c##r##1 += ak[r] * b1; c##r##2 += ak[r] * b2;
+#define INDIRECT_OUT3(r) acc[r][0] = c##r##0; acc[r][1] = c##r##1; acc[r][2] = c##r##2;
 #define INDIRECT_ZERO2(r) v16 c##r##0 = splat(0.0f), c##r##1 = splat(0.0f);
 #define INDIRECT_FMA2(r) c##r##0 += ak[r] * b0; c##r##1 += ak[r] * b1;
 #define INDIRECT_OUT2(r) acc[r][0] = c##r##0; acc[r][1] = c##r##1;
@@ -231,54 +234,71 @@ INLINE void indirect_pack(const float *w, ptrdiff_t k, ptrdiff_t m0, ptrdiff_t r
 #define INDIRECT_FMA1(r) c##r##0 += ak[r] * b0;
 #define INDIRECT_OUT1(r) acc[r][0] = c##r##0;
 #define INDIRECT_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define INDIRECT_ROWS12(X) INDIRECT_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
+#define INDIRECT_ROWS8(X) INDIRECT_ROWS6(X) X(6) X(7)
+#define INDIRECT_ROWS10(X) INDIRECT_ROWS8(X) X(8) X(9)
+#define INDIRECT_ROWS12(X) INDIRECT_ROWS10(X) X(10) X(11)
 
-/// Sums of 12 output channels × 32 columns (24 accumulators: AVX-512 has 32 registers).
-INLINE void indirect_sums_12x32(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][2]) {
-    INDIRECT_ROWS12(INDIRECT_ZERO2)
-    for (ptrdiff_t kk = 0; kk < k; kk++) {
-        const float *bk = rows[kk] + off;
-        v16 b0 = load(bk), b1 = load(bk + LANES);
-        const float *ak = apack + kk * 12;
-        INDIRECT_ROWS12(INDIRECT_FMA2)
+/// Sums of MR output channels × NV·16 columns: `name` with row list ROWS and NV vectors per row. Every output is
+/// the same k-ordered FMA chain whatever the block shape, so the shapes only change speed, never results.
+#define INDIRECT_SUMS3(name, ROWS, MR)                                                                               \
+    INLINE void name(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][3]) {     \
+        ROWS(INDIRECT_ZERO3)                                                                                         \
+        for (ptrdiff_t kk = 0; kk < k; kk++) {                                                                       \
+            const float *bk = rows[kk] + off;                                                                        \
+            v16 b0 = load(bk), b1 = load(bk + LANES), b2 = load(bk + 2 * LANES);                                     \
+            const float *ak = apack + kk * MR;                                                                       \
+            ROWS(INDIRECT_FMA3)                                                                                      \
+        }                                                                                                            \
+        ROWS(INDIRECT_OUT3)                                                                                          \
     }
-    INDIRECT_ROWS12(INDIRECT_OUT2)
-}
+#define INDIRECT_SUMS2(name, ROWS, MR)                                                                               \
+    INLINE void name(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][3]) {     \
+        ROWS(INDIRECT_ZERO2)                                                                                         \
+        for (ptrdiff_t kk = 0; kk < k; kk++) {                                                                       \
+            const float *bk = rows[kk] + off;                                                                        \
+            v16 b0 = load(bk), b1 = load(bk + LANES);                                                                \
+            const float *ak = apack + kk * MR;                                                                       \
+            ROWS(INDIRECT_FMA2)                                                                                      \
+        }                                                                                                            \
+        ROWS(INDIRECT_OUT2)                                                                                          \
+    }
+#define INDIRECT_SUMS1(name, ROWS, MR)                                                                               \
+    INLINE void name(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][3]) {     \
+        ROWS(INDIRECT_ZERO1)                                                                                         \
+        for (ptrdiff_t kk = 0; kk < k; kk++) {                                                                       \
+            v16 b0 = load(rows[kk] + off);                                                                           \
+            const float *ak = apack + kk * MR;                                                                       \
+            ROWS(INDIRECT_FMA1)                                                                                      \
+        }                                                                                                            \
+        ROWS(INDIRECT_OUT1)                                                                                          \
+    }
 
-/// Sums of 12 output channels × 16 columns (AVX-512's blocks of 16 to 31 leftover columns).
-INLINE void indirect_sums_12x16(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][2]) {
-    INDIRECT_ROWS12(INDIRECT_ZERO1)
-    for (ptrdiff_t kk = 0; kk < k; kk++) {
-        v16 b0 = load(rows[kk] + off);
-        const float *ak = apack + kk * 12;
-        INDIRECT_ROWS12(INDIRECT_FMA1)
-    }
-    INDIRECT_ROWS12(INDIRECT_OUT1)
-}
-
-/// Sums of 6 output channels × 16 columns (two ymm registers each under AVX2: 12 of its 16).
-INLINE void indirect_sums_6x16(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, v16 acc[][2]) {
-    INDIRECT_ROWS6(INDIRECT_ZERO1)
-    for (ptrdiff_t kk = 0; kk < k; kk++) {
-        v16 b0 = load(rows[kk] + off);
-        const float *ak = apack + kk * 6;
-        INDIRECT_ROWS6(INDIRECT_FMA1)
-    }
-    INDIRECT_ROWS6(INDIRECT_OUT1)
-}
+// AVX-512 (32 registers): 12×32 and 10×32 (24 and 20 accumulators), 8×48 (24); their 16-column leftovers. AVX2 and
+// SSE: 6×16 (two ymm registers per row: 12 of AVX2's 16).
+INDIRECT_SUMS2(indirect_sums_12x32, INDIRECT_ROWS12, 12)
+INDIRECT_SUMS1(indirect_sums_12x16, INDIRECT_ROWS12, 12)
+INDIRECT_SUMS2(indirect_sums_10x32, INDIRECT_ROWS10, 10)
+INDIRECT_SUMS1(indirect_sums_10x16, INDIRECT_ROWS10, 10)
+INDIRECT_SUMS3(indirect_sums_8x48, INDIRECT_ROWS8, 8)
+INDIRECT_SUMS1(indirect_sums_8x16, INDIRECT_ROWS8, 8)
+INDIRECT_SUMS1(indirect_sums_6x16, INDIRECT_ROWS6, 6)
 
 /// One output block: MR output channels × NV·16 wide columns, all of K accumulated in registers (k in order, one
 /// FMA chain per output), then bias + activation and the store of the block's valid columns.
 INLINE void indirect_block(const float *const *rows, ptrdiff_t off, ptrdiff_t k, const float *apack, const int MR,
                            const int NV, ptrdiff_t mrows, const float *bias, ptrdiff_t m0, int act, float a, float b,
                            float *y, ptrdiff_t out_plane, const ptrdiff_t *seg, ptrdiff_t segs) {
-    v16 acc[12][2];
+    v16 acc[12][3];
     if (MR == 12 && NV == 2) indirect_sums_12x32(rows, off, k, apack, acc);
     else if (MR == 12) indirect_sums_12x16(rows, off, k, apack, acc);
+    else if (MR == 10 && NV == 2) indirect_sums_10x32(rows, off, k, apack, acc);
+    else if (MR == 10) indirect_sums_10x16(rows, off, k, apack, acc);
+    else if (MR == 8 && NV == 3) indirect_sums_8x48(rows, off, k, apack, acc);
+    else if (MR == 8) indirect_sums_8x16(rows, off, k, apack, acc);
     else indirect_sums_6x16(rows, off, k, apack, acc);
     for (int r = 0; r < MR; r++) {
         if (r >= mrows) break;
-        float tile[2 * LANES];
+        float tile[3 * LANES];
         float add = bias ? bias[m0 + r] : 0.0f;
         for (int v = 0; v < NV; v++) store(tile + v * LANES, activate(act, a, b, acc[r][v] + add));
         float *dst = y + (m0 + r) * out_plane;
@@ -303,17 +323,22 @@ INLINE ptrdiff_t indirect_segments(ptrdiff_t n0, ptrdiff_t count, ptrdiff_t wp, 
     return segs;
 }
 
+/// Column blocks of one chunk run for every output-channel block before the next chunk starts, so the chunk's input
+/// rows (k rows of about `INDIRECT_CHUNK` floats, plus the taps' reach) stay in cache across the channel blocks
+/// instead of every channel block streaming the whole padded input (large maps: mtcnn_pnet's 387×268).
+#define INDIRECT_CHUNK 256
+
 INLINE void indirect_impl(const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,
                           ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act,
                           float a, float b, float *y, float *scratch, const int MR, const int NV) {
     const ptrdiff_t nr = NV * LANES;
-    // Scratch: tail row pointers, the zero-padded tail columns [k][16], then the packed weight block [k][MR].
+    // Scratch: tail row pointers, the zero-padded tail columns [k][16], then the packed weight blocks [k][MR] each.
     const float **tail_rows = (const float **)scratch;
     float *tail = scratch + 2 * k;
     float *apack = tail + k * LANES;
     ptrdiff_t full_end = n_begin + (n_end - n_begin) / nr * nr;
-    // With 32-column blocks, 16 to 31 leftover columns take one 16-column block read in place.
-    ptrdiff_t half_end = NV > 1 && n_end - full_end >= LANES ? full_end + LANES : full_end;
+    // With wider blocks, leftover columns take 16-column blocks read in place while 16 remain.
+    ptrdiff_t half_end = NV > 1 ? full_end + (n_end - full_end) / LANES * LANES : full_end;
     ptrdiff_t tail_count = n_end - half_end;
     if (tail_count > 0) {
         // The last partial block (< 16 columns) reads zero-padded copies, so no row is read past n_end.
@@ -324,21 +349,29 @@ INLINE void indirect_impl(const float *const *rows, ptrdiff_t k, const float *w,
             tail_rows[kk] = t;
         }
     }
-    ptrdiff_t seg[3 * (2 * LANES + 2)];
+    for (ptrdiff_t m0 = 0; m0 < m; m0 += MR)
+        indirect_pack(w, k, m0, m - m0 < MR ? m - m0 : MR, MR, apack + m0 * k);
+    ptrdiff_t seg[3 * (3 * LANES + 2)];
+    const ptrdiff_t chunk = (INDIRECT_CHUNK + nr - 1) / nr * nr;
+    for (ptrdiff_t c0 = n_begin; c0 < full_end; c0 += chunk) {
+        ptrdiff_t c1 = c0 + chunk < full_end ? c0 + chunk : full_end;
+        for (ptrdiff_t m0 = 0; m0 < m; m0 += MR) {
+            ptrdiff_t mrows = m - m0 < MR ? m - m0 : MR;
+            for (ptrdiff_t n0 = c0; n0 < c1; n0 += nr) {
+                ptrdiff_t segs = indirect_segments(n0, nr, wp, ow, seg);
+                indirect_block(rows, n0, k, apack + m0 * k, MR, NV, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+            }
+        }
+    }
     for (ptrdiff_t m0 = 0; m0 < m; m0 += MR) {
         ptrdiff_t mrows = m - m0 < MR ? m - m0 : MR;
-        indirect_pack(w, k, m0, mrows, MR, apack);
-        for (ptrdiff_t n0 = n_begin; n0 < full_end; n0 += nr) {
-            ptrdiff_t segs = indirect_segments(n0, nr, wp, ow, seg);
-            indirect_block(rows, n0, k, apack, MR, NV, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
-        }
-        if (half_end > full_end) {
-            ptrdiff_t segs = indirect_segments(full_end, LANES, wp, ow, seg);
-            indirect_block(rows, full_end, k, apack, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+        for (ptrdiff_t n0 = full_end; n0 < half_end; n0 += LANES) {
+            ptrdiff_t segs = indirect_segments(n0, LANES, wp, ow, seg);
+            indirect_block(rows, n0, k, apack + m0 * k, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
         }
         if (tail_count > 0) {
             ptrdiff_t segs = indirect_segments(half_end, tail_count, wp, ow, seg);
-            indirect_block(tail_rows, 0, k, apack, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
+            indirect_block(tail_rows, 0, k, apack + m0 * k, MR, 1, mrows, bias, m0, act, a, b, y, out_plane, seg, segs);
         }
     }
 }
@@ -371,8 +404,20 @@ VARIANTS(depthwise, depthwise_dispatch,
 #define INDIRECT_PARAMS (const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,   \
                          ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act, \
                          float a, float b, float *y, float *scratch)
+/// Output-channel block height with the fewest padded rows for m (12 on ties, then 10): mtcnn_pnet's 10, 16 and 32
+/// channels take 10×32, 8×48 and 8×48 blocks instead of computing 12, 24 and 36 rows.
+INLINE int indirect_block_rows(ptrdiff_t m) {
+    ptrdiff_t r12 = (m + 11) / 12 * 12, r10 = (m + 9) / 10 * 10, r8 = (m + 7) / 8 * 8;
+    if (r12 <= r10 && r12 <= r8) return 12;
+    return r10 <= r8 ? 10 : 8;
+}
+
 AVX512_TARGET static void indirect_avx512 INDIRECT_PARAMS {
-    indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 12, 2);
+    switch (indirect_block_rows(m)) {
+    case 12: indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 12, 2); break;
+    case 10: indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 10, 2); break;
+    default: indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 8, 3); break;
+    }
 }
 AVX2_TARGET static void indirect_avx2 INDIRECT_PARAMS {
     indirect_impl(rows, k, w, m, n_begin, n_end, wp, ow, out_plane, bias, act, a, b, y, scratch, 6, 1);
@@ -451,7 +496,7 @@ void mcc_copy_bias_activation(const float *x, ptrdiff_t ldx, float *y, ptrdiff_t
     }
 }
 
-// AVX-512: 12×32 blocks (24 of the 32 registers accumulate); AVX2 and SSE: 6×16 (12 of AVX2's 16 registers).
+// AVX-512: 12×32, 10×32 or 8×48 blocks (see indirect_block_rows); AVX2 and SSE: 6×16 (12 of AVX2's 16 registers).
 void mcc_indirect_conv(const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,
                        ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act,
                        float a, float b, float *y, float *scratch) {

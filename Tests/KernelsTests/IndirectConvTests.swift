@@ -16,7 +16,7 @@ final class IndirectConvTests: XCTestCase {
         return y
     }
 
-    /// Every ISA variant (12×32 and 6×16 blocks) and 1-3 threads (column pieces) against the Double-accumulated
+    /// Every ISA variant (AVX-512 12×32, 10×32 or 8×48 blocks by channel count; 6×16) and 1-3 threads (column pieces) against the Double-accumulated
     /// reference; the outputs must also be bit-identical across thread counts (each output is the same in-order sum).
     private func check(_ p: Conv2DParams, withBias: Bool = true, activation: UnaryOp = .identity, tol: Float = 2e-5,
                        file: StaticString = #filePath, line: UInt = #line) {
@@ -51,7 +51,7 @@ final class IndirectConvTests: XCTestCase {
     }
 
     func testYoloLike3x3WithSiLUAndChannelTail() {
-        // 13 output channels: a full block plus a partial one (12 + 1, or 6 + 6 + 1); wide width 25.
+        // 13 output channels: a full block plus a partial one (8 + 5, or 6 + 6 + 1); wide width 25.
         check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 20, inWidth: 23, outChannels: 13,
                            kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)), activation: .swish(alpha: 1))
     }
@@ -63,6 +63,28 @@ final class IndirectConvTests: XCTestCase {
         // A padded 1×1 (not the pointwise path): wide 10×10 = 100 = 3·32 + 4.
         check(Conv2DParams(batch: 1, inChannels: 7, inHeight: 8, inWidth: 8, outChannels: 30,
                            kernelHeight: 1, kernelWidth: 1, pads: (1, 1, 1, 1)))
+    }
+
+    func testLargeMapShortSumsInChunks() {
+        // mtcnn_pnet's shapes scaled down: maps above 80×80 with K ≤ 160, so the columns run in several 256-column
+        // chunks (wide 92×101 = 9292 per image = 193·48 + 16 + 12) over 4 channel blocks (8 × 4, or 6 × 5 + 2), a
+        // 16-column block and a zero-padded column tail; 16 channels in two 8×48 blocks, 10 in one 10×32 block.
+        check(Conv2DParams(batch: 1, inChannels: 16, inHeight: 94, inWidth: 101, outChannels: 32,
+                           kernelHeight: 3, kernelWidth: 3), activation: .relu)
+        check(Conv2DParams(batch: 1, inChannels: 10, inHeight: 90, inWidth: 97, outChannels: 16,
+                           kernelHeight: 3, kernelWidth: 3), activation: .relu)
+        check(Conv2DParams(batch: 2, inChannels: 3, inHeight: 85, inWidth: 90, outChannels: 10,
+                           kernelHeight: 3, kernelWidth: 3, pads: (1, 1, 1, 1)))
+    }
+
+    func testUnpaddedReadsPlanesInPlace() {
+        // No padding: every plane but each image's last is read in place, the rows of plane c reaching into c + 1
+        // for discarded columns only; batch 2 and a dilated 3-wide kernel (reach 4 floats) with one input channel
+        // (only the copied plane) and with several.
+        check(Conv2DParams(batch: 2, inChannels: 5, inHeight: 13, inWidth: 17, outChannels: 9,
+                           kernelHeight: 3, kernelWidth: 3, dilations: (1, 2)), activation: .relu)
+        check(Conv2DParams(batch: 2, inChannels: 1, inHeight: 12, inWidth: 20, outChannels: 7,
+                           kernelHeight: 2, kernelWidth: 3, dilations: (2, 2)))
     }
 
     func testDilatedAsymmetricPadsAndBatch() {
@@ -99,7 +121,10 @@ final class IndirectConvTests: XCTestCase {
         (largest.inHeight, largest.inWidth) = (80, 80)
         XCTAssertTrue(largest.usesIndirectGemm, "80×80 outputs: the largest map it takes")
         var large = largest
+        large.inChannels = 18
         large.inWidth = 81
-        XCTAssertFalse(large.usesIndirectGemm, "80×81 outputs: the GEMM paths")
+        XCTAssertFalse(large.usesIndirectGemm, "80×81 outputs with K = 162: the GEMM paths")
+        large.inChannels = 17
+        XCTAssertTrue(large.usesIndirectGemm, "K = 153 ≤ 160: short sums take any map")
     }
 }

@@ -68,14 +68,15 @@ void mcc_depthwise_plane(const float *src, ptrdiff_t wp, const float *wk, ptrdif
                          ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow, float bias, int act,
                          float a, float b, float *dst);
 
-/// Floats of scratch `mcc_indirect_conv` needs for `k` rows (tail row pointers, tail columns, one packed weight block).
-static inline ptrdiff_t mcc_indirect_conv_scratch_count(ptrdiff_t k) { return k * (2 + 16 + 12); }
+/// Floats of scratch `mcc_indirect_conv` needs for `k` rows and `m` outputs (tail row pointers, tail columns, the
+/// packed weight blocks of all m outputs, rounded up to whole blocks of at most 12).
+static inline ptrdiff_t mcc_indirect_conv_scratch_count(ptrdiff_t k, ptrdiff_t m) { return k * (2 + 16 + m + 12); }
 
 /// GEMM whose B rows are given by pointer (a convolution's taps as shifted views of one padded input), with the conv
 /// epilogue: for m outputs and "wide" columns n in [n_begin, n_end),
 ///   v = act(bias[mi] + sum over kk < k, in order, of w[mi * k + kk] * rows[kk][n])
 /// is stored at y[mi * out_plane + (n / wp) * ow + n % wp] when n % wp < ow (other wide columns are discarded).
-/// rows[kk] is read at [n_begin, n_end) only; bias may be NULL. `scratch` holds mcc_indirect_conv_scratch_count(k)
+/// rows[kk] is read at [n_begin, n_end) only; bias may be NULL. `scratch` holds mcc_indirect_conv_scratch_count(k, m)
 /// floats (8-byte aligned). Each output's sum does not depend on [n_begin, n_end), so any split is deterministic.
 void mcc_indirect_conv(const float *const *rows, ptrdiff_t k, const float *w, ptrdiff_t m, ptrdiff_t n_begin,
                        ptrdiff_t n_end, ptrdiff_t wp, ptrdiff_t ow, ptrdiff_t out_plane, const float *bias, int act,

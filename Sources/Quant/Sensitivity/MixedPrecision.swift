@@ -50,13 +50,15 @@ public struct MixedPrecisionSummary: Codable, Sendable {
 /// layers poorly (quantization noise is far from the linear regime, and error concentrates in the first layers of
 /// the network). The search therefore
 /// 1. evaluates all-8-bit (done if on target) and all-16-bit (if that misses, it is the answer; the rest of the
-///    probe runs only when its noise on the sensitivity samples is not negligible next to the target's);
+///    probe runs only when its noise on the sensitivity samples is not negligible next to the target's), keeping the
+///    values where later candidates' runs resume (their beginning is the all-16-bit plan's);
 /// 2. splits the points (activations and weights, in graph order) into up to 8 contiguous segments and measures,
 ///    per segment, the output noise added by dropping only that segment to 8 bits from the all-16-bit plan, on the
 ///    first third of the probe (the sensitivity samples: the estimates only rank points);
 /// 3. spreads each segment's noise over its members in proportion to their local 8-bit noise-to-signal ratio;
 /// 4. keeps 8 bits for the points with the smallest estimated noise while the estimates fit the noise budget, then
-///    corrects the budget from the measured result (noise does not add exactly) for a few rounds.
+///    corrects the budget from the measured result (noise does not add exactly) for a few rounds, never past a
+///    count already measured over budget (these runs resume from the all-16-bit run's kept values).
 /// A 16-bit weight implies a 16-bit input activation (the HTP pairs 16-bit weights with 16-bit activations).
 public struct MixedPrecision {
     public let model: Model
@@ -144,13 +146,27 @@ public struct MixedPrecision {
         // noise) that offset is taken from these samples and the rest of the probe runs only if the all-16-bit
         // plan turns out to be the answer.
         var (nsr16, nsr16Sensitivity) = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: resumption.keys,
-                                                                    samples: sensitivityCount)
+                                                                    keptOn: sensitivityCount, samples: sensitivityCount)
         var nsr16OnProbe = sensitivityCount >= probe.count
+        // The budget rounds measure on the whole probe; they may resume from the all-16-bit run's values too when
+        // these fit the memory budget on every probe sample.
+        let keepOnProbe = resumption.bytesPerSample * probe.count <= options.resumptionBytes
+        var keptOnProbe = nsr16OnProbe
         if !nsr16OnProbe, nsr16Sensitivity > budget * negligibleShare {
-            nsr16 = try evaluate(plan16)
+            step += 1
+            progress?(min(step, totalSteps), totalSteps)
+            nsr16 = try evaluator.noiseToSignal(plan16, andOnFirst: sensitivityCount, keeping: keepOnProbe ? resumption.keys : [],
+                                                keptOn: probe.count).all
             nsr16OnProbe = true
+            keptOnProbe = keepOnProbe
         }
         if nsr16 > budget { return (plan16, summary(plan16, nsr16)) }
+        let keptStarts = Set(resumption.starts.filter { $0 > 0 }).sorted()
+        /// Where a run of `candidate` may resume: the latest kept start before its first difference from plan16.
+        func resumeAt(_ candidate: QuantizationPlan) -> Int {
+            let first = evaluator.firstDifference(candidate, from: plan16)
+            return keptStarts.last { $0 <= first } ?? 0
+        }
 
         let local = localNoise(items)
         var estimate: [Item: Double] = [:]
@@ -159,7 +175,6 @@ public struct MixedPrecision {
         let segmentNSR = try evaluator.noiseToSignal(zip(segmentPlans, resumption.starts).map {
             ProbeEvaluator.Candidate(plan: $0, samples: sensitivityCount, resumeAt: $1)
         })
-        evaluator.releaseKept()
         step += measured.count
         progress?(min(step, totalSteps), totalSteps)
         for (segment, nsr) in zip(measured, segmentNSR) {
@@ -171,10 +186,12 @@ public struct MixedPrecision {
         }
         let ranked = items.sorted { (estimate[$0] ?? 0, order(of: $0)) < (estimate[$1] ?? 0, order(of: $1)) }
 
-        // Closed loop on the budget the estimates may use.
+        // Closed loop on the budget the estimates may use. The candidates demote nested prefixes of the ranking, so
+        // a count at or past one measured over budget is not measured again.
         var allowance = budget - nsr16
         var best: (plan: QuantizationPlan, nsr: Double, demoted: Int) = (plan16, nsr16, 0)
         var tried = Set<Int>()
+        var failing = ranked.count + 1
         for round in 0..<rounds {
             var used = 0.0, count = 0
             for item in ranked {
@@ -183,12 +200,21 @@ public struct MixedPrecision {
                 used += e
                 count += 1
             }
-            if !tried.insert(count).inserted { break }
+            if !tried.insert(count).inserted || count >= failing { break }
             // The last round's measurement only matters if it may replace the best plan.
             if round == rounds - 1, count <= best.demoted { break }
             let candidate = plan(demoted: Set(ranked.prefix(count)))
-            let nsr = try evaluate(candidate)
+            step += 1
+            progress?(min(step, totalSteps), totalSteps)
+            // The first candidate that can resume pays for the all-16-bit values on the rest of the probe once
+            // (the same values a full run computes, so the scores do not change).
+            if !keptOnProbe, keepOnProbe, resumeAt(candidate) > 0 {
+                try evaluator.keep(plan16, keys: resumption.keys, fromSample: sensitivityCount)
+                keptOnProbe = true
+            }
+            let nsr = try evaluator.noiseToSignal([.init(plan: candidate, resumeAt: resumeAt(candidate))])[0]
             if nsr <= budget, count > best.demoted { best = (candidate, nsr, count) }
+            if nsr > budget { failing = min(failing, count) }
             // Rescale by how far the measurement is from the estimate.
             let measured = max(nsr - nsr16, 1e-12)
             let predicted = max(used, 1e-12)

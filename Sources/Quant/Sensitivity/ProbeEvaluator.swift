@@ -51,6 +51,8 @@ final class ProbeEvaluator {
         var plan: QuantizationPlan
         var samples: Int?
         var resumeAt = 0
+        /// Probe samples before this one are skipped.
+        var firstSample = 0
     }
 
     /// Values kept per probe sample (by simulation value key) for resumed runs.
@@ -60,7 +62,7 @@ final class ProbeEvaluator {
     /// probe samples, within `byteBudget` bytes of kept tensors in all (0: from the start). The latest resumption
     /// points come first: they skip the most.
     func resumption(base: QuantizationPlan, candidates: [QuantizationPlan], samples: Int,
-                    byteBudget: Int) -> (starts: [Int], keys: Set<Int>) {
+                    byteBudget: Int) -> (starts: [Int], keys: Set<Int>, bytesPerSample: Int) {
         let simulation = simulations[0]
         let firsts = candidates.map { simulation.firstDifference($0, from: base) }
         var starts = Array(repeating: 0, count: candidates.count)
@@ -77,7 +79,7 @@ final class ProbeEvaluator {
             for entry in live { keys.insert(entry.key) }
             starts[c] = firsts[c]
         }
-        return (starts, keys)
+        return (starts, keys, bytes / max(samples, 1))
     }
 
     /// Drops the values kept for resumed runs.
@@ -86,11 +88,14 @@ final class ProbeEvaluator {
     /// Per-candidate, per-sample, per-output error accumulators.
     /// Each simulation takes the next unclaimed run when it is free (none waits for another on a busy machine). With `keeping`, the
     /// runs of the batch on the first `keptSamples` probe samples keep those values for their sample.
-    func errors(_ candidates: [Candidate], keeping: Set<Int> = [], onFirst keptSamples: Int = 0) throws -> [[[ErrorAccumulator]]] {
-        evaluations += candidates.count
+    func errors(_ candidates: [Candidate], keeping: Set<Int> = [], onFirst keptSamples: Int = 0,
+                counted: Bool = true) throws -> [[[ErrorAccumulator]]] {
+        if counted { evaluations += candidates.count }
         var runs: [(candidate: Int, sample: Int)] = []
         for (c, candidate) in candidates.enumerated() {
-            for s in 0..<min(candidate.samples ?? inputs.count, inputs.count) { runs.append((c, s)) }
+            for s in candidate.firstSample..<max(candidate.firstSample, min(candidate.samples ?? inputs.count, inputs.count)) {
+                runs.append((c, s))
+            }
         }
         let width = min(runners, runs.count)
         while simulations.count < width { simulations.append(try SimulatedModel(floatModel: model, plan: initial)) }
@@ -169,10 +174,20 @@ final class ProbeEvaluator {
     }
 
     /// Worst output's noise-to-signal ratio on the first `samples` probe samples (nil: all) and on the first `first`
-    /// of them, from one run.
+    /// of them, from one run that keeps the values `keeping` on the first `keptOn` samples.
     func noiseToSignal(_ plan: QuantizationPlan, andOnFirst first: Int, keeping: Set<Int> = [],
-                       samples: Int? = nil) throws -> (all: Double, first: Double) {
-        let perSample = try errors([Candidate(plan: plan, samples: samples)], keeping: keeping, onFirst: first)[0]
+                       keptOn: Int = 0, samples: Int? = nil) throws -> (all: Double, first: Double) {
+        let perSample = try errors([Candidate(plan: plan, samples: samples)], keeping: keeping, onFirst: keptOn)[0]
         return (Self.worst(perSample[...]), Self.worst(perSample.prefix(first)))
+    }
+
+    /// Runs `plan` on the probe samples from `fromSample` on only to keep the values `keys` there (no score).
+    func keep(_ plan: QuantizationPlan, keys: Set<Int>, fromSample: Int) throws {
+        _ = try errors([Candidate(plan: plan, firstSample: fromSample)], keeping: keys, onFirst: inputs.count, counted: false)
+    }
+
+    /// The first simulation node whose computation differs between `plan` and `base` (see `SimulatedModel`).
+    func firstDifference(_ plan: QuantizationPlan, from base: QuantizationPlan) -> Int {
+        simulations[0].firstDifference(plan, from: base)
     }
 }
