@@ -137,7 +137,9 @@ final class OutputDirectory {
     }
 
     /// Writes a file from the chunks `produce` hands to its `write` argument (no whole-file buffer in memory).
-    func write(to relativePath: String,
+    /// `chunksStayValid`: every chunk's memory stays valid and unchanged until this call returns; the chunks then go
+    /// out in few `writev` calls (BufferedFileWriter).
+    func write(to relativePath: String, chunksStayValid: Bool = false,
                _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let path = try stagedPath(relativePath)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -145,7 +147,7 @@ final class OutputDirectory {
         func failed(_ code: Int32) -> MCCError { MCCError.failure("\(path): cannot write (\(String(cString: strerror(code))))") }
         do {
             // Small chunks (a .bin's many small tensors) are gathered into few writes.
-            try BufferedFileWriter.stream(to: fd, failure: failed, produce)
+            try BufferedFileWriter.stream(to: fd, chunksStayValid: chunksStayValid, failure: failed, produce)
         } catch {
             close(fd)
             throw error
