@@ -100,6 +100,58 @@ F16C_TARGET static int convert_f16c(const float *x, uint16_t *y, ptrdiff_t n) {
     return convert_scalar(x + i, y + i, n - i);
 }
 
+/// Whether every one of the n floats passes `scalar_range_ok` (the check of the exact-range conversions).
+static int all_in_exact_range_scalar(const float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        if (!scalar_range_ok(x[i])) return 0;
+    }
+    return 1;
+}
+
+/// In place, front to back: element i (bytes 4i..4i+3) is read before its half lands at bytes 2i..2i+1, which only
+/// ever overwrites floats already read. Loads and stores go through memcpy (no aliasing of float and uint16_t).
+static void in_place_scalar(float *x, ptrdiff_t from, ptrdiff_t n) {
+    unsigned char *bytes = (unsigned char *)x;
+    for (ptrdiff_t i = from; i < n; i++) {
+        float v;
+        memcpy(&v, bytes + 4 * i, sizeof v);
+        uint16_t h = half_bits(v);
+        memcpy(bytes + 2 * i, &h, sizeof h);
+    }
+}
+
+F16C_TARGET static int all_in_exact_range_f16c(const float *x, ptrdiff_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 max = _mm256_set1_ps(max_half), limit = _mm256_set1_ps(zero_limit), zero = _mm256_setzero_ps();
+    __m256 bad = zero;
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+        __m256 a1 = _mm256_and_ps(_mm256_loadu_ps(x + i + 8), abs_mask);
+        // Same tests as exact_range_f16c: not (|x| <= max) (NaN too), or 0 < |x| <= 2^-25.
+        __m256 bad0 = _mm256_or_ps(_mm256_cmp_ps(a0, max, _CMP_NLE_UQ),
+                                   _mm256_and_ps(_mm256_cmp_ps(a0, zero, _CMP_GT_OQ), _mm256_cmp_ps(a0, limit, _CMP_LE_OQ)));
+        __m256 bad1 = _mm256_or_ps(_mm256_cmp_ps(a1, max, _CMP_NLE_UQ),
+                                   _mm256_and_ps(_mm256_cmp_ps(a1, zero, _CMP_GT_OQ), _mm256_cmp_ps(a1, limit, _CMP_LE_OQ)));
+        bad = _mm256_or_ps(bad, _mm256_or_ps(bad0, bad1));
+        if ((i & 2047) == 0 && !_mm256_testz_ps(bad, bad)) return 0;
+    }
+    if (!_mm256_testz_ps(bad, bad)) return 0;
+    return all_in_exact_range_scalar(x + i, n - i);
+}
+
+/// See in_place_scalar: the 8 floats at bytes 4i.. are loaded before their halves are stored at bytes 2i..2i+15,
+/// which lie below 4i for every i >= 8 (and inside the floats just loaded for i = 0).
+F16C_TARGET static void in_place_f16c(float *x, ptrdiff_t n) {
+    unsigned char *bytes = (unsigned char *)x;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps((const float *)(bytes + 4 * i));
+        _mm_storeu_si128((__m128i *)(bytes + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    in_place_scalar(x, i, n);
+}
+
 static int has_f16c = -1;
 
 static int use_f16c(void) {
@@ -115,6 +167,21 @@ static int use_f16c(void) {
 
 int mcc_half_from_float_exact_range(const float *x, uint16_t *y, ptrdiff_t n) {
     return use_f16c() ? exact_range_f16c(x, y, n) : exact_range_scalar(x, y, n);
+}
+
+int mcc_half_from_float_exact_range_in_place(float *x, ptrdiff_t n) {
+    if (use_f16c()) {
+        if (!all_in_exact_range_f16c(x, n)) return 0;
+        in_place_f16c(x, n);
+    } else {
+        if (!all_in_exact_range_scalar(x, n)) return 0;
+        in_place_scalar(x, 0, n);
+    }
+    return 1;
+}
+
+int mcc_half_exact_range_holds(const float *x, ptrdiff_t n) {
+    return use_f16c() ? all_in_exact_range_f16c(x, n) : all_in_exact_range_scalar(x, n);
 }
 
 int mcc_half_from_float(const float *x, uint16_t *y, ptrdiff_t n) {

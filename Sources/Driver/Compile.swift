@@ -166,7 +166,10 @@ struct CompileJob {
             printToStandardError("mcc: total: \(String(format: "%.1f", total)) ms\n")
         }
         let directory = output.destinationPath == "/" ? "" : output.destinationPath
-        writeText(produced.map { "\(directory)/\($0)\n" }.joined(), to: STDOUT_FILENO)
+        // Appended one by one: `joined()` looked its witnesses up at run time (~0.1 ms of every compile).
+        var listing = ""
+        for file in produced { listing += directory + "/" + file + "\n" }
+        writeText(listing, to: STDOUT_FILENO)
         if MCC.leavesModelToExit { MCC.keptUntilExit.append(loaded) }
     }
 

@@ -98,7 +98,8 @@ struct RVC2Target {
         let xmlName = "\(stem).xml", binName = "\(stem).bin"
         try clock.measure("write outputs") {
             try output.write(ir.xml, to: xmlName)
-            try output.write(to: binName) { write in try ir.writeWeights(write) }
+            // The weights are views of tensors `ir` keeps alive: gathered into few writes.
+            try output.write(to: binName, chunksStayValid: true) { write in try ir.writeWeights(write) }
         }
         // The intermediate ONNX thread is joined as late as possible (before compile_tool runs, else after
         // buildinfo is rendered), so the main thread's remaining work overlaps it.

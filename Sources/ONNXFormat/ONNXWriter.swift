@@ -100,7 +100,8 @@ public enum ONNXWriter {
 
     fileprivate static func writeExternalData(_ plan: ExternalDataPlan, to path: String, atomic: Bool) throws {
         let padding = [UInt8](repeating: 0, count: 4096)
-        try writeFile(to: path, atomic: atomic) { write in
+        // The chunks (the tensors' storage, kept alive by the plan, and `padding`) outlive the call: gathered.
+        try writeFile(to: path, atomic: atomic, chunksStayValid: true) { write in
             var position = 0
             for entry in plan.entries {
                 try padding.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<(entry.offset - position)])) }

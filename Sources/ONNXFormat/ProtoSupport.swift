@@ -192,15 +192,16 @@ func writeAtomically(to path: String, _ produce: (_ write: (UnsafeRawBufferPoint
 }
 
 /// Writes `chunks` to `path`: atomically (see `writeAtomically`) or, when the caller's directory is itself
-/// committed atomically, straight to `path` (removed again if writing fails).
-func writeFile(to path: String, atomic: Bool,
+/// committed atomically, straight to `path` (removed again if writing fails). `chunksStayValid`: every chunk's
+/// memory stays valid and unchanged until this call returns (BufferedFileWriter then gathers them into few writes).
+func writeFile(to path: String, atomic: Bool, chunksStayValid: Bool = false,
                _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
     let temp = atomic ? "\(directory(of: path))/.\(fileName(of: path)).tmp\(getpid())" : path
     let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw MCCError.failure("\(path): cannot create (\(String(cString: strerror(errno))))") }
     var closed = false
     do {
-        try BufferedFileWriter.stream(to: fd, failure: { code in
+        try BufferedFileWriter.stream(to: fd, chunksStayValid: chunksStayValid, failure: { code in
             MCCError.failure("\(path): write failed (\(String(cString: strerror(code))))")
         }, produce)
         closed = true

@@ -27,16 +27,28 @@ public struct FP16Casting: Pass {
 
     public init() {}
 
-    /// (op type, input index) pairs that are weights; `nil` index = every input.
-    static let weightInputs: [String: Set<Int>?] = [
-        "Conv": [1, 2], "ConvTranspose": [1, 2], "Gemm": [0, 1, 2], "MatMul": [0, 1], "Einsum": nil,
-        "PRelu": [1], "Add": [0, 1], "Sub": [0, 1], "Mul": [0, 1], "Div": [0, 1],
-        "LayerNormalization": [1, 2], "InstanceNormalization": [1, 2], "GroupNormalization": [1, 2],
-        "BatchNormalization": [1, 2], "LSTM": [1, 2, 3], "GRU": [1, 2, 3], "RNN": [1, 2, 3],
-    ]
+    /// Whether input `index` of an `opType` node is a weight (the list above). A switch rather than a dictionary
+    /// of index sets: that table's generic metadata was built at run time on every compile, costing more than
+    /// all the lookups.
+    static func isWeightInput(_ opType: String, _ index: Int) -> Bool {
+        switch opType {
+        case "Conv", "ConvTranspose": return index == 1 || index == 2
+        case "Gemm": return index <= 2
+        case "MatMul": return index <= 1
+        case "Einsum": return true
+        case "PRelu": return index == 1
+        case "Add", "Sub", "Mul", "Div": return index <= 1
+        case "LayerNormalization", "InstanceNormalization", "GroupNormalization", "BatchNormalization":
+            return index == 1 || index == 2
+        case "LSTM", "GRU", "RNN": return (1...3).contains(index)
+        default: return false
+        }
+    }
 
     /// Ops whose result is very sensitive to a small change of their input.
-    static let sensitiveReaders: Set<String> = ["Sqrt", "Reciprocal", "Log", "Pow"]
+    static func isSensitiveReader(_ opType: String) -> Bool {
+        opType == "Sqrt" || opType == "Reciprocal" || opType == "Log" || opType == "Pow"
+    }
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         guard context.options.castToFP16 else { return false }
@@ -46,8 +58,7 @@ public struct FP16Casting: Pass {
         var casts: [Node] = []
         var replaced: Set<ObjectIdentifier> = []
         for value in candidates {
-            guard isCastable(value, rw: rw), let tensor = rw.constant(value), let half = halfPrecision(tensor, arena: rw.arena)
-            else { continue }
+            guard isCastable(value, rw: rw), let (shape, half) = halfPrecision(of: value, rw: rw) else { continue }
             let compressed = rw.addInitializer("\(value.name)_compressed", half)
             if let constantNode = value.producer {
                 constantNode.setOutputs([])
@@ -56,7 +67,7 @@ public struct FP16Casting: Pass {
                 value.initializer = nil
                 replaced.insert(ObjectIdentifier(value))
             }
-            value.type = .tensor(.float, Shape(tensor.shape))
+            value.type = .tensor(.float, Shape(shape))
             casts.append(rw.makeNode("Cast", name: "\(value.name)_decompress", inputs: [compressed], outputs: [value],
                                      attributes: [Attribute("to", .int(Int64(ElementType.float.rawValue)))]))
         }
@@ -70,15 +81,71 @@ public struct FP16Casting: Pass {
     private func isCastable(_ value: Value, rw: GraphRewriter) -> Bool {
         guard !value.uses.isEmpty, !rw.isGraphOutput(value), !rw.isGraphInput(value) else { return false }
         return value.uses.allSatisfy { use in
-            guard isONNX(use.node), let allowed = Self.weightInputs[use.node.opType],
-                  allowed?.contains(use.index) ?? true else { return false }
+            guard isONNX(use.node), Self.isWeightInput(use.node.opType, use.index) else { return false }
             // A constant added right before a square root, reciprocal, log or power is an epsilon or a
             // normalization term (decomposed LayerNorm: Add(var, eps) -> Sqrt): keep it exact.
-            if ["Add", "Sub"].contains(use.node.opType) {
-                return !use.node.outputs.contains { out in out.uses.contains { Self.sensitiveReaders.contains($0.node.opType) } }
+            if use.node.opType == "Add" || use.node.opType == "Sub" {
+                return !use.node.outputs.contains { out in out.uses.contains { Self.isSensitiveReader($0.node.opType) } }
             }
             return true
         }
+    }
+
+    /// The value's shape and float16 form, or nil when it is not float32 or a value would not survive the
+    /// conversion. An initializer whose float32 buffer nothing else references (the importer's weights, folded
+    /// weights) is converted in that buffer, the float16 tensor viewing its first half: no second buffer, whose
+    /// fresh pages cost more than the conversion itself (a 2 MiB page fault on the VMs mcc runs on takes up to
+    /// ~1 ms, the conversion of 2 MiB of weights ~0.1 ms). The initializer is cleared while its buffer's uniqueness
+    /// is asked (the graph's reference would count) and restored when it is not converted there. Other constants
+    /// are range-checked before a buffer is taken for them (weights with values that would vanish in float16 are
+    /// common: they used to fill fresh pages before the conversion gave up).
+    private func halfPrecision(of value: Value, rw: GraphRewriter) -> (shape: [Int], half: Tensor)? {
+        if value.producer == nil, var tensor = value.initializer, !rw.isGraphInput(value) {
+            value.initializer = nil
+            let conversion = Self.halfPrecisionInPlace(&tensor)
+            if case .converted(let half) = conversion { return (half.shape, half) }
+            value.initializer = tensor
+            if case .outOfRange = conversion { return nil }
+        } else if let node = value.producer, node.opType == "Constant", isONNX(node),
+                  let index = node.attributes.firstIndex(where: { $0.name == "value" }),
+                  case .tensor(var tensor) = node.attributes[index].value {
+            // Paddle exports hold weights in Constant nodes: the same, with the node's attribute as the reference.
+            node.attributes[index].value = .int(0)
+            let conversion = Self.halfPrecisionInPlace(&tensor)
+            if case .converted(let half) = conversion { return (half.shape, half) }
+            node.attributes[index].value = .tensor(tensor)
+            if case .outOfRange = conversion { return nil }
+        }
+        guard let tensor = rw.constant(value), let half = halfPrecision(tensor, arena: rw.arena) else { return nil }
+        return (tensor.shape, half)
+    }
+
+    /// What `halfPrecisionInPlace` did.
+    enum InPlaceConversion {
+        /// The float16 tensor, viewing the first half of the float32 buffer.
+        case converted(Tensor)
+        /// Nothing written: a value would not survive the conversion.
+        case outOfRange
+        /// Nothing written: the buffer is not the tensor's alone (or not writable, float32, float-aligned).
+        case notEligible
+    }
+
+    /// `tensor`'s float16 form written over its own float32 buffer (same bits as `halfPrecision(_:arena:)`), when
+    /// that buffer is writable, exactly the tensor's size, float-aligned and referenced by `tensor` alone (Swift's
+    /// `isKnownUniquelyReferenced`: any other tensor, value or kept object sharing it keeps the count above one).
+    /// The float16 tensor views the buffer's first half and keeps the buffer (and whatever owns it) alive.
+    static func halfPrecisionInPlace(_ tensor: inout Tensor) -> InPlaceConversion {
+        let count = tensor.elementCount
+        guard tensor.elementType == .float, count > 0, tensor.storage.isWritable,
+              tensor.storage.byteCount == tensor.byteCount, tensor.storage.isAligned(for: Float.self),
+              isKnownUniquelyReferenced(&tensor.storage) else { return .notEligible }
+        let base = tensor.storage.mutableBaseAddress
+        guard mcc_half_from_float_exact_range_in_place(base.assumingMemoryBound(to: Float.self), count) != 0 else {
+            return .outOfRange
+        }
+        let half = TensorStorage(viewingWritable: UnsafeMutableRawBufferPointer(start: base, count: count * MemoryLayout<UInt16>.stride),
+                                 owner: tensor.storage)
+        return .converted(Tensor(elementType: .float16, shape: tensor.shape, storage: half))
     }
 
     /// The tensor as float16, or nil when it is not float32 or a value would not survive the conversion. Converted
@@ -87,7 +154,13 @@ public struct FP16Casting: Pass {
     private func halfPrecision(_ tensor: Tensor, arena: WeightArena) -> Tensor? {
         guard tensor.elementType == .float, tensor.storage.byteCount >= tensor.byteCount else { return nil }
         let count = tensor.elementCount
-        // Every element is written before the tensor is used (a value that does not convert discards it).
+        // Checked before a buffer is taken: no fresh pages filled for a tensor that stays float32.
+        let fits = tensor.withUnsafeBufferPointer(as: Float.self) { values -> Bool in
+            guard let base = values.baseAddress else { return true }
+            return mcc_half_exact_range_holds(base, count) != 0
+        }
+        guard fits else { return nil }
+        // Every element is written before the tensor is used.
         let storage = arena.uninitializedStorage(byteCount: count * MemoryLayout<UInt16>.stride)
         let out = storage.mutableBaseAddress.bindMemory(to: UInt16.self, capacity: max(count, 1))
         let ok = tensor.withUnsafeBufferPointer(as: Float.self) { values -> Bool in

@@ -110,4 +110,32 @@ final class HalfConversionTests: XCTestCase {
             }
         }
     }
+
+    /// The in-place form: the same bits as the two-buffer conversion in the first half of the float buffer, for
+    /// lengths that exercise the vector body and every tail length; a rejected value anywhere leaves the buffer
+    /// unchanged (it is tested before anything is written).
+    func testInPlaceConversionMatchesAndLeavesRejectedBuffersUntouched() {
+        let kept = Self.samples().filter(Self.keepsExactRange)
+        forEachLevel { level in
+            for count in Array(0...40) + [1021, kept.count - 7] {
+                let input = Array(kept.prefix(count))
+                var expected = [UInt16](repeating: 0, count: count)
+                XCTAssertEqual(mcc_half_from_float_exact_range(input, &expected, count), 1)
+                var buffer = input
+                XCTAssertEqual(buffer.withUnsafeMutableBufferPointer { mcc_half_from_float_exact_range_in_place($0.baseAddress, count) }, 1)
+                let out = buffer.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self).prefix(count)) }
+                XCTAssertEqual(out, expected, "count \(count) at level \(level)")
+            }
+            for (i, v) in [Float.nan, .infinity, -65520, 70000, 1e-9, -0x1p-26].enumerated() {
+                for count in [1, 7, 8, 9, 40, 5000] {
+                    var buffer = (0..<count).map { Float($0 % 17) * 0.25 - 1 }
+                    buffer[(i * 7919) % count] = v
+                    let before = buffer.map(\.bitPattern)
+                    XCTAssertEqual(buffer.withUnsafeMutableBufferPointer { mcc_half_from_float_exact_range_in_place($0.baseAddress, count) }, 0,
+                                   "\(v) accepted at level \(level)")
+                    XCTAssertEqual(buffer.map(\.bitPattern), before, "\(v): buffer changed at level \(level)")
+                }
+            }
+        }
+    }
 }

@@ -95,6 +95,60 @@ final class FP16CastingTests: XCTestCase {
     }
 }
 
+extension FP16CastingTests {
+    /// A float32 buffer only its initializer references is converted where it lies (the float16 tensor views its
+    /// first half); one that two initializers share is not overwritten while the other still reads it: the first
+    /// gets a copy, after which the second holds the buffer alone and is converted in place. Every compressed
+    /// tensor holds exactly `Float16(v)` of its original values. A Constant node's weight is converted in place too.
+    func testUnsharedBuffersAreConvertedInPlaceAndSharedOnesAreNotOverwritten() throws {
+        let b = ModelBuilder(seed: 7)
+        let x = b.input("x", [2, 3])
+        let w = b.random("w", [3, 4])
+        let wAddress = try XCTUnwrap(w.initializer).storage.baseAddress
+        let wValues = try XCTUnwrap(w.initializer).floatValues()
+        let sharedValues: [Float] = b.rng.floats(12, in: -1...1)
+        let first: Value, second: Value
+        let sharedAddress: UnsafeRawPointer
+        do {
+            let shared = Tensor(floats: sharedValues, shape: [3, 4])
+            sharedAddress = shared.storage.baseAddress
+            first = Value(name: "first", initializer: shared)
+            second = Value(name: "second", initializer: shared)
+        }
+        b.graph.initializers += [first, second]
+        let constant = b.constantNode("constant", [3, 4])
+        let constantAddress: UnsafeRawPointer, constantValues: [Float]
+        do {  // the test's own reference ends here
+            let constantTensor = try XCTUnwrap(constant.producer?.attribute("value")?.tensor)
+            constantAddress = constantTensor.storage.baseAddress
+            constantValues = constantTensor.floatValues()
+        }
+        b.output(b.node("Gemm", [x, w]), b.node("Gemm", [x, first]), b.node("MatMul", [x, second]),
+                 b.node("Gemm", [x, constant]))
+        let model = try b.model()
+        XCTAssertTrue(try FP16Casting().run(on: model, context: enabled))
+        try Verifier.verify(model)
+        func compressed(_ name: String) throws -> Tensor {
+            let tensor = try XCTUnwrap(model.graph.initializer(named: name)?.initializer)
+            XCTAssertEqual(tensor.elementType, .float16)
+            XCTAssertEqual(tensor.shape, [3, 4])
+            return tensor
+        }
+        func bits(_ t: Tensor) -> [UInt16] { t.scalars(as: UInt16.self) }
+        let wHalf = try compressed("w_compressed"), firstHalf = try compressed("first_compressed")
+        let secondHalf = try compressed("second_compressed")
+        XCTAssertEqual(wHalf.storage.baseAddress, wAddress, "an unshared buffer is converted in place")
+        XCTAssertNotEqual(firstHalf.storage.baseAddress, sharedAddress, "a shared buffer is not overwritten")
+        XCTAssertEqual(secondHalf.storage.baseAddress, sharedAddress, "once unshared, it is converted in place")
+        let constantHalf = try compressed("constant_compressed")
+        XCTAssertEqual(constantHalf.storage.baseAddress, constantAddress, "a Constant node's buffer too")
+        XCTAssertEqual(bits(constantHalf), constantValues.map { Float16($0).bitPattern })
+        XCTAssertEqual(bits(wHalf), wValues.map { Float16($0).bitPattern })
+        XCTAssertEqual(bits(firstHalf), sharedValues.map { Float16($0).bitPattern })
+        XCTAssertEqual(bits(secondHalf), sharedValues.map { Float16($0).bitPattern })
+    }
+}
+
 /// FP16 weights survive the whole -O2 pipeline: its trailing constant folding must not fold the decompression
 /// Casts back into float32 initializers.
 final class FP16PipelineTests: XCTestCase {
