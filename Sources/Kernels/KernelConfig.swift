@@ -23,7 +23,10 @@ public enum KernelConfig {
 @inline(__always)
 func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
-    let chunks = min(KernelConfig.threads, max(1, count / max(1, minChunk)))
+    // Work of one chunk runs inline without reading `KernelConfig.threads`: its first read asks the OS for the
+    // processor count (cgroup files through Foundation), which small constant folds in a compile never need.
+    let wanted = max(1, count / max(1, minChunk))
+    let chunks = wanted == 1 ? 1 : min(KernelConfig.threads, wanted)
     if chunks <= 1 {
         body(0..<count)
         return
