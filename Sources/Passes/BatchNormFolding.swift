@@ -114,7 +114,7 @@ public struct BatchNormFolding: Pass {
         let offsets = rw.addFloatInitializer("\(base)_shift", shift, shape: shape)
         bn.setOutputs([])
         rw.insert(rw.makeNode("Add", name: "\(base)_add", inputs: [current, offsets], outputs: [output]), before: bn)
-        rw.remove([bn])
+        rw.remove(bn)
         return true
     }
 }
