@@ -27,11 +27,13 @@ public struct IdentityElimination: Pass {
     private func eliminate(in graph: Graph, model: Model, context: PassContext) -> Bool {
         var changed = false
         var removed: [Int] = []
+        // Looked up once: `defaultOpset` searches the opset imports.
+        let opset = model.defaultOpset
         for (position, node) in graph.nodes.enumerated() {
             for sub in node.nestedGraphs where eliminate(in: sub, model: model, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.nestedGraphs.isEmpty,
                   let output = node.outputs.first, !output.isAbsent,
-                  let source = passthrough(node, opset: model.defaultOpset, graph: graph) else { continue }
+                  let source = passthrough(node, opset: opset, graph: graph) else { continue }
             if Rewriting.substitute(output, with: source, in: graph) {
                 removed.append(position)
                 changed = true
