@@ -25,6 +25,8 @@ import IR
 /// Main graph only.
 public struct BatchNormFolding: Pass {
     public var name: String { "batch-norm-folding" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 

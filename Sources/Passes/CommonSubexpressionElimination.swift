@@ -19,12 +19,19 @@ import IR
 /// whose output is a graph output is merged only if the earlier output can take over its name (`Rewriting.substitute`).
 public struct CommonSubexpressionElimination: Pass {
     public var name: String { "common-subexpression-elimination" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 
-    public func run(on model: Model, context: PassContext) throws -> Bool { eliminate(in: model.graph, context: context) }
+    public func run(on model: Model, context: PassContext) throws -> Bool {
+        var mergedNodes = false
+        let changed = eliminate(in: model.graph, context: context, mergedNodes: &mergedNodes)
+        if changed && !mergedNodes { context.changeOnlyMergedEqualConstants = true }
+        return changed
+    }
 
-    private func eliminate(in graph: Graph, context: PassContext) -> Bool {
+    private func eliminate(in graph: Graph, context: PassContext, mergedNodes: inout Bool) -> Bool {
         var changed = mergeInitializers(in: graph, context: context)
         // Kept keys in an open-addressing table of their positions in `keys`, probed by the key's own digest.
         // Kept keys are pairwise unequal (a key is kept only when no equal one is), so at most one matches. Not a
@@ -38,7 +45,7 @@ public struct CommonSubexpressionElimination: Pass {
         let mask = size - 1
         var removed: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
-            for sub in node.nestedGraphs where eliminate(in: sub, context: context) { changed = true }
+            for sub in node.nestedGraphs where eliminate(in: sub, context: context, mergedNodes: &mergedNodes) { changed = true }
             guard let key = NodeKey(node) else { continue }
             var slot = Int(truncatingIfNeeded: key.digest) & mask
             var match: Node?
@@ -61,6 +68,7 @@ public struct CommonSubexpressionElimination: Pass {
             }
             removed.append(position)
             changed = true
+            mergedNodes = true
         }
         if !removed.isEmpty {
             context.retire(Rewriting.removeNodes(at: removed, from: graph))

@@ -17,6 +17,8 @@ import IR
 /// node is reduced to `Identity(x)`, the one unavoidable case.
 public struct IdentityElimination: Pass {
     public var name: String { "identity-elimination" }
+    /// Constants are read by value; their use counts only in ways a merge cannot enable (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 

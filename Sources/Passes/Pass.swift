@@ -14,6 +14,17 @@ public protocol Pass: Sendable {
     var name: String { get }
     /// Rewrites `model` in place; returns whether anything changed.
     func run(on model: Model, context: PassContext) throws -> Bool
+    /// Whether merging equal initializers (same element type, shape and bytes; none a graph input) can never give
+    /// this pass something to do: it reads constants by value, type and shape only, never compares a constant's
+    /// identity with another value's, and asks use counts of constants only in ways a merge cannot turn from
+    /// failing to passing (a single reader, no reader: the kept initializer only gains readers, and the merged
+    /// ones leave the graph). The pass manager then keeps the pass idle across a change that only merged
+    /// such initializers (see `PassContext.changeOnlyMergedEqualConstants`). Default false.
+    var isUnaffectedByMergingEqualConstants: Bool { get }
+}
+
+extension Pass {
+    public var isUnaffectedByMergingEqualConstants: Bool { false }
 }
 
 /// What passes share during one pipeline run: options from the command line and diagnostics.
@@ -53,6 +64,11 @@ public final class PassContext {
     }
 
     public func warn(_ message: String) { warnings.append(message) }
+
+    /// Set by a pass whose change (this run) only merged equal initializers into one (the readers of the later
+    /// ones read the first, which keeps its name): CommonSubexpressionElimination when it merged no node. The pass
+    /// manager clears it before every pass.
+    public var changeOnlyMergedEqualConstants = false
 
     /// Takes nodes removed from their graph (detached, outputs unused): kept when `keepsRemovedObjects` and they
     /// hold no large tensor, else left to be freed by the caller's last reference.

@@ -72,10 +72,18 @@ public struct PassManager {
             let index = runs % count
             runs += 1
             if idleAtChange[keys[index]] == changes { continue }
+            context.changeOnlyMergedEqualConstants = false
             if try run(pipeline.passes[index], on: model, context: context) {
                 anyChange = true
                 lastChange = runs - 1
                 changes += 1
+                if context.changeOnlyMergedEqualConstants {
+                    // Passes idle before this change and unaffected by such merges stay idle.
+                    for key in 0..<count where keys[key] == key && idleAtChange[key] == changes - 1
+                        && pipeline.passes[key].isUnaffectedByMergingEqualConstants {
+                        idleAtChange[key] = changes
+                    }
+                }
             }
             // Idle until the next change either way: a pass that found nothing finds nothing again, and one that
             // changed the model left it at its own fixed point (the `Pass` contract), so rerunning it before any
