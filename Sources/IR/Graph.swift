@@ -49,6 +49,14 @@ public final class Value {
     /// list while shrinking it forced, were most of the cost of merging a duplicate constant.
     public func replaceAllUses(with other: Value) {
         guard other !== self, !uses.isEmpty else { return }
+        if uses.count == 1 {
+            // One reader (a merged duplicate constant, a bypassed node): no list to copy or free.
+            let use = uses[0]
+            uses.removeAll(keepingCapacity: true)
+            other.uses.append(use)
+            use.node.replaceInputEntry(use.index, with: other)
+            return
+        }
         let moved = uses
         uses = []
         other.uses.append(contentsOf: moved)
