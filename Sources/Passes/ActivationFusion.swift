@@ -19,6 +19,11 @@ public struct ActivationFusion: Pass {
     public var name: String { "activation-fusion" }
     /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
     public var isUnaffectedByMergingEqualConstants: Bool { true }
+    /// Every rule starts at a Min, Clip, Relu, Div or Mul and follows producers of the op types Max, Relu, Clip, Add,
+    /// Mul, HardSigmoid, testing scalar constants' values, x's constness and identity, and single readers of
+    /// non-constants: a layer fold creates none of those ops, changes none of those facts, and its removals and
+    /// new producers (a layer) can only make a test fail.
+    public var isUnaffectedByFoldingIntoLayers: Bool { true }
 
     public init() {}
 

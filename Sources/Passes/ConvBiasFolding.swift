@@ -59,6 +59,8 @@ public struct ConvBiasFolding: Pass {
             }
             rw.commitStagedWeights(of: layer)
         }
+        // Every rewrite here folds a node next to a layer into the layer's parameters (see `PassContext`).
+        if changed { context.changeOnlyFoldedIntoLayers = true }
         return changed
     }
 

@@ -73,15 +73,19 @@ public struct PassManager {
             runs += 1
             if idleAtChange[keys[index]] == changes { continue }
             context.changeOnlyMergedEqualConstants = false
+            context.changeOnlyFoldedIntoLayers = false
             if try run(pipeline.passes[index], on: model, context: context) {
                 anyChange = true
                 lastChange = runs - 1
                 changes += 1
-                if context.changeOnlyMergedEqualConstants {
-                    // Passes idle before this change and unaffected by such merges stay idle.
-                    for key in 0..<count where keys[key] == key && idleAtChange[key] == changes - 1
-                        && pipeline.passes[key].isUnaffectedByMergingEqualConstants {
-                        idleAtChange[key] = changes
+                let merged = context.changeOnlyMergedEqualConstants, folded = context.changeOnlyFoldedIntoLayers
+                if merged || folded {
+                    // Passes idle before this change and unaffected by its kind stay idle.
+                    for key in 0..<count where keys[key] == key && idleAtChange[key] == changes - 1 {
+                        let pass = pipeline.passes[key]
+                        if (merged && pass.isUnaffectedByMergingEqualConstants) || (folded && pass.isUnaffectedByFoldingIntoLayers) {
+                            idleAtChange[key] = changes
+                        }
                     }
                 }
             }
