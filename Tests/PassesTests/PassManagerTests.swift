@@ -40,13 +40,17 @@ final class PassManagerTests: XCTestCase {
         let counter: Counter
         var changes = 0
         var mergesOnlyConstants = false
+        var foldsOnlyIntoLayers = false
         var unaffectedByMerges = false
+        var unaffectedByLayerFolds = false
         var isUnaffectedByMergingEqualConstants: Bool { unaffectedByMerges }
+        var isUnaffectedByFoldingIntoLayers: Bool { unaffectedByLayerFolds }
         func run(on model: Model, context: PassContext) throws -> Bool {
             counter.runs += 1
             guard counter.runs <= changes else { return false }
             model.graph.name += "."
             if mergesOnlyConstants { context.changeOnlyMergedEqualConstants = true }
+            if foldsOnlyIntoLayers { context.changeOnlyFoldedIntoLayers = true }
             return true
         }
     }
@@ -127,10 +131,24 @@ final class PassManagerTests: XCTestCase {
         }
     }
 
+    func testLayerFoldsKeepOnlyPassesUnaffectedByThemIdle() throws {
+        for (byMerges, byFolds) in [(true, false), (false, true)] {
+            let model = try makeModel()
+            let watcher = Counter(), folder = Counter()
+            let watch = CountingPass(name: "watch", counter: watcher, unaffectedByMerges: byMerges,
+                                     unaffectedByLayerFolds: byFolds)
+            let fold = CountingPass(name: "fold", counter: folder, changes: 1, foldsOnlyIntoLayers: true)
+            var manager = PassManager()
+            XCTAssertTrue(try manager.run(Pipeline(name: "t", passes: [watch, fold], maxRounds: 3), on: model,
+                                          context: PassContext(opset: 17)))
+            XCTAssertEqual(watcher.runs, byFolds ? 1 : 2)
+        }
+    }
+
     func testOtherChangesStillRerunUnaffectedPasses() throws {
         let model = try makeModel()
         let watcher = Counter(), changer = Counter()
-        let watch = CountingPass(name: "watch", counter: watcher, unaffectedByMerges: true)
+        let watch = CountingPass(name: "watch", counter: watcher, unaffectedByMerges: true, unaffectedByLayerFolds: true)
         let change = CountingPass(name: "change", counter: changer, changes: 1)
         var manager = PassManager()
         XCTAssertTrue(try manager.run(Pipeline(name: "t", passes: [watch, change], maxRounds: 3), on: model,
