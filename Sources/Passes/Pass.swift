@@ -14,7 +14,8 @@ public protocol Pass: Sendable {
     var name: String { get }
     /// Rewrites `model` in place; returns whether anything changed.
     func run(on model: Model, context: PassContext) throws -> Bool
-    /// Whether merging equal initializers (same element type, shape and bytes; none a graph input) can never give
+    /// Whether merging equal initializers (same element type, shape, bytes and declared type; none a graph input,
+    /// the kept one keeps its name) can never give
     /// this pass something to do: it reads constants by value, type and shape only, never compares a constant's
     /// identity with another value's, and asks use counts of constants only in ways a merge cannot turn from
     /// failing to passing (a single reader, no reader: the kept initializer only gains readers, and the merged
@@ -70,8 +71,8 @@ public final class PassContext {
     public func warn(_ message: String) { warnings.append(message) }
 
     /// Set by a pass whose change (this run) only merged equal initializers into one (the readers of the later
-    /// ones read the first, which keeps its name): CommonSubexpressionElimination when it merged no node. The pass
-    /// manager clears it before every pass.
+    /// ones read the first, which keeps its name and has the same declared type): CommonSubexpressionElimination
+    /// when it merged no node. The pass manager clears it before every pass.
     public var changeOnlyMergedEqualConstants = false
 
     /// Set by a pass whose change (this run) only folded per-channel affine ops into the Conv, ConvTranspose, Gemm

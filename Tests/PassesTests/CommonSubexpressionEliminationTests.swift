@@ -124,5 +124,17 @@ final class CommonSubexpressionEliminationTests: XCTestCase {
         XCTAssertTrue(try CommonSubexpressionElimination().run(on: merged, context: context2))
         XCTAssertFalse(context2.changeOnlyMergedEqualConstants, "the two Mul nodes merged too")
         XCTAssertEqual(opTypes(merged), ["Mul", "Add"])
+
+        // Equal bytes but another declared type: readers would see a different type, so not reported.
+        let b3 = GraphBuilder()
+        let x3 = b3.input("x", [2, 3])
+        let d1 = b3.constant("d1", floats: [1, 2, 3], shape: [3])
+        let d2 = b3.constant("d2", floats: [1, 2, 3], shape: [3])
+        d2.type = .tensor(.float, nil)
+        b3.output(b3.node("Add", [b3.node("Mul", [x3, d1]), b3.node("Sub", [x3, d2])], named: "y"))
+        let retyped = try b3.model()
+        let context3 = PassContext(opset: 17)
+        XCTAssertTrue(try CommonSubexpressionElimination().run(on: retyped, context: context3))
+        XCTAssertFalse(context3.changeOnlyMergedEqualConstants)
     }
 }
