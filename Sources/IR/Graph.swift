@@ -44,9 +44,23 @@ public final class Value {
     public var shape: Shape? { type?.shape }
 
     /// Points every use of this value at `other` instead.
+    /// Same result as `setInput(use.index, other)` per use in list order (`other`'s list gains the uses in that
+    /// order), in one move: the per-use search and shift of this value's own list, and the copy that iterating a
+    /// list while shrinking it forced, were most of the cost of merging a duplicate constant.
     public func replaceAllUses(with other: Value) {
-        guard other !== self else { return }
-        for use in uses { use.node.setInput(use.index, other) }
+        guard other !== self, !uses.isEmpty else { return }
+        if uses.count == 1 {
+            // One reader (a merged duplicate constant, a bypassed node): no list to copy or free.
+            let use = uses[0]
+            uses.removeAll(keepingCapacity: true)
+            other.uses.append(use)
+            use.node.replaceInputEntry(use.index, with: other)
+            return
+        }
+        let moved = uses
+        uses = []
+        other.uses.append(contentsOf: moved)
+        for use in moved { use.node.replaceInputEntry(use.index, with: other) }
     }
 }
 
@@ -100,6 +114,9 @@ public final class Node {
         inputs.append(value)
         value?.uses.append(Use(node: self, index: inputs.count - 1))
     }
+
+    /// Input `index` becomes `value` with no use-list edits (`replaceAllUses` moves the use entries itself).
+    func replaceInputEntry(_ index: Int, with value: Value) { inputs[index] = value }
 
     public func setInput(_ index: Int, _ value: Value?) {
         if let old = inputs[index] { removeUse(of: old, at: index) }

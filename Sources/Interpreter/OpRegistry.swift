@@ -38,6 +38,10 @@ public struct OpRegistry: Sendable {
     /// Every op family of the reference interpreter.
     public static let standard: OpRegistry = {
         var r = OpRegistry()
+        // Sized for every op up front (about 170): growing rehashed all keys so far several times, a good part of
+        // the set-up that constant folding pays the first time it evaluates a node.
+        r.kernels.reserveCapacity(256)
+        r.fusibleKeys.reserveCapacity(128)
         registerControlFlowOps(&r)
         registerShapeOps(&r)
         registerCastOps(&r)

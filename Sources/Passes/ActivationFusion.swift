@@ -17,6 +17,13 @@ import IR
 /// the same piecewise-linear functions; results differ by float rounding only. Main graph only.
 public struct ActivationFusion: Pass {
     public var name: String { "activation-fusion" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
+    /// Every rule starts at a Min, Clip, Relu, Div or Mul and follows producers of the op types Max, Relu, Clip, Add,
+    /// Mul, HardSigmoid, testing scalar constants' values, x's constness and identity, and single readers of
+    /// non-constants: a layer fold creates none of those ops, changes none of those facts, and its removals and
+    /// new producers (a layer) can only make a test fail.
+    public var isUnaffectedByFoldingIntoLayers: Bool { true }
 
     public init() {}
 
@@ -159,7 +166,7 @@ public struct ActivationFusion: Pass {
         // x · HardSigmoid(x, 1/6, 0.5), opset ≥ 14 only.
         guard rw.opset >= 14, node.opType == "Mul", isONNX(node), node.inputs.count == 2 else { return false }
         for (d, h) in [(0, 1), (1, 0)] {
-            guard let x = node.input(d), let gate = node.input(h), let sigmoid = gate.producer,
+            guard let x = node.input(d), rw.constant(x) == nil, let gate = node.input(h), let sigmoid = gate.producer,
                   sigmoid.opType == "HardSigmoid", isONNX(sigmoid), sigmoid.input(0) === x, rw.isOnlyUse(gate, by: node),
                   isSixth(sigmoid.floatAttribute("alpha").map(Double.init)), sigmoid.floatAttribute("beta") == 0.5
             else { continue }

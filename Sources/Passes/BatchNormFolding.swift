@@ -25,12 +25,16 @@ import IR
 /// Main graph only.
 public struct BatchNormFolding: Pass {
     public var name: String { "batch-norm-folding" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 
     public func run(on model: Model, context: PassContext) throws -> Bool {
         let rw = GraphRewriter(model: model, context: context)
         var changed = false
+        // Whether any BN became Mul/Add nodes (rules 5 and 6) rather than only folding into its layer (1-4).
+        var lowered = false
         for bn in rw.graph.nodes where Rewriting.isNamed(bn.opType, "BatchNormalization") && isONNX(bn) && rw.isAlive(bn) {
             guard let (a, b) = affine(of: bn, rw: rw), let x = bn.input(0) else { continue }
             if let layer = foldableLayer(producing: x, reader: bn, rw: rw), rw.foldOutputAffine(into: layer, scale: a, shift: b) {
@@ -40,11 +44,14 @@ public struct BatchNormFolding: Pass {
                       isONNX(activation), rw.isOnlyUse(x, by: bn), let y = activation.input(0),
                       let layer = foldableLayer(producing: y, reader: activation, rw: rw),
                       rw.foldOutputAffine(into: layer, scale: a, shift: nil) {
+                lowered = true
                 changed = lower(bn, scale: nil, shift: b, rw: rw) || changed
             } else if lower(bn, scale: a, shift: b, rw: rw) {
+                lowered = true
                 changed = true
             }
         }
+        if changed && !lowered { context.changeOnlyFoldedIntoLayers = true }
         return changed
     }
 
@@ -114,7 +121,7 @@ public struct BatchNormFolding: Pass {
         let offsets = rw.addFloatInitializer("\(base)_shift", shift, shape: shape)
         bn.setOutputs([])
         rw.insert(rw.makeNode("Add", name: "\(base)_add", inputs: [current, offsets], outputs: [output]), before: bn)
-        rw.remove([bn])
+        rw.remove(bn)
         return true
     }
 }

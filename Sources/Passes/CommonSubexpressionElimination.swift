@@ -19,13 +19,20 @@ import IR
 /// whose output is a graph output is merged only if the earlier output can take over its name (`Rewriting.substitute`).
 public struct CommonSubexpressionElimination: Pass {
     public var name: String { "common-subexpression-elimination" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 
-    public func run(on model: Model, context: PassContext) throws -> Bool { eliminate(in: model.graph, context: context) }
+    public func run(on model: Model, context: PassContext) throws -> Bool {
+        var mergedMoreThanEqualConstants = false
+        let changed = eliminate(in: model.graph, context: context, mergedMoreThanEqualConstants: &mergedMoreThanEqualConstants)
+        if changed && !mergedMoreThanEqualConstants { context.changeOnlyMergedEqualConstants = true }
+        return changed
+    }
 
-    private func eliminate(in graph: Graph, context: PassContext) -> Bool {
-        var changed = mergeInitializers(in: graph, context: context)
+    private func eliminate(in graph: Graph, context: PassContext, mergedMoreThanEqualConstants: inout Bool) -> Bool {
+        var changed = mergeInitializers(in: graph, context: context, typesDiffered: &mergedMoreThanEqualConstants)
         // Kept keys in an open-addressing table of their positions in `keys`, probed by the key's own digest.
         // Kept keys are pairwise unequal (a key is kept only when no equal one is), so at most one matches. Not a
         // [NodeKey: Node] dictionary: hashing with Swift's seeded Hasher and the runtime instantiation of a new
@@ -38,7 +45,7 @@ public struct CommonSubexpressionElimination: Pass {
         let mask = size - 1
         var removed: [Int] = []
         for (position, node) in graph.nodes.enumerated() {
-            for sub in node.nestedGraphs where eliminate(in: sub, context: context) { changed = true }
+            for sub in node.nestedGraphs where eliminate(in: sub, context: context, mergedMoreThanEqualConstants: &mergedMoreThanEqualConstants) { changed = true }
             guard let key = NodeKey(node) else { continue }
             var slot = Int(truncatingIfNeeded: key.digest) & mask
             var match: Node?
@@ -61,6 +68,7 @@ public struct CommonSubexpressionElimination: Pass {
             }
             removed.append(position)
             changed = true
+            mergedMoreThanEqualConstants = true
         }
         if !removed.isEmpty {
             context.retire(Rewriting.removeNodes(at: removed, from: graph))
@@ -79,7 +87,9 @@ public struct CommonSubexpressionElimination: Pass {
         return true
     }
 
-    private func mergeInitializers(in graph: Graph, context: PassContext) -> Bool {
+    /// `typesDiffered` is set when a merged initializer's declared type differs from the kept one's (readers then
+    /// see another type: not a change that only merged equal constants).
+    private func mergeInitializers(in graph: Graph, context: PassContext, typesDiffered: inout Bool) -> Bool {
         let initializers = graph.initializers
         let count = initializers.count
         guard count > 1, count < Int(Int32.max) else { return false }
@@ -175,7 +185,9 @@ public struct CommonSubexpressionElimination: Pass {
         var keptFor = [Int32](repeating: -1, count: count)
         for (duplicate, keptIndex) in merges { keptFor[duplicate] = Int32(truncatingIfNeeded: keptIndex) }
         for (duplicate, keptIndex) in keptFor.enumerated() where keptIndex >= 0 {
-            initializers[duplicate].replaceAllUses(with: initializers[Int(keptIndex)])
+            let (value, kept) = (initializers[duplicate], initializers[Int(keptIndex)])
+            if value.type != kept.type { typesDiffered = true }
+            value.replaceAllUses(with: kept)
         }
         var remaining: [Value] = []
         remaining.reserveCapacity(count - merges.count)

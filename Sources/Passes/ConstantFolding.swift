@@ -25,6 +25,8 @@ import Interpreter
 /// broadcast to billions of elements is never materialised.
 public struct ConstantFolding: Pass {
     public var name: String { "constant-folding" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
     public var maxGrowthBytes: Int
 
     public init(maxGrowthBytes: Int = 1 << 20) { self.maxGrowthBytes = maxGrowthBytes }

@@ -28,6 +28,8 @@ import IR
 /// Chains fold one node at a time (Conv → Mul → Add, Mul → Add → Conv, …) until nothing applies. Main graph only.
 public struct ConvBiasFolding: Pass {
     public var name: String { "conv-bias-folding" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 
@@ -57,6 +59,8 @@ public struct ConvBiasFolding: Pass {
             }
             rw.commitStagedWeights(of: layer)
         }
+        // Every rewrite here folds a node next to a layer into the layer's parameters (see `PassContext`).
+        if changed { context.changeOnlyFoldedIntoLayers = true }
         return changed
     }
 

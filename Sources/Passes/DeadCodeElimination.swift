@@ -11,6 +11,8 @@ import IR
 /// have none). Initializers left unused are UnusedInitializerRemoval's job.
 public struct DeadCodeElimination: Pass {
     public var name: String { "dead-code-elimination" }
+    /// Constants are read by value; their use counts only in ways a merge cannot enable (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 

@@ -17,6 +17,8 @@ import IR
 /// node is reduced to `Identity(x)`, the one unavoidable case.
 public struct IdentityElimination: Pass {
     public var name: String { "identity-elimination" }
+    /// Constants are read by value; their use counts only in ways a merge cannot enable (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 
@@ -27,11 +29,13 @@ public struct IdentityElimination: Pass {
     private func eliminate(in graph: Graph, model: Model, context: PassContext) -> Bool {
         var changed = false
         var removed: [Int] = []
+        // Looked up once: `defaultOpset` searches the opset imports.
+        let opset = model.defaultOpset
         for (position, node) in graph.nodes.enumerated() {
             for sub in node.nestedGraphs where eliminate(in: sub, model: model, context: context) { changed = true }
             guard Rewriting.isDefaultDomain(node), node.nestedGraphs.isEmpty,
                   let output = node.outputs.first, !output.isAbsent,
-                  let source = passthrough(node, opset: model.defaultOpset, graph: graph) else { continue }
+                  let source = passthrough(node, opset: opset, graph: graph) else { continue }
             if Rewriting.substitute(output, with: source, in: graph) {
                 removed.append(position)
                 changed = true

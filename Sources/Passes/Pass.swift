@@ -14,6 +14,22 @@ public protocol Pass: Sendable {
     var name: String { get }
     /// Rewrites `model` in place; returns whether anything changed.
     func run(on model: Model, context: PassContext) throws -> Bool
+    /// Whether merging equal initializers (same element type, shape, bytes and declared type; none a graph input,
+    /// the kept one keeps its name) can never give
+    /// this pass something to do: it reads constants by value, type and shape only, never compares a constant's
+    /// identity with another value's, and asks use counts of constants only in ways a merge cannot turn from
+    /// failing to passing (a single reader, no reader: the kept initializer only gains readers, and the merged
+    /// ones leave the graph). The pass manager then keeps the pass idle across a change that only merged
+    /// such initializers (see `PassContext.changeOnlyMergedEqualConstants`). Default false.
+    var isUnaffectedByMergingEqualConstants: Bool { get }
+    /// Whether folding per-channel affine ops into the linear layers next to them (a change that sets
+    /// `PassContext.changeOnlyFoldedIntoLayers`) can never give this pass something to do. Default false.
+    var isUnaffectedByFoldingIntoLayers: Bool { get }
+}
+
+extension Pass {
+    public var isUnaffectedByMergingEqualConstants: Bool { false }
+    public var isUnaffectedByFoldingIntoLayers: Bool { false }
 }
 
 /// What passes share during one pipeline run: options from the command line and diagnostics.
@@ -53,6 +69,21 @@ public final class PassContext {
     }
 
     public func warn(_ message: String) { warnings.append(message) }
+
+    /// Set by a pass whose change (this run) only merged equal initializers into one (the readers of the later
+    /// ones read the first, which keeps its name and has the same declared type): CommonSubexpressionElimination
+    /// when it merged no node. The pass manager clears it before every pass.
+    public var changeOnlyMergedEqualConstants = false
+
+    /// Set by a pass whose change (this run) only folded per-channel affine ops into the Conv, ConvTranspose, Gemm
+    /// or MatMul next to them (ConvBiasFolding; BatchNormFolding when no BN became Mul/Add nodes): the folded nodes
+    /// (BatchNormalization; Add, Sub, Mul, Div with a constant) are removed, the layer takes over the output of a
+    /// following one and the reader of a preceding one reads its input instead, the layer gets new parameter
+    /// initializers, a MatMul may become Gemm, a convolution's padding may become an explicit Pad node and a
+    /// Pad's fill value may change. Such a change creates no node other than Pad and Gemm, changes no existing
+    /// constant's values (in-place weight writes only touch weights the layer alone reads), makes no value
+    /// constant or non-constant, and changes no non-constant value's number of readers. Cleared before every pass.
+    public var changeOnlyFoldedIntoLayers = false
 
     /// Takes nodes removed from their graph (detached, outputs unused): kept when `keepsRemovedObjects` and they
     /// hold no large tensor, else left to be freed by the caller's last reference.

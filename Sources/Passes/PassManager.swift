@@ -56,7 +56,8 @@ public struct PassManager {
         var runs = 0
         var lastChange = -1
         // A pass is a function of the model and the context, so one that found nothing to do finds nothing again
-        // until some pass changes the model: such reruns (the second `simplify` of O2, the confirming rounds) are
+        // until some pass changes the model, and one that changed it finds nothing right after its own run (each
+        // run reaches the pass's fixed point): such reruns (the second `simplify` of O2, the confirming rounds) are
         // skipped. Keyed by type and name: a pipeline that lists one pass type twice configures it alike (a
         // description via reflection would tell configurations apart but costs more than most passes). The key of
         // a pass is the position of its first alike pass, so the table is a plain [Int]: a dictionary with a new key
@@ -71,13 +72,27 @@ public struct PassManager {
             let index = runs % count
             runs += 1
             if idleAtChange[keys[index]] == changes { continue }
+            context.changeOnlyMergedEqualConstants = false
+            context.changeOnlyFoldedIntoLayers = false
             if try run(pipeline.passes[index], on: model, context: context) {
                 anyChange = true
                 lastChange = runs - 1
                 changes += 1
-            } else {
-                idleAtChange[keys[index]] = changes
+                let merged = context.changeOnlyMergedEqualConstants, folded = context.changeOnlyFoldedIntoLayers
+                if merged || folded {
+                    // Passes idle before this change and unaffected by its kind stay idle.
+                    for key in 0..<count where keys[key] == key && idleAtChange[key] == changes - 1 {
+                        let pass = pipeline.passes[key]
+                        if (merged && pass.isUnaffectedByMergingEqualConstants) || (folded && pass.isUnaffectedByFoldingIntoLayers) {
+                            idleAtChange[key] = changes
+                        }
+                    }
+                }
             }
+            // Idle until the next change either way: a pass that found nothing finds nothing again, and one that
+            // changed the model left it at its own fixed point (the `Pass` contract), so rerunning it before any
+            // other pass changes something (the listing in the next round, or its second listing in O2) is skipped.
+            idleAtChange[keys[index]] = changes
         }
         return anyChange
     }

@@ -12,6 +12,8 @@ import IR
 ///   IdentityElimination. A missing `perm` means "reverse the axes" and needs the rank.
 public struct ReshapeChains: Pass {
     public var name: String { "reshape-chains" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 

@@ -12,6 +12,8 @@ import IR
 /// (as in ConstantFolding), inputs without a static shape.
 public struct ShapeFolding: Pass {
     public var name: String { "shape-folding" }
+    /// Constants are read by value, type and shape; single-reader tests only on non-constants (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 

@@ -9,6 +9,8 @@ import IR
 /// the interface) and initializers returned as graph outputs.
 public struct UnusedInitializerRemoval: Pass {
     public var name: String { "unused-initializer-removal" }
+    /// Constants are read by value; their use counts only in ways a merge cannot enable (see `Pass`).
+    public var isUnaffectedByMergingEqualConstants: Bool { true }
 
     public init() {}
 

@@ -70,6 +70,35 @@ final class VerifierTests: XCTestCase {
         try Verifier.verify(Model(graph: g))
     }
 
+    /// replaceAllUses moves every use at once: the same lists as `setInput` per use in list order (the new value
+    /// gains them in that order after its own), including a node reading the old value at two inputs.
+    func testReplaceAllUsesKeepsUseListsInOrder() throws {
+        let g = Graph(name: "g")
+        let a = Value(name: "a", type: .tensor(.float, Shape([1])))
+        let b = Value(name: "b", type: .tensor(.float, Shape([1])))
+        g.inputs = [a, b]
+        let n1 = Node("Add", name: "n1", inputs: [a, a], outputs: [Value(name: "s")])
+        let n2 = Node("Neg", name: "n2", inputs: [b], outputs: [Value(name: "t")])
+        let n3 = Node("Mul", name: "n3", inputs: [n1.outputs[0], a], outputs: [Value(name: "u")])
+        for n in [n1, n2, n3] { g.append(n) }
+        g.outputs = [n2.outputs[0], n3.outputs[0]]
+        a.replaceAllUses(with: b)
+        XCTAssertTrue(a.uses.isEmpty)
+        XCTAssertEqual(b.uses.map(\.node.name), ["n2", "n1", "n1", "n3"])
+        XCTAssertEqual(b.uses.map(\.index), [0, 0, 1, 1])
+        XCTAssertTrue(n1.inputs.allSatisfy { $0 === b } && n3.inputs[1] === b)
+        try Verifier.verify(Model(graph: g))
+        // One use: the single-reader path.
+        let s = n1.outputs[0]
+        s.replaceAllUses(with: b)
+        XCTAssertTrue(s.uses.isEmpty)
+        XCTAssertTrue(n3.inputs[0] === b)
+        XCTAssertEqual(b.uses.map(\.node.name), ["n2", "n1", "n1", "n3", "n3"])
+        XCTAssertEqual(b.uses.map(\.index), [0, 0, 1, 1, 0])
+        b.replaceAllUses(with: b)
+        XCTAssertEqual(b.uses.count, 5)
+    }
+
     func testSubgraphMayReadOuterValues() throws {
         let (g, x, _) = chain()
         let body = Graph(name: "then")

@@ -60,6 +60,19 @@ final class ActivationFusionTests: XCTestCase {
         }
     }
 
+    /// Rule 4 asks x not to be a constant, as every rule does (so merging equal constants can never create a
+    /// match, which lets the pass manager skip the pass after such a merge).
+    func testConstantTimesItsHardSigmoidIsLeftAlone() throws {
+        let b = ModelBuilder(opset: 17)
+        let x = b.input("x", shape)
+        let c = b.random("c", shape)
+        let gate = b.node("HardSigmoid", [c], [float("alpha", 0.1666667), float("beta", 0.5)])
+        b.output(b.node("Add", [b.node("Mul", [gate, c]), x]))
+        let (model, changed) = try check(b)
+        XCTAssertFalse(changed)
+        XCTAssertEqual(opCounts(model), ["HardSigmoid": 1, "Mul": 1, "Add": 1])
+    }
+
     func testRelu6OverSixIsHardSigmoidAndMinMaxIsClip() throws {
         let b = ModelBuilder(opset: 13)
         let x = b.input("x", shape)

@@ -82,6 +82,21 @@ final class BatchNormFoldingTests: XCTestCase {
         XCTAssertEqual(scale?.shape, [1, 3, 1, 1])
     }
 
+    /// A change that only folded BNs into layers is reported as such (the pass manager keeps passes unaffected
+    /// by layer folds idle); one that lowered a BN to Mul/Add is not.
+    func testReportsWhetherItOnlyFoldedIntoLayers() throws {
+        for standalone in [false, true] {
+            let b = ModelBuilder()
+            let x = b.input("x", [1, 3, 4, 4])
+            let y = standalone ? b.node("Relu", [x]) : b.node("Conv", [x, b.random("w", [3, 3, 1, 1])])
+            b.output(batchNorm(b, y, channels: 3))
+            let model = try b.model()
+            let context = PassContext(opset: model.defaultOpset)
+            XCTAssertTrue(try BatchNormFolding().run(on: model, context: context))
+            XCTAssertEqual(context.changeOnlyFoldedIntoLayers, !standalone)
+        }
+    }
+
     func testConvWithAnotherReaderIsNotFolded() throws {
         // The conv output is also a graph output: folding would change it, so the BN is lowered instead.
         let b = ModelBuilder()

@@ -100,4 +100,41 @@ final class CommonSubexpressionEliminationTests: XCTestCase {
         XCTAssertEqual(model.graph.outputs.map(\.name), ["z", "y"])
         XCTAssertTrue(model.graph.nodes[1].input(0) === model.graph.outputs[1])
     }
+
+    /// The pass manager keeps passes idle across a change that only merged equal initializers: CSE reports such
+    /// a change, and only such a change.
+    func testReportsChangesThatOnlyMergedInitializers() throws {
+        let b = GraphBuilder()
+        let x = b.input("x", [2, 3])
+        let c1 = b.constant("c1", floats: [1, 2, 3], shape: [3])
+        let c2 = b.constant("c2", floats: [1, 2, 3], shape: [3])
+        b.output(b.node("Add", [b.node("Mul", [x, c1]), b.node("Sub", [x, c2])], named: "y"))
+        let model = try b.model()
+        let context = PassContext(opset: 17)
+        XCTAssertTrue(try CommonSubexpressionElimination().run(on: model, context: context))
+        XCTAssertTrue(context.changeOnlyMergedEqualConstants)
+
+        let b2 = GraphBuilder()
+        let x2 = b2.input("x", [2, 3])
+        let k1 = b2.constant("k1", floats: [1, 2, 3], shape: [3])
+        let k2 = b2.constant("k2", floats: [1, 2, 3], shape: [3])
+        b2.output(b2.node("Add", [b2.node("Mul", [x2, k1]), b2.node("Mul", [x2, k2])], named: "y"))
+        let merged = try b2.model()
+        let context2 = PassContext(opset: 17)
+        XCTAssertTrue(try CommonSubexpressionElimination().run(on: merged, context: context2))
+        XCTAssertFalse(context2.changeOnlyMergedEqualConstants, "the two Mul nodes merged too")
+        XCTAssertEqual(opTypes(merged), ["Mul", "Add"])
+
+        // Equal bytes but another declared type: readers would see a different type, so not reported.
+        let b3 = GraphBuilder()
+        let x3 = b3.input("x", [2, 3])
+        let d1 = b3.constant("d1", floats: [1, 2, 3], shape: [3])
+        let d2 = b3.constant("d2", floats: [1, 2, 3], shape: [3])
+        d2.type = .tensor(.float, nil)
+        b3.output(b3.node("Add", [b3.node("Mul", [x3, d1]), b3.node("Sub", [x3, d2])], named: "y"))
+        let retyped = try b3.model()
+        let context3 = PassContext(opset: 17)
+        XCTAssertTrue(try CommonSubexpressionElimination().run(on: retyped, context: context3))
+        XCTAssertFalse(context3.changeOnlyMergedEqualConstants)
+    }
 }

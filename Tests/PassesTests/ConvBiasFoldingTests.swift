@@ -19,6 +19,20 @@ final class ConvBiasFoldingTests: XCTestCase {
         XCTAssertEqual(model.graph.outputs[0].name, "out")
     }
 
+    /// Its changes are layer folds (see `PassContext.changeOnlyFoldedIntoLayers`), reported as such.
+    func testReportsItsChangesAsLayerFolds() throws {
+        let b = ModelBuilder()
+        let x = b.input("x", [1, 3, 6, 6])
+        let y = b.node("Conv", [x, b.random("w", [4, 3, 3, 3])])
+        b.output(b.node("Mul", [y, b.random("scale", [4, 1, 1])], name: "out"))
+        let model = try b.model()
+        let context = PassContext(opset: model.defaultOpset)
+        XCTAssertFalse(context.changeOnlyFoldedIntoLayers)
+        XCTAssertTrue(try ConvBiasFolding().run(on: model, context: context))
+        XCTAssertTrue(context.changeOnlyFoldedIntoLayers)
+        XCTAssertEqual(opCounts(model), ["Conv": 1])
+    }
+
     func testSubAndDivWithScalarsOnBiaslessConv() throws {
         let b = ModelBuilder()
         let x = b.input("x", [1, 2, 5, 5])

@@ -222,6 +222,10 @@ final class GraphRewriter {
 
     /// Removes `nodes` (their outputs must be unused) and then any constant inputs that became dead.
     func remove(_ nodes: [Node]) {
+        if nodes.count == 1 {
+            remove(nodes[0])
+            return
+        }
         // Inputs are read before detaching clears them: one array, in node then input order (no per-node arrays).
         var inputs: [Value] = []
         inputs.reserveCapacity(nodes.count &* 3)
@@ -238,6 +242,17 @@ final class GraphRewriter {
             pendingNodes.append(node)
         }
         for value in inputs { removeIfDead(value) }
+    }
+
+    /// `remove([node])` without the array of inputs: the node's own input list, read before detaching clears it.
+    func remove(_ node: Node) {
+        let inputs = node.inputs
+        if removed.isEmpty { removed.reserveCapacity(max(64, graph.nodes.count / 4)) }
+        guard removed.insert(ObjectIdentifier(node)).inserted else { return }
+        node.detach()
+        graveyard.append(node)
+        pendingNodes.append(node)
+        for input in inputs { removeIfDead(input) }
     }
 
     /// Drops an unused constant: its `Constant` node or its initializer entry.

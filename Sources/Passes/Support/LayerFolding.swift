@@ -214,14 +214,14 @@ extension GraphRewriter {
         let output = consumer.outputs[0]
         consumer.setOutputs([])
         layer.setOutputs([output])
-        remove([consumer])
+        remove(consumer)
     }
 
     /// `node` (the only reader of `producer`'s single output) reads `producer`'s input `keep` instead; the producer
     /// and its dead constant inputs are removed.
     func bypass(_ producer: Node, keeping keep: Value, for node: Node, at index: Int) {
         node.setInput(index, keep)
-        remove([producer])
+        remove(producer)
     }
 }
 
