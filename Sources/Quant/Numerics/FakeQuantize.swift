@@ -66,7 +66,9 @@ public enum FakeQuantize {
 
     /// Fake-quantizes a float tensor into a new tensor.
     public static func apply(_ encoding: QuantEncoding, to tensor: Tensor) -> Tensor {
-        let out = Tensor(zeros: .float, shape: tensor.shape)
+        // Every element is written below, so the buffer is not zero-filled first.
+        let out = Tensor(elementType: .float, shape: tensor.shape,
+                         storage: TensorStorage(uninitializedByteCount: tensor.elementCount * MemoryLayout<Float>.size))
         tensor.withUnsafeBufferPointer(as: Float.self) { src in
             guard let base = src.baseAddress else { return }
             apply(encoding, shape: tensor.shape, input: base,
