@@ -264,3 +264,33 @@ void mcc_weighted_row_sums ROW_SUMS_PARAMS {
     default: row_sums_baseline ROW_SUMS_ARGS; break;
     }
 }
+
+// MARK: batch-norm affine
+
+#define BN_AFFINE_PARAMS                                                                                             \
+    (const float *scale, const float *bias, const float *mean, const float *variance, double epsilon, ptrdiff_t n,   \
+     double *a, double *b)
+#define BN_AFFINE_ARGS (scale, bias, mean, variance, epsilon, n, a, b)
+/// One channel per iteration without branches (so it vectorizes): an element-wise square root (no errno path), the
+/// validity of every denominator folded into one flag. d ≤ DBL_MAX is false for +inf and NaN, d > 0 for 0 and NaN.
+INLINE int bn_affine_impl BN_AFFINE_PARAMS {
+    int valid = 1;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const double d = __builtin_elementwise_sqrt((double)variance[i] + epsilon);
+        valid &= (d > 0) & (d <= __DBL_MAX__);
+        const double s = (double)scale[i] / d;
+        a[i] = s;
+        b[i] = (double)bias[i] - (double)mean[i] * s;
+    }
+    return valid;
+}
+AVX512_TARGET static int bn_affine_avx512 BN_AFFINE_PARAMS { return bn_affine_impl BN_AFFINE_ARGS; }
+AVX2_TARGET static int bn_affine_avx2 BN_AFFINE_PARAMS { return bn_affine_impl BN_AFFINE_ARGS; }
+static int bn_affine_baseline BN_AFFINE_PARAMS { return bn_affine_impl BN_AFFINE_ARGS; }
+int mcc_batch_norm_affine BN_AFFINE_PARAMS {
+    switch (mcc_isa()) {
+    case MCC_ISA_AVX512: return bn_affine_avx512 BN_AFFINE_ARGS;
+    case MCC_ISA_AVX2: return bn_affine_avx2 BN_AFFINE_ARGS;
+    default: return bn_affine_baseline BN_AFFINE_ARGS;
+    }
+}

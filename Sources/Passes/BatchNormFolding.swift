@@ -1,3 +1,4 @@
+import CKernels
 import IR
 
 /// Folds inference-mode BatchNormalization into the layer that produces its input, or lowers it to Mul + Add.
@@ -82,13 +83,10 @@ public struct BatchNormFolding: Pass {
                         a.withUnsafeMutableBufferPointer { a in
                             b.withUnsafeMutableBufferPointer { b in
                                 guard s.count >= c, t.count >= c, m.count >= c, v.count >= c else { return false }
-                                for i in 0..<c {
-                                    let denominator = (Double(v[i]) + epsilon).squareRoot()
-                                    guard denominator > 0, denominator.isFinite else { return false }
-                                    a[i] = Double(s[i]) / denominator
-                                    b[i] = Double(t[i]) - Double(m[i]) * a[i]
-                                }
-                                return true
+                                // The C kernel (vectorized, same bits as the scalar definition in CKernelsScale.h).
+                                guard let s = s.baseAddress, let t = t.baseAddress, let m = m.baseAddress,
+                                      let v = v.baseAddress, let a = a.baseAddress, let b = b.baseAddress else { return false }
+                                return mcc_batch_norm_affine(s, t, m, v, epsilon, c, a, b) != 0
                             }
                         }
                     }

@@ -122,7 +122,12 @@ public struct ConvBiasFolding: Pass {
                     guard let b = rw.floatConstant(given), b.values.count == bias.count else { return false }
                     bias = b.values
                 }
-                let newBias = zip(bias, delta).map { Float($0 + $1) }
+                // Float(bias + delta) per channel in a plain loop (a generic map over a zip cost more per element).
+                let n = min(bias.count, delta.count)
+                let newBias = [Float](unsafeUninitializedCapacity: n) { out, initialized in
+                    for i in 0..<n { out[i] = Float(bias[i] + delta[i]) }
+                    initialized = n
+                }
                 rw.setParameters(of: conv, weights: nil, bias: Tensor(floats: newBias, shape: [newBias.count]))
                 if padded {
                     rw.bypass(previous, keeping: u, for: conv, at: 0)

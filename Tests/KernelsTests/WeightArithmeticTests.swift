@@ -30,6 +30,46 @@ final class WeightArithmeticTests: XCTestCase {
         return (0..<count).map { _ in (rng.unit() * 4 - 2) * 1.000_000_123_456_7 }
     }
 
+    /// `mcc_batch_norm_affine` against BatchNormFolding's former Swift loop: same a and b bits, and the same
+    /// verdict (a zero, negative, NaN or infinite denominator anywhere rejects the BN).
+    func testBatchNormAffineMatchesScalarDefinition() {
+        let n = 1031
+        let scale = Self.floats(n, seed: 11), bias = Self.floats(n, seed: 12), mean = Self.floats(n, seed: 13)
+        let positive = Self.floats(n, seed: 14).map { $0.isNaN || $0 == -.infinity ? 0.5 : abs($0) }
+        func expected(_ variance: [Float], _ epsilon: Double) -> (a: [Double], b: [Double], valid: Bool) {
+            var a: [Double] = [], b: [Double] = [], valid = true
+            for i in 0..<n {
+                let d = (Double(variance[i]) + epsilon).squareRoot()
+                if !(d > 0 && d.isFinite) { valid = false }
+                a.append(Double(scale[i]) / d)
+                b.append(Double(bias[i]) - Double(mean[i]) * a[i])
+            }
+            return (a, b, valid)
+        }
+        var negative = positive
+        negative[517] = -1
+        var infinite = positive
+        infinite[3] = .infinity
+        var zero = positive.map { _ in Float(0) }
+        zero[0] = 1
+        // (variance, epsilon, whether every denominator is valid)
+        let cases: [([Float], Double, Bool)] = [(positive, 1e-5, true), (positive, 1e-3, true), (negative, 1e-5, false),
+                                                (infinite, 1e-5, false), (zero, 0, false), (zero, 1e-5, true)]
+        for (variance, epsilon, valid) in cases {
+            let reference = expected(variance, epsilon)
+            XCTAssertEqual(reference.valid, valid, "the case's own expectation")
+            forEachISA { isa in
+                var a = [Double](repeating: 7, count: n), b = a
+                let ok = mcc_batch_norm_affine(scale, bias, mean, variance, epsilon, n, &a, &b)
+                XCTAssertEqual(ok != 0, valid, "\(isa) epsilon=\(epsilon)")
+                if valid {
+                    XCTAssertEqual(Self.bits(a), Self.bits(reference.a), "\(isa) a")
+                    XCTAssertEqual(Self.bits(b), Self.bits(reference.b), "\(isa) b")
+                }
+            }
+        }
+    }
+
     func testScaleMatchesScalarDefinition() {
         let x = Self.floats(1037, seed: 1)
         let factors = Self.doubles(x.count, seed: 2)

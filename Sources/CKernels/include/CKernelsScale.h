@@ -45,6 +45,13 @@ void mcc_weighted_row_sums(const float *w, ptrdiff_t rows, ptrdiff_t columns, pt
                            ptrdiff_t columns_per_group, const double *row_factors, const double *column_factors,
                            const double *x, double *sums);
 
+/// Batch normalization as a per-channel affine map: for i < n, with d = sqrt((double)variance[i] + epsilon),
+///   a[i] = (double)scale[i] / d,   b[i] = (double)bias[i] - (double)mean[i] * a[i]
+/// (each step one IEEE operation, no FMA contraction: the same bits in every variant as the scalar definition).
+/// Returns 1 when every d is positive and finite, else 0 (a and b are written either way).
+int mcc_batch_norm_affine(const float *scale, const float *bias, const float *mean, const float *variance,
+                          double epsilon, ptrdiff_t n, double *a, double *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -281,13 +281,17 @@ final class GraphRewriter {
 func perChannelValues(_ tensor: Tensor, rank: Int, axis: Int, channels: Int) -> [Double]? {
     let shape = tensor.shape
     guard tensor.elementType == .float, shape.count <= rank, axis >= 0, axis < rank else { return nil }
-    let padded = Array(repeating: 1, count: rank - shape.count) + shape
-    for (i, d) in padded.enumerated() where i != axis && d != 1 { return nil }
+    // The shape left-padded with 1s to `rank`, read in place (no padded copy: this runs for every candidate).
+    let offset = rank - shape.count
+    for (j, d) in shape.enumerated() where j + offset != axis && d != 1 { return nil }
     let count = tensor.elementCount
-    guard padded[axis] == count, count == 1 || count == channels, tensor.storage.byteCount >= tensor.byteCount
+    guard (axis >= offset ? shape[axis - offset] : 1) == count, count == 1 || count == channels,
+          tensor.storage.byteCount >= tensor.byteCount
     else { return nil }
-    let values = tensor.withUnsafeBufferPointer(as: Float.self) { doubles(of: $0, count: count) }
-    return count == channels ? values : Array(repeating: values[0], count: channels)
+    if count == channels { return tensor.withUnsafeBufferPointer(as: Float.self) { doubles(of: $0, count: count) } }
+    // One value for every channel, without the one-element array first.
+    guard let value = tensor.withUnsafeBufferPointer(as: Float.self, { $0.first }) else { return nil }
+    return Array(repeating: Double(value), count: channels)
 }
 
 /// The first `count` floats of `buffer` (fewer if it is shorter) in double precision: `prefix(count).map(Double.init)`

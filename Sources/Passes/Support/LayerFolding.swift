@@ -61,22 +61,29 @@ extension GraphRewriter {
         guard isONNX(layer), layer.outputs.count == 1, var weights = weights(of: layer) else { return false }
         let n = weights.outputChannels
         guard scale.map({ $0.count == n }) ?? true, shift.map({ $0.count == n }) ?? true else { return false }
-        let s = scale ?? Array(repeating: 1, count: n)
-        let t = shift ?? Array(repeating: 0, count: n)
         switch layer.opType {
         case "Conv", "ConvTranspose":
-            var bias = Array(repeating: 0.0, count: n)
+            let bias: [Double]
             if let given = layer.input(2) {
                 guard let b = floatConstant(given), b.values.count == n else { return false }
                 bias = b.values
+            } else {
+                bias = Array(repeating: 0.0, count: n)
             }
-            if scale != nil { weights.scaleOutputChannels(by: s) }
-            // Float(bias·s + t) per channel in one loop over the buffers (no intermediate double array).
+            if let scale { weights.scaleOutputChannels(by: scale) }
+            // Float(bias·s + t) per channel in one loop over the buffers (no intermediate double array); a missing
+            // scale is 1 and a missing shift 0, still multiplied and added (+0 turns a −0 bias into +0), without
+            // arrays of ones and zeros.
             let newBias = [Float](unsafeUninitializedCapacity: n) { out, initialized in
                 bias.withUnsafeBufferPointer { b in
-                    s.withUnsafeBufferPointer { s in
-                        t.withUnsafeBufferPointer { t in
-                            for i in 0..<n { out[i] = Float(b[i] * s[i] + t[i]) }
+                    withOptionalPointer(scale) { s in
+                        withOptionalPointer(shift) { t in
+                            switch (s, t) {
+                            case let (s?, t?): for i in 0..<n { out[i] = Float(b[i] * s[i] + t[i]) }
+                            case let (s?, nil): for i in 0..<n { out[i] = Float(b[i] * s[i] + 0) }
+                            case let (nil, t?): for i in 0..<n { out[i] = Float(b[i] * 1 + t[i]) }
+                            case (nil, nil): for i in 0..<n { out[i] = Float(b[i] * 1 + 0) }
+                            }
                         }
                     }
                 }
@@ -84,6 +91,8 @@ extension GraphRewriter {
             }
             setParameters(of: layer, weights: scale != nil ? weights : nil, bias: Tensor(floats: newBias, shape: [n]))
         case "Gemm":
+            let s = scale ?? Array(repeating: 1, count: n)
+            let t = shift ?? Array(repeating: 0, count: n)
             let beta = Double(layer.floatAttribute("beta") ?? 1)
             var c: (values: [Double], shape: [Int])?
             if let given = layer.input(2) {
@@ -104,7 +113,7 @@ extension GraphRewriter {
             if shift != nil {
                 guard layer.input(0)?.knownRank == 2 else { return false }
             }
-            if scale != nil { weights.scaleOutputChannels(by: s) }
+            if let scale { weights.scaleOutputChannels(by: scale) }
             setParameters(of: layer, weights: scale != nil ? weights : nil,
                           bias: shift.map { Tensor(floats: $0.map { Float($0) }, shape: [n]) })
             if shift != nil { layer.opType = "Gemm" }
@@ -327,4 +336,10 @@ func resolvedPads(of conv: Node, input: Value, kernel: [Int]) -> [Int]? {
         guard let sizes = input.shape?.staticSizes, sizes.count == kernel.count + 2 else { return nil }
         return attributes.resolvedPads(inputSizes: Array(sizes.dropFirst(2)))
     }
+}
+
+/// Calls `body` with the array's element pointer, or nil for a nil array (no array of defaults to allocate).
+private func withOptionalPointer<R>(_ values: [Double]?, _ body: (UnsafePointer<Double>?) -> R) -> R {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress) }
 }
