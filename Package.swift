@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CKernels"], swiftSettings: optimizedNumerics),
         .target(name: "Interpreter", dependencies: ["IR", "Kernels"], swiftSettings: optimizedNumerics),
         // Graph walks in passes run on every compile: no dynamic exclusivity checks in release (debug keeps them).
-        .target(name: "Passes", dependencies: ["IR", "Interpreter", "CKernels"],
+        .target(name: "Passes", dependencies: ["IR", "Interpreter", "Kernels", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Calibration data, observers, QDQ planning and simulation; numeric inner loops are optimized everywhere.
         .target(name: "Quant", dependencies: ["IR", "Interpreter", "Kernels", "CKernels", "CJPEG", "CJpegShim", "CPNG"],

@@ -1,4 +1,5 @@
 import IR
+import Kernels
 
 /// Moves Transposes towards the outputs through elementwise ops and removes them where they cancel.
 ///
@@ -203,23 +204,10 @@ func transposed(_ tensor: Tensor, perm: [Int]) -> Tensor? {
     var inStrides = Array(repeating: 1, count: inShape.count)
     for a in stride(from: inShape.count - 2, through: 0, by: -1) { inStrides[a] = inStrides[a + 1] * inShape[a + 1] }
     let stridesInOutOrder = perm.map { inStrides[$0] }
-    let count = tensor.elementCount
-    let result = Tensor(zeros: tensor.elementType, shape: outShape)
-    let src = tensor.storage.baseAddress
-    let dst = result.storage.mutableBaseAddress
-    var index = Array(repeating: 0, count: outShape.count)
-    var offset = 0
-    for k in 0..<count {
-        dst.advanced(by: k * width).copyMemory(from: src.advanced(by: offset * width), byteCount: width)
-        var a = outShape.count - 1
-        while a >= 0 {
-            index[a] += 1
-            offset += stridesInOutOrder[a]
-            if index[a] < outShape[a] { break }
-            offset -= stridesInOutOrder[a] * outShape[a]
-            index[a] = 0
-            a -= 1
-        }
-    }
+    // Every byte is written by the strided copy (the interpreter's Transpose kernel), so no zero fill first.
+    let result = Tensor(elementType: tensor.elementType, shape: outShape,
+                        storage: TensorStorage(uninitializedByteCount: tensor.elementCount * width))
+    stridedCopy(src: tensor.storage.baseAddress, srcStrides: stridesInOutOrder, shape: outShape, elementSize: width,
+                dst: result.storage.mutableBaseAddress)
     return result
 }
