@@ -30,6 +30,30 @@ final class CorpusOptimizeTests: XCTestCase {
         XCTAssertEqual(failures, [])
     }
 
+    /// The pass manager skips reruns that cannot change anything (a pass that made the last change; passes a
+    /// constant merge or a layer fold cannot affect): if any of those skips were wrong, -O2 would stop before a
+    /// fixed point. So after -O2 on every corpus model, each pass of the pipeline, run once more on its own, must
+    /// find nothing to do.
+    func testO2LeavesEveryPassNothingToDo() throws {
+        let manifest = try CorpusManifest.load()
+        var failures: [String] = []
+        for entry in manifest.models {
+            do {
+                let model = try CorpusHarness.load(entry)
+                _ = try CorpusHarness.optimize(model, Pipelines.o2)
+                for pass in Pipelines.simplify + Pipelines.optimize {
+                    if try pass.run(on: model, context: PassContext(opset: model.defaultOpset)) {
+                        failures.append("\(entry.name): \(pass.name) still changed the model after -O2")
+                    }
+                    try Verifier.verify(model)
+                }
+            } catch {
+                failures.append("\(entry.name): \(error)")
+            }
+        }
+        XCTAssertEqual(failures, [])
+    }
+
     /// LayoutTransform + TransposeSinking on real models: the channels-last MTCNN nets fed NCHW lose their input
     /// Transpose; an NCHW model fed NHWC gains exactly one. The transposed reference input gives the references.
     func testLayoutRequestsOnCorpusModels() throws {
