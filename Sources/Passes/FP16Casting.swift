@@ -100,20 +100,13 @@ public struct FP16Casting: Pass {
     /// are range-checked before a buffer is taken for them (weights with values that would vanish in float16 are
     /// common: they used to fill fresh pages before the conversion gave up).
     private func halfPrecision(of value: Value, rw: GraphRewriter) -> (shape: [Int], half: Tensor)? {
-        if value.producer == nil, var tensor = value.initializer, !rw.isGraphInput(value) {
-            value.initializer = nil
+        // Paddle exports hold weights in Constant nodes: those are converted in place alike, the node's attribute
+        // being the graph's reference.
+        if !rw.isGraphInput(value), let holder = ConstantHolder(of: value), var tensor = holder.tensor {
+            holder.letGo()
             let conversion = Self.halfPrecisionInPlace(&tensor)
             if case .converted(let half) = conversion { return (half.shape, half) }
-            value.initializer = tensor
-            if case .outOfRange = conversion { return nil }
-        } else if let node = value.producer, node.opType == "Constant", isONNX(node),
-                  let index = node.attributes.firstIndex(where: { $0.name == "value" }),
-                  case .tensor(var tensor) = node.attributes[index].value {
-            // Paddle exports hold weights in Constant nodes: the same, with the node's attribute as the reference.
-            node.attributes[index].value = .int(0)
-            let conversion = Self.halfPrecisionInPlace(&tensor)
-            if case .converted(let half) = conversion { return (half.shape, half) }
-            node.attributes[index].value = .tensor(tensor)
+            holder.restore(tensor)
             if case .outOfRange = conversion { return nil }
         }
         guard let tensor = rw.constant(value), let half = halfPrecision(tensor, arena: rw.arena) else { return nil }

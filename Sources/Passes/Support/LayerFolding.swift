@@ -179,40 +179,6 @@ extension GraphRewriter {
         }
     }
 
-    /// Where the graph keeps a constant's tensor, so that it can let go of it (and take it back).
-    private enum ConstantHolder {
-        case initializer(Value)
-        case constantNode(Node, attributeIndex: Int)
-
-        /// The holder of `value`'s tensor when that tensor shares `tensor`'s storage; nil for other constants.
-        init?(of value: Value, holding tensor: Tensor) {
-            if let own = value.initializer, value.producer == nil {
-                guard own.storage === tensor.storage else { return nil }
-                self = .initializer(value)
-                return
-            }
-            guard let node = value.producer, node.opType == "Constant", isONNX(node), node.outputs.count == 1,
-                  let index = node.attributes.firstIndex(where: { $0.name == "value" }),
-                  case .tensor(let own) = node.attributes[index].value, own.storage === tensor.storage else { return nil }
-            self = .constantNode(node, attributeIndex: index)
-        }
-
-        func letGo() {
-            switch self {
-            case .initializer(let value): value.initializer = nil
-            // The attribute keeps its place and name with an empty value: the node is about to be removed.
-            case .constantNode(let node, let index): node.attributes[index].value = .tensors([])
-            }
-        }
-
-        func restore(_ tensor: Tensor) {
-            switch self {
-            case .initializer(let value): value.initializer = tensor
-            case .constantNode(let node, let index): node.attributes[index].value = .tensor(tensor)
-            }
-        }
-    }
-
     private func parameterBase(of layer: Node) -> String {
         layer.name.isEmpty ? (layer.outputs.first?.name ?? layer.opType) : layer.name
     }
