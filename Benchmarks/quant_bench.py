@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--copies", type=int, default=4,
                     help="also calibrate on the calibration tensors repeated this many times (peak memory vs sample count)")
     args = ap.parse_args()
+    # Absolute: the calibration/evaluation image folders are made of symlinks into the corpus.
+    args.shared = str(Path(args.shared).resolve())
     tools = Path(args.shared) / "tools"
     sys.path.insert(0, str(tools))
     import quant_score as qs  # noqa: E402
