@@ -127,6 +127,12 @@ final class CalibrationDatasetTests: XCTestCase {
         assertError(try CalibrationDataset(source: .directory(empty), inputs: [nchw]), contains: "holds no .jpg")
     }
 
+    func testDanglingLinkIsNamed() throws {
+        let dir = try folder("links")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/a.jpg", withDestinationPath: scratch.path("gone/a.jpg"))
+        assertError(try CalibrationDataset(source: .directory(dir), inputs: [nchw]), contains: "a.jpg is a symbolic link to")
+    }
+
     func testUndecodableImages() throws {
         let dir = try folder("bad-images")
         try Data([0xFF, 0xD8, 0xFF, 0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: dir + "/broken.jpg"))

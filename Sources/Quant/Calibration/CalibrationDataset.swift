@@ -86,12 +86,20 @@ public struct CalibrationDataset: Sendable {
         }
         func files(in dir: String) throws -> [String] {
             let names = try fm.contentsOfDirectory(atPath: dir)
-            return names.filter { name in
+            return try names.filter { name in
                 guard let dot = name.lastIndex(of: ".") else { return false }
                 let ext = String(name[name.index(after: dot)...])
+                guard fileExtensions.contains(ext) else { return false }
                 var isDir: ObjCBool = false
-                let exists = fm.fileExists(atPath: dir + "/" + name, isDirectory: &isDir)
-                return exists && fileExtensions.contains(ext) && !isDir.boolValue
+                // fileExists follows links: a calibration file that is a dangling link is named here rather than
+                // silently skipped (a folder of such links would otherwise read as "holds no files").
+                guard fm.fileExists(atPath: dir + "/" + name, isDirectory: &isDir) else {
+                    guard let target = try? fm.destinationOfSymbolicLink(atPath: dir + "/" + name) else {
+                        throw MCCError.usage("calibration file \(dir)/\(name) cannot be read")
+                    }
+                    throw MCCError.usage("calibration file \(dir)/\(name) is a symbolic link to \(target), which does not exist")
+                }
+                return !isDir.boolValue
             }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.map { dir + "/" + $0 }
         }
         let perInputFolders = inputs.allSatisfy { input in
